@@ -1,0 +1,828 @@
+//! Canonical CBOR: the one data model and byte encoding of everything `aos` persists.
+//!
+//! The model is a strict subset of CBOR (RFC 8949): integers over the full major type 0/1
+//! range (−2⁶⁴ ..= 2⁶⁴−1), byte strings, UTF-8 text, arrays, maps, `false`, `true`, `null`,
+//! and one tag, [`LINK_TAG`], wrapping the 32-byte id of another object. The encoder emits the
+//! core deterministic encoding of RFC 8949 §4.2.1; the decoder accepts exactly that encoding
+//! and nothing else, so for every accepted input `encode(decode(x)) == x`.
+//!
+//! The decoder never panics, never recurses deeper than [`MAX_DEPTH`], and never reserves
+//! more memory than the remaining input could fill.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use crate::object::ObjectId;
+
+/// The only CBOR tag in the data model: a link to another object (`0xB300`, "b3").
+///
+/// Its content must be a byte string of exactly 32 bytes, the raw object id.
+pub const LINK_TAG: u64 = 0xB300;
+
+/// The deepest nesting of arrays, maps and tags the decoder accepts.
+///
+/// A top-level scalar has depth 0; each array, map or tag around an item adds one.
+pub const MAX_DEPTH: usize = 128;
+
+/// The smallest integer the data model holds: −2⁶⁴.
+pub const INT_MIN: i128 = -(1i128 << 64);
+/// The largest integer the data model holds: 2⁶⁴ − 1.
+pub const INT_MAX: i128 = (1i128 << 64) - 1;
+
+/// One value of the data model.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Value {
+    /// An integer in [`INT_MIN`] ..= [`INT_MAX`].
+    Int(Int),
+    /// A byte string.
+    Bytes(Vec<u8>),
+    /// A UTF-8 text string.
+    Text(String),
+    /// An array.
+    Array(Vec<Value>),
+    /// A map in canonical key order without duplicate keys.
+    Map(Map),
+    /// `false` or `true`.
+    Bool(bool),
+    /// `null`.
+    Null,
+    /// A link to another object (tag [`LINK_TAG`]).
+    Link(ObjectId),
+}
+
+/// An integer of the data model: a checked wrapper around `i128`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Int(i128);
+
+impl Int {
+    /// Wraps `v` if it lies in [`INT_MIN`] ..= [`INT_MAX`].
+    #[must_use]
+    pub fn new(v: i128) -> Option<Self> {
+        (INT_MIN..=INT_MAX).contains(&v).then_some(Self(v))
+    }
+
+    /// The integer's value.
+    #[must_use]
+    pub fn get(self) -> i128 {
+        self.0
+    }
+}
+
+impl From<u64> for Int {
+    fn from(v: u64) -> Self {
+        Self(i128::from(v))
+    }
+}
+
+impl From<i64> for Int {
+    fn from(v: i64) -> Self {
+        Self(i128::from(v))
+    }
+}
+
+impl fmt::Display for Int {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<u64> for Value {
+    fn from(v: u64) -> Self {
+        Self::Int(v.into())
+    }
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Self::Int(v.into())
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Self::Text(v.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Self::Text(v)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Self::Bool(v)
+    }
+}
+
+impl From<Map> for Value {
+    fn from(v: Map) -> Self {
+        Self::Map(v)
+    }
+}
+
+/// A map whose entries are kept in canonical order: sorted bytewise by the encoded key,
+/// without duplicates.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Map {
+    entries: Vec<(Value, Value)>,
+}
+
+/// Two entries of a map had keys with the same encoding.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("duplicate map key {key:?}")]
+pub struct DuplicateKey {
+    /// The repeated key.
+    pub key: Value,
+}
+
+impl Map {
+    /// An empty map.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Builds a map from entries in any order.
+    ///
+    /// # Errors
+    /// [`DuplicateKey`] if two keys have the same encoding.
+    pub fn from_entries(entries: Vec<(Value, Value)>) -> Result<Self, DuplicateKey> {
+        let mut keyed: Vec<(Vec<u8>, Value, Value)> = entries
+            .into_iter()
+            .map(|(k, v)| (encode(&k), k, v))
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = keyed.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(DuplicateKey {
+                key: w[0].1.clone(),
+            });
+        }
+        Ok(Self {
+            entries: keyed.into_iter().map(|(_, k, v)| (k, v)).collect(),
+        })
+    }
+
+    /// Inserts or replaces the value under `key`, keeping canonical order.
+    pub fn insert(&mut self, key: Value, value: Value) {
+        let enc = encode(&key);
+        match self.entries.binary_search_by(|(k, _)| encode(k).cmp(&enc)) {
+            Ok(i) => self.entries[i].1 = value,
+            Err(i) => self.entries.insert(i, (key, value)),
+        }
+    }
+
+    /// The value under `key`, if any.
+    #[must_use]
+    pub fn get(&self, key: &Value) -> Option<&Value> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// The value under the text key `key`, if any.
+    #[must_use]
+    pub fn get_text(&self, key: &str) -> Option<&Value> {
+        self.entries
+            .iter()
+            .find(|(k, _)| matches!(k, Value::Text(t) if t == key))
+            .map(|(_, v)| v)
+    }
+
+    /// The entries in canonical order.
+    #[must_use]
+    pub fn entries(&self) -> &[(Value, Value)] {
+        &self.entries
+    }
+
+    /// Consumes the map, yielding its entries in canonical order.
+    #[must_use]
+    pub fn into_entries(self) -> Vec<(Value, Value)> {
+        self.entries
+    }
+
+    /// Number of entries.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the map has no entries.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+/// Encodes `value` in canonical form.
+#[must_use]
+pub fn encode(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_into(value, &mut out);
+    out
+}
+
+/// Appends the canonical encoding of `value` to `out`.
+pub fn encode_into(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Int(i) => {
+            let v = i.get();
+            if v >= 0 {
+                write_head(out, 0, u64::try_from(v).expect("Int is at most 2^64-1"));
+            } else {
+                write_head(
+                    out,
+                    1,
+                    u64::try_from(-1 - v).expect("Int is at least -2^64"),
+                );
+            }
+        }
+        Value::Bytes(b) => {
+            write_head(out, 2, b.len() as u64);
+            out.extend_from_slice(b);
+        }
+        Value::Text(t) => {
+            write_head(out, 3, t.len() as u64);
+            out.extend_from_slice(t.as_bytes());
+        }
+        Value::Array(items) => {
+            write_head(out, 4, items.len() as u64);
+            for item in items {
+                encode_into(item, out);
+            }
+        }
+        Value::Map(map) => {
+            write_head(out, 5, map.len() as u64);
+            for (k, v) in map.entries() {
+                encode_into(k, out);
+                encode_into(v, out);
+            }
+        }
+        Value::Bool(false) => out.push(0xf4),
+        Value::Bool(true) => out.push(0xf5),
+        Value::Null => out.push(0xf6),
+        Value::Link(id) => {
+            write_head(out, 6, LINK_TAG);
+            write_head(out, 2, 32);
+            out.extend_from_slice(id.as_bytes());
+        }
+    }
+}
+
+/// Writes the shortest head for major type `major` with argument `arg`.
+pub fn write_head(out: &mut Vec<u8>, major: u8, arg: u64) {
+    let m = major << 5;
+    if arg < 24 {
+        out.push(m | arg as u8);
+    } else if let Ok(v) = u8::try_from(arg) {
+        out.extend_from_slice(&[m | 24, v]);
+    } else if let Ok(v) = u16::try_from(arg) {
+        out.push(m | 25);
+        out.extend_from_slice(&v.to_be_bytes());
+    } else if let Ok(v) = u32::try_from(arg) {
+        out.push(m | 26);
+        out.extend_from_slice(&v.to_be_bytes());
+    } else {
+        out.push(m | 27);
+        out.extend_from_slice(&arg.to_be_bytes());
+    }
+}
+
+/// Compares two values by the canonical order of their encodings.
+#[must_use]
+pub fn canonical_cmp(a: &Value, b: &Value) -> Ordering {
+    encode(a).cmp(&encode(b))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+/// The rule an input broke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// The input ended inside an item.
+    Truncated,
+    /// A length or count promised more bytes than remain.
+    LengthExceedsInput,
+    /// An argument was not encoded in the shortest form (RFC 8949 §4.2.1).
+    NonShortestHead,
+    /// An indefinite-length item or a stray "break" byte.
+    IndefiniteLength,
+    /// Additional information 28, 29 or 30, reserved by RFC 8949.
+    ReservedAdditionalInfo,
+    /// A floating-point number.
+    Float,
+    /// A simple value other than `false`, `true`, `null`.
+    SimpleValue,
+    /// A tag other than the link tag.
+    Tag,
+    /// A link tag whose content is not a 32-byte byte string.
+    BadLink,
+    /// Text that is not valid UTF-8.
+    InvalidUtf8,
+    /// Map keys out of canonical (bytewise) order.
+    UnsortedKeys,
+    /// Two map keys with the same encoding.
+    DuplicateKey,
+    /// Nesting deeper than [`MAX_DEPTH`].
+    TooDeep,
+    /// Bytes after the single top-level item.
+    TrailingBytes,
+}
+
+impl Rule {
+    /// A stable, kebab-case name of the rule, used in messages and JSON output.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Truncated => "truncated",
+            Self::LengthExceedsInput => "length-exceeds-input",
+            Self::NonShortestHead => "non-shortest-head",
+            Self::IndefiniteLength => "indefinite-length",
+            Self::ReservedAdditionalInfo => "reserved-additional-info",
+            Self::Float => "float",
+            Self::SimpleValue => "simple-value",
+            Self::Tag => "tag",
+            Self::BadLink => "bad-link",
+            Self::InvalidUtf8 => "invalid-utf8",
+            Self::UnsortedKeys => "unsorted-keys",
+            Self::DuplicateKey => "duplicate-key",
+            Self::TooDeep => "too-deep",
+            Self::TrailingBytes => "trailing-bytes",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Truncated => "input ends inside an item",
+            Self::LengthExceedsInput => "declared length is larger than the remaining input",
+            Self::NonShortestHead => "argument not encoded in the shortest form",
+            Self::IndefiniteLength => "indefinite-length items are not allowed",
+            Self::ReservedAdditionalInfo => "additional information 28-30 is reserved",
+            Self::Float => "floating-point numbers are not allowed",
+            Self::SimpleValue => "only the simple values false, true and null are allowed",
+            Self::Tag => "only the link tag 45824 is allowed",
+            Self::BadLink => "a link must wrap a byte string of exactly 32 bytes",
+            Self::InvalidUtf8 => "text is not valid UTF-8",
+            Self::UnsortedKeys => "map keys are not in bytewise order of their encodings",
+            Self::DuplicateKey => "map key repeated",
+            Self::TooDeep => "nesting deeper than 128 levels",
+            Self::TrailingBytes => "bytes after the end of the item",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why an input is not canonical CBOR of the data model, and where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("non-canonical CBOR at byte offset {offset}: {rule} ({})", rule.describe())]
+pub struct DecodeError {
+    /// The rule broken.
+    pub rule: Rule,
+    /// Offset of the offending byte (the start of the offending head, key or item).
+    pub offset: usize,
+}
+
+/// Decodes exactly one canonical data item filling all of `bytes`.
+///
+/// # Errors
+/// [`DecodeError`] naming the first rule broken and its byte offset.
+pub fn decode(bytes: &[u8]) -> Result<Value, DecodeError> {
+    let mut d = Decoder { buf: bytes, pos: 0 };
+    let v = d.item(0, &mut Build)?;
+    d.finish()?;
+    Ok(v)
+}
+
+/// Checks that `bytes` is exactly one canonical data item, without building it.
+///
+/// # Errors
+/// As [`decode`].
+pub fn validate(bytes: &[u8]) -> Result<(), DecodeError> {
+    let mut d = Decoder { buf: bytes, pos: 0 };
+    d.item(0, &mut Check)?;
+    d.finish()
+}
+
+/// Checks `bytes` like [`validate`] and returns every link it holds, in encoding order.
+///
+/// # Errors
+/// As [`decode`].
+pub fn links(bytes: &[u8]) -> Result<Vec<ObjectId>, DecodeError> {
+    let mut d = Decoder { buf: bytes, pos: 0 };
+    let mut sink = Links(Vec::new());
+    d.item(0, &mut sink)?;
+    d.finish()?;
+    Ok(sink.0)
+}
+
+/// What the decoder does with each item: build a [`Value`], only check, or collect links.
+trait Sink {
+    type Out;
+    fn int(&mut self, v: i128) -> Self::Out;
+    fn bytes(&mut self, b: &[u8]) -> Self::Out;
+    fn text(&mut self, t: &str) -> Self::Out;
+    fn array(&mut self, items: Vec<Self::Out>) -> Self::Out;
+    fn map(&mut self, entries: Vec<(Self::Out, Self::Out)>) -> Self::Out;
+    fn simple(&mut self, v: Value) -> Self::Out;
+    fn link(&mut self, id: ObjectId) -> Self::Out;
+}
+
+struct Build;
+
+impl Sink for Build {
+    type Out = Value;
+    fn int(&mut self, v: i128) -> Value {
+        Value::Int(Int(v))
+    }
+    fn bytes(&mut self, b: &[u8]) -> Value {
+        Value::Bytes(b.to_vec())
+    }
+    fn text(&mut self, t: &str) -> Value {
+        Value::Text(t.to_owned())
+    }
+    fn array(&mut self, items: Vec<Value>) -> Value {
+        Value::Array(items)
+    }
+    fn map(&mut self, entries: Vec<(Value, Value)>) -> Value {
+        // The decoder has already checked order and uniqueness.
+        Value::Map(Map { entries })
+    }
+    fn simple(&mut self, v: Value) -> Value {
+        v
+    }
+    fn link(&mut self, id: ObjectId) -> Value {
+        Value::Link(id)
+    }
+}
+
+struct Check;
+
+impl Sink for Check {
+    type Out = ();
+    fn int(&mut self, _: i128) {}
+    fn bytes(&mut self, _: &[u8]) {}
+    fn text(&mut self, _: &str) {}
+    fn array(&mut self, _: Vec<()>) {}
+    fn map(&mut self, _: Vec<((), ())>) {}
+    fn simple(&mut self, _: Value) {}
+    fn link(&mut self, _: ObjectId) {}
+}
+
+struct Links(Vec<ObjectId>);
+
+impl Sink for Links {
+    type Out = ();
+    fn int(&mut self, _: i128) {}
+    fn bytes(&mut self, _: &[u8]) {}
+    fn text(&mut self, _: &str) {}
+    fn array(&mut self, _: Vec<()>) {}
+    fn map(&mut self, _: Vec<((), ())>) {}
+    fn simple(&mut self, _: Value) {}
+    fn link(&mut self, id: ObjectId) {
+        self.0.push(id);
+    }
+}
+
+struct Decoder<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Decoder<'a> {
+    fn err(rule: Rule, offset: usize) -> DecodeError {
+        DecodeError { rule, offset }
+    }
+
+    fn finish(&self) -> Result<(), DecodeError> {
+        if self.pos == self.buf.len() {
+            Ok(())
+        } else {
+            Err(Self::err(Rule::TrailingBytes, self.pos))
+        }
+    }
+
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn take(&mut self, n: usize, start: usize) -> Result<&'a [u8], DecodeError> {
+        if n > self.remaining() {
+            return Err(Self::err(Rule::Truncated, start));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    /// Reads a head; returns (major type, additional info, argument).
+    fn head(&mut self) -> Result<(u8, u8, u64), DecodeError> {
+        let start = self.pos;
+        let Some(&ib) = self.buf.get(self.pos) else {
+            return Err(Self::err(Rule::Truncated, start));
+        };
+        self.pos += 1;
+        let major = ib >> 5;
+        let ai = ib & 0x1f;
+        let arg = match ai {
+            0..=23 => u64::from(ai),
+            24 => {
+                let v = u64::from(self.take(1, start)?[0]);
+                // Major type 7 with ai 24 is a one-byte simple value, not an integer argument;
+                // its shortest-form rule is handled by the caller.
+                if v < 24 && major != 7 {
+                    return Err(Self::err(Rule::NonShortestHead, start));
+                }
+                v
+            }
+            25 => {
+                let b = self.take(2, start)?;
+                let v = u64::from(u16::from_be_bytes([b[0], b[1]]));
+                if v <= 0xff && major != 7 {
+                    return Err(Self::err(Rule::NonShortestHead, start));
+                }
+                v
+            }
+            26 => {
+                let b = self.take(4, start)?;
+                let v = u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                if v <= 0xffff && major != 7 {
+                    return Err(Self::err(Rule::NonShortestHead, start));
+                }
+                v
+            }
+            27 => {
+                let b = self.take(8, start)?;
+                let v = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                if v <= 0xffff_ffff && major != 7 {
+                    return Err(Self::err(Rule::NonShortestHead, start));
+                }
+                v
+            }
+            28..=30 => return Err(Self::err(Rule::ReservedAdditionalInfo, start)),
+            _ => return Err(Self::err(Rule::IndefiniteLength, start)),
+        };
+        Ok((major, ai, arg))
+    }
+
+    /// Converts a declared length into `usize`, checking it against the remaining input.
+    /// `unit` is the least number of bytes each counted element occupies.
+    fn length(&self, arg: u64, unit: usize, start: usize) -> Result<usize, DecodeError> {
+        match usize::try_from(arg) {
+            Ok(n)
+                if n.checked_mul(unit)
+                    .is_some_and(|need| need <= self.remaining()) =>
+            {
+                Ok(n)
+            }
+            _ => Err(Self::err(Rule::LengthExceedsInput, start)),
+        }
+    }
+
+    fn item<S: Sink>(&mut self, depth: usize, sink: &mut S) -> Result<S::Out, DecodeError> {
+        let start = self.pos;
+        let (major, ai, arg) = self.head()?;
+        match major {
+            0 => Ok(sink.int(i128::from(arg))),
+            1 => Ok(sink.int(-1 - i128::from(arg))),
+            2 => {
+                let n = self.length(arg, 1, start)?;
+                let b = self.take(n, start)?;
+                Ok(sink.bytes(b))
+            }
+            3 => {
+                let n = self.length(arg, 1, start)?;
+                let body_start = self.pos;
+                let b = self.take(n, start)?;
+                match std::str::from_utf8(b) {
+                    Ok(t) => Ok(sink.text(t)),
+                    Err(e) => Err(Self::err(Rule::InvalidUtf8, body_start + e.valid_up_to())),
+                }
+            }
+            4 => {
+                let n = self.length(arg, 1, start)?;
+                if depth >= MAX_DEPTH {
+                    return Err(Self::err(Rule::TooDeep, start));
+                }
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(self.item(depth + 1, sink)?);
+                }
+                Ok(sink.array(items))
+            }
+            5 => {
+                let n = self.length(arg, 2, start)?;
+                if depth >= MAX_DEPTH {
+                    return Err(Self::err(Rule::TooDeep, start));
+                }
+                let mut entries = Vec::with_capacity(n);
+                let mut prev: Option<&'a [u8]> = None;
+                for _ in 0..n {
+                    let key_start = self.pos;
+                    let k = self.item(depth + 1, sink)?;
+                    let key_bytes = &self.buf[key_start..self.pos];
+                    if let Some(p) = prev {
+                        match p.cmp(key_bytes) {
+                            Ordering::Less => {}
+                            Ordering::Equal => {
+                                return Err(Self::err(Rule::DuplicateKey, key_start));
+                            }
+                            Ordering::Greater => {
+                                return Err(Self::err(Rule::UnsortedKeys, key_start));
+                            }
+                        }
+                    }
+                    prev = Some(key_bytes);
+                    let v = self.item(depth + 1, sink)?;
+                    entries.push((k, v));
+                }
+                Ok(sink.map(entries))
+            }
+            6 => {
+                if arg != LINK_TAG {
+                    return Err(Self::err(Rule::Tag, start));
+                }
+                if depth >= MAX_DEPTH {
+                    return Err(Self::err(Rule::TooDeep, start));
+                }
+                let content = self.pos;
+                match self.buf.get(content) {
+                    None => Err(Self::err(Rule::Truncated, content)),
+                    Some(&0x58) => {
+                        let b = self.take(2, content)?;
+                        if b[1] != 32 {
+                            return Err(Self::err(Rule::BadLink, content));
+                        }
+                        let id = self.take(32, content)?;
+                        let mut raw = [0u8; 32];
+                        raw.copy_from_slice(id);
+                        Ok(sink.link(ObjectId::from_bytes(raw)))
+                    }
+                    Some(_) => Err(Self::err(Rule::BadLink, content)),
+                }
+            }
+            _ => match ai {
+                20 => Ok(sink.simple(Value::Bool(false))),
+                21 => Ok(sink.simple(Value::Bool(true))),
+                22 => Ok(sink.simple(Value::Null)),
+                25..=27 => Err(Self::err(Rule::Float, start)),
+                _ => Err(Self::err(Rule::SimpleValue, start)),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn rejects(input: &str, rule: Rule, offset: usize) {
+        let bytes = hex(input);
+        assert_eq!(
+            decode(&bytes),
+            Err(DecodeError { rule, offset }),
+            "input {input}"
+        );
+        assert_eq!(
+            validate(&bytes),
+            Err(DecodeError { rule, offset }),
+            "input {input}"
+        );
+    }
+
+    #[test]
+    fn rfc8949_appendix_a_examples_in_the_model_round_trip() {
+        // (value, canonical encoding) pairs from RFC 8949 Appendix A that lie in the model.
+        let cases: &[(Value, &str)] = &[
+            (0u64.into(), "00"),
+            (1u64.into(), "01"),
+            (10u64.into(), "0a"),
+            (23u64.into(), "17"),
+            (24u64.into(), "1818"),
+            (25u64.into(), "1819"),
+            (100u64.into(), "1864"),
+            (1000u64.into(), "1903e8"),
+            (1_000_000u64.into(), "1a000f4240"),
+            (1_000_000_000_000u64.into(), "1b000000e8d4a51000"),
+            (u64::MAX.into(), "1bffffffffffffffff"),
+            (Value::Int(Int::new(INT_MIN).unwrap()), "3bffffffffffffffff"),
+            ((-1i64).into(), "20"),
+            ((-10i64).into(), "29"),
+            ((-100i64).into(), "3863"),
+            ((-1000i64).into(), "3903e7"),
+            (false.into(), "f4"),
+            (true.into(), "f5"),
+            (Value::Null, "f6"),
+            (Value::Bytes(vec![]), "40"),
+            (Value::Bytes(vec![1, 2, 3, 4]), "4401020304"),
+            ("".into(), "60"),
+            ("a".into(), "6161"),
+            ("IETF".into(), "6449455446"),
+            ("\"\\".into(), "62225c"),
+            ("\u{fc}".into(), "62c3bc"),
+            ("\u{6c34}".into(), "63e6b0b4"),
+            ("\u{10151}".into(), "64f0908591"),
+            (Value::Array(vec![]), "80"),
+            (
+                Value::Array(vec![1u64.into(), 2u64.into(), 3u64.into()]),
+                "83010203",
+            ),
+            (Value::Map(Map::new()), "a0"),
+        ];
+        for (value, enc) in cases {
+            assert_eq!(encode(value), hex(enc), "encode {value:?}");
+            assert_eq!(&decode(&hex(enc)).unwrap(), value, "decode {enc}");
+        }
+        let map = Map::from_entries(vec![
+            ("b".into(), Value::Array(vec![2u64.into(), 3u64.into()])),
+            ("a".into(), 1u64.into()),
+        ])
+        .unwrap();
+        assert_eq!(encode(&Value::Map(map)), hex("a26161016162820203"));
+    }
+
+    #[test]
+    fn map_keys_sort_by_encoding_not_by_value() {
+        // Shorter encodings sort first: 10 (0x0a) < 100 (0x1864) < -1 (0x20) < "z" (0x617a).
+        let map = Map::from_entries(vec![
+            ("z".into(), Value::Null),
+            ((-1i64).into(), Value::Null),
+            (100u64.into(), Value::Null),
+            (10u64.into(), Value::Null),
+        ])
+        .unwrap();
+        assert_eq!(encode(&Value::Map(map)), hex("a40af61864f620f6617af6"));
+    }
+
+    #[test]
+    fn rejects_every_non_canonical_form() {
+        rejects("1817", Rule::NonShortestHead, 0);
+        rejects("190017", Rule::NonShortestHead, 0);
+        rejects("1a0000ffff", Rule::NonShortestHead, 0);
+        rejects("1b00000000ffffffff", Rule::NonShortestHead, 0);
+        rejects("5800", Rule::NonShortestHead, 0);
+        rejects("5f4101ff", Rule::IndefiniteLength, 0);
+        rejects("9fff", Rule::IndefiniteLength, 0);
+        rejects("ff", Rule::IndefiniteLength, 0);
+        rejects("1c", Rule::ReservedAdditionalInfo, 0);
+        rejects("f93c00", Rule::Float, 0);
+        rejects("fb3ff199999999999a", Rule::Float, 0);
+        rejects("f7", Rule::SimpleValue, 0);
+        rejects("f0", Rule::SimpleValue, 0);
+        rejects("f820", Rule::SimpleValue, 0);
+        rejects("c11a514b67b0", Rule::Tag, 0);
+        rejects("d9b3004101", Rule::BadLink, 3);
+        rejects("62c328", Rule::InvalidUtf8, 1);
+        rejects("a2616201616101", Rule::UnsortedKeys, 4);
+        rejects("a2616101616102", Rule::DuplicateKey, 4);
+        rejects("0000", Rule::TrailingBytes, 1);
+        rejects("", Rule::Truncated, 0);
+        rejects("19ff", Rule::Truncated, 0);
+        rejects("82011a", Rule::Truncated, 2);
+        rejects("8201", Rule::LengthExceedsInput, 0);
+        rejects("5a00ffffff00", Rule::LengthExceedsInput, 0);
+        rejects("9b7fffffffffffffff", Rule::LengthExceedsInput, 0);
+        rejects("bb7fffffffffffffff", Rule::LengthExceedsInput, 0);
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let ok = [vec![0x81; MAX_DEPTH], vec![0x00]].concat();
+        assert!(decode(&ok).is_ok());
+        let deep = [vec![0x81; MAX_DEPTH + 1], vec![0x00]].concat();
+        assert_eq!(
+            decode(&deep),
+            Err(DecodeError {
+                rule: Rule::TooDeep,
+                offset: MAX_DEPTH
+            })
+        );
+        // A million nested arrays must fail cleanly, not overflow the stack.
+        let huge = vec![0x81; 1_000_000];
+        assert_eq!(decode(&huge).unwrap_err().rule, Rule::TooDeep);
+    }
+
+    #[test]
+    fn links_are_collected() {
+        let id = ObjectId::from_bytes([7; 32]);
+        let v = Value::Array(vec![Value::Link(id), Value::Null]);
+        let bytes = encode(&v);
+        assert_eq!(&bytes[..5], &hex("82d9b30058"));
+        assert_eq!(links(&bytes).unwrap(), vec![id]);
+        assert_eq!(decode(&bytes).unwrap(), v);
+    }
+}

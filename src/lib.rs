@@ -1,0 +1,17 @@
+//! `aos`: AgentOS + AIR worlds kept as content-addressed, verifiable, git-like repositories.
+//!
+//! The library is layered like the data flow; dependencies point down:
+//!
+//! - [`codec`]: canonical CBOR (the one persisted data model) and its JSON mapping. Pure.
+//! - [`object`]: object kinds and BLAKE3 ids with domain separation.
+//! - [`store`]: the `.aos` directory: loose objects, packs, refs with reflogs, fsck and gc.
+//! - [`progress`]: the callback through which long operations report progress.
+//!
+//! The library never prints; the `aos` binary renders what it returns.
+
+pub mod codec;
+pub mod object;
+pub mod progress;
+pub mod store;
+
+pub use object::{Kind, ObjectId};

@@ -1,0 +1,3 @@
+//! The `aos` command-line tool.
+
+fn main() {}

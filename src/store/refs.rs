@@ -1,0 +1,1 @@
+//! Refs (stub; filled in by the refs work).
