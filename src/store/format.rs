@@ -1,0 +1,185 @@
+//! Byte layouts shared by loose objects and packs: the stored form of one object.
+//!
+//! An object is stored as a small header (kind, encoding, size) and its payload, either as is
+//! or as one zstd frame. The id is always of the uncompressed payload, never of stored bytes.
+
+use std::io::Read;
+
+use crate::object::Kind;
+
+/// How the payload bytes are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// The payload as is (used when compression would not make it smaller).
+    Raw = 0,
+    /// One zstd frame that decompresses to the payload.
+    Zstd = 1,
+}
+
+impl Encoding {
+    /// The encoding for a header byte.
+    #[must_use]
+    pub fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            0 => Some(Self::Raw),
+            1 => Some(Self::Zstd),
+            _ => None,
+        }
+    }
+}
+
+/// zstd level for objects written by `put` and batches: fast, with a useful ratio.
+pub const ZSTD_LEVEL: i32 = 3;
+
+/// Payloads smaller than this are stored raw: compressing them saves nothing worth a frame.
+pub const MIN_COMPRESS: usize = 64;
+
+/// Payloads this large are compressed with zstd's worker threads.
+pub const MT_COMPRESS: usize = 4 << 20;
+
+/// Decoded sizes above this are decompressed by streaming, so that a forged size field
+/// cannot make a reader allocate more memory than the data really produces.
+const BULK_DECOMPRESS_MAX: u64 = 1 << 20;
+
+/// Compresses `payload` for storage, returning the encoding used and the stored bytes.
+///
+/// # Errors
+/// An error message from zstd (it fails only on allocation failure or bad parameters).
+pub fn compress(
+    compressor: &mut zstd::bulk::Compressor<'_>,
+    payload: &[u8],
+) -> Result<(Encoding, Vec<u8>), String> {
+    if payload.len() < MIN_COMPRESS {
+        return Ok((Encoding::Raw, payload.to_vec()));
+    }
+    let packed = if payload.len() >= MT_COMPRESS {
+        let mut enc =
+            zstd::stream::Encoder::new(Vec::new(), ZSTD_LEVEL).map_err(|e| e.to_string())?;
+        let workers = u32::try_from(rayon::current_num_threads()).unwrap_or(1);
+        enc.multithread(workers).map_err(|e| e.to_string())?;
+        enc.include_contentsize(true).map_err(|e| e.to_string())?;
+        enc.set_pledged_src_size(Some(payload.len() as u64))
+            .map_err(|e| e.to_string())?;
+        std::io::Write::write_all(&mut enc, payload).map_err(|e| e.to_string())?;
+        enc.finish().map_err(|e| e.to_string())?
+    } else {
+        compressor.compress(payload).map_err(|e| e.to_string())?
+    };
+    if packed.len() >= payload.len() {
+        Ok((Encoding::Raw, payload.to_vec()))
+    } else {
+        Ok((Encoding::Zstd, packed))
+    }
+}
+
+/// A new bulk compressor at the store's level.
+///
+/// # Errors
+/// zstd's message if the context cannot be created.
+pub fn compressor() -> Result<zstd::bulk::Compressor<'static>, String> {
+    zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(|e| e.to_string())
+}
+
+/// Restores a payload of declared `size` from its stored bytes.
+///
+/// # Errors
+/// A message if the stored bytes are not a single valid frame of exactly `size` bytes.
+pub fn decompress(encoding: Encoding, stored: &[u8], size: u64) -> Result<Vec<u8>, String> {
+    match encoding {
+        Encoding::Raw => {
+            if stored.len() as u64 == size {
+                Ok(stored.to_vec())
+            } else {
+                Err(format!(
+                    "raw payload is {} bytes, header says {size}",
+                    stored.len()
+                ))
+            }
+        }
+        Encoding::Zstd if size <= BULK_DECOMPRESS_MAX => {
+            let cap = usize::try_from(size).map_err(|_| "size too large".to_owned())?;
+            let mut out = Vec::with_capacity(cap);
+            zstd::bulk::Decompressor::new()
+                .and_then(|mut d| d.decompress_to_buffer(stored, &mut out))
+                .map_err(|e| format!("zstd: {e}"))?;
+            if out.len() as u64 != size {
+                return Err(format!(
+                    "payload decompressed to {} bytes, header says {size}",
+                    out.len()
+                ));
+            }
+            Ok(out)
+        }
+        Encoding::Zstd => {
+            let mut dec = zstd::stream::read::Decoder::with_buffer(stored)
+                .map_err(|e| format!("zstd: {e}"))?
+                .single_frame();
+            let mut out = Vec::new();
+            // Read at most one byte more than declared, to detect a longer payload without
+            // unbounded allocation.
+            (&mut dec)
+                .take(size + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("zstd: {e}"))?;
+            if out.len() as u64 != size {
+                return Err(format!(
+                    "payload decompressed to {} bytes, header says {size}",
+                    out.len()
+                ));
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Checks that `payload` is acceptable as an object of `kind`.
+///
+/// # Errors
+/// The CBOR decoding error if a CBOR kind's payload is not one canonical data item.
+pub fn validate_payload(kind: Kind, payload: &[u8]) -> Result<(), crate::codec::DecodeError> {
+    if kind.is_cbor() {
+        crate::codec::cbor::validate(payload)
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads a little-endian `u64` at `at`, if the slice is long enough.
+#[must_use]
+pub fn read_u64(bytes: &[u8], at: usize) -> Option<u64> {
+    let b = bytes.get(at..at.checked_add(8)?)?;
+    Some(u64::from_le_bytes(b.try_into().ok()?))
+}
+
+/// Reads a little-endian `u32` at `at`, if the slice is long enough.
+#[must_use]
+pub fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes(b.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_wrong_sizes() {
+        let mut c = compressor().unwrap();
+        for payload in [
+            vec![],
+            vec![1u8; 10],
+            vec![7u8; 100_000],
+            (0..5_000_000u32).map(|i| (i % 251) as u8).collect(),
+        ] {
+            let (enc, stored) = compress(&mut c, &payload).unwrap();
+            let size = payload.len() as u64;
+            assert_eq!(decompress(enc, &stored, size).unwrap(), payload);
+            assert!(decompress(enc, &stored, size + 1).is_err());
+            if size > 0 {
+                assert!(decompress(enc, &stored, size - 1).is_err());
+            }
+        }
+        assert!(decompress(Encoding::Zstd, b"not zstd", 5).is_err());
+        assert!(decompress(Encoding::Zstd, b"not zstd", 5 << 30).is_err());
+    }
+}

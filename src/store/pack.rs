@@ -1,0 +1,608 @@
+//! Pack files: many objects in one file, with a sorted index for lookups.
+//!
+//! A pack `objects/pack/pack-<checksum>.pack` is published together with its index
+//! `pack-<checksum>.idx`; readers use a pack only once its index exists, and the index is
+//! renamed into place last, so a crash mid-write leaves no visible partial pack.
+//!
+//! Pack layout (integers little-endian):
+//!
+//! | field | size |
+//! | --- | --- |
+//! | magic `aosP` | 4 |
+//! | version, 1 | 4 (u32) |
+//! | entries, each: id (32), kind (1), encoding (1), size (u64), stored length (u64), stored bytes | 50 + n |
+//! | entry count | 8 (u64) |
+//! | checksum: BLAKE3 of every preceding byte | 32 |
+//!
+//! Index layout:
+//!
+//! | field | size |
+//! | --- | --- |
+//! | magic `aosI` | 4 |
+//! | version, 1 | 4 (u32) |
+//! | entry count n | 8 (u64) |
+//! | fan-out: for each byte value b, the number of ids whose first byte is ≤ b | 256 × 4 (u32) |
+//! | ids, ascending, distinct | n × 32 |
+//! | offsets of the entries in the pack, in id order | n × 8 (u64) |
+//! | the pack's checksum | 32 |
+//! | checksum: BLAKE3 of every preceding byte of the index | 32 |
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::format::{self, Encoding};
+use super::fs::{create_temp, publish_new, sync_dir};
+use crate::object::{ID_LEN, IdPrefix, Kind, ObjectId};
+
+/// Magic bytes of a pack file.
+pub const PACK_MAGIC: &[u8; 4] = b"aosP";
+/// Magic bytes of a pack index.
+pub const IDX_MAGIC: &[u8; 4] = b"aosI";
+/// Format version of packs and indexes.
+pub const VERSION: u32 = 1;
+/// Length of the pack header.
+pub const PACK_HEADER_LEN: u64 = 8;
+/// Length of an entry header inside a pack.
+pub const ENTRY_HEADER_LEN: usize = 50;
+/// Length of the pack trailer (count and checksum).
+pub const PACK_TRAILER_LEN: u64 = 40;
+const IDX_HEADER_LEN: usize = 16;
+const FANOUT_LEN: usize = 256 * 4;
+
+/// Streams objects into a new pack file.
+pub struct PackWriter {
+    out: BufWriter<File>,
+    tmp: PathBuf,
+    hasher: blake3::Hasher,
+    offset: u64,
+    entries: Vec<(ObjectId, u64)>,
+}
+
+/// A pack published by [`PackWriter::finish`].
+#[derive(Clone, Debug)]
+pub struct Published {
+    /// Path of the `.pack` file.
+    pub pack: PathBuf,
+    /// Path of the `.idx` file.
+    pub idx: PathBuf,
+    /// Number of objects in it.
+    pub count: u64,
+    /// Size of the pack file in bytes.
+    pub bytes: u64,
+}
+
+impl PackWriter {
+    /// Starts a pack in a temporary file in `tmp_dir`.
+    ///
+    /// # Errors
+    /// The I/O error creating the file.
+    pub fn new(tmp_dir: &Path) -> io::Result<Self> {
+        let (file, tmp) = create_temp(tmp_dir, "pack")?;
+        let mut w = Self {
+            out: BufWriter::with_capacity(1 << 20, file),
+            tmp,
+            hasher: blake3::Hasher::new(),
+            offset: 0,
+            entries: Vec::new(),
+        };
+        let mut header = [0u8; 8];
+        header[..4].copy_from_slice(PACK_MAGIC);
+        header[4..].copy_from_slice(&VERSION.to_le_bytes());
+        w.put(&header)?;
+        Ok(w)
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)?;
+        self.hasher.update(bytes);
+        self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Appends one stored object. The caller guarantees ids are distinct and correct.
+    ///
+    /// # Errors
+    /// The I/O error writing it.
+    pub fn add(
+        &mut self,
+        id: &ObjectId,
+        kind: Kind,
+        encoding: Encoding,
+        size: u64,
+        stored: &[u8],
+    ) -> io::Result<()> {
+        let mut h = [0u8; ENTRY_HEADER_LEN];
+        h[..32].copy_from_slice(id.as_bytes());
+        h[32] = kind.code();
+        h[33] = encoding as u8;
+        h[34..42].copy_from_slice(&size.to_le_bytes());
+        h[42..50].copy_from_slice(&(stored.len() as u64).to_le_bytes());
+        self.entries.push((*id, self.offset));
+        self.put(&h)?;
+        self.put(stored)
+    }
+
+    /// Number of objects added so far.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no object was added.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes written so far.
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        self.offset
+    }
+
+    /// Finishes the pack: writes the trailer and the index, syncs both, and publishes them in
+    /// `pack_dir` (pack first, index last), then syncs the directory. An empty pack is
+    /// discarded and `None` returned.
+    ///
+    /// # Errors
+    /// Any I/O error; temporary files are removed and nothing is published.
+    pub fn finish(mut self, pack_dir: &Path, tmp_dir: &Path) -> io::Result<Option<Published>> {
+        if self.entries.is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+            return Ok(None);
+        }
+        let result = self.finish_inner(pack_dir, tmp_dir);
+        let _ = fs::remove_file(&self.tmp);
+        result.map(Some)
+    }
+
+    fn finish_inner(&mut self, pack_dir: &Path, tmp_dir: &Path) -> io::Result<Published> {
+        let count = self.entries.len() as u64;
+        self.put(&count.to_le_bytes())?;
+        let checksum = *self.hasher.finalize().as_bytes();
+        self.out.write_all(&checksum)?;
+        self.out.flush()?;
+        self.out.get_ref().sync_all()?;
+        let bytes = self.offset + 32;
+
+        self.entries.sort_unstable_by_key(|e| e.0);
+        let idx = build_index(&self.entries, &checksum);
+        let (mut idx_file, idx_tmp) = create_temp(tmp_dir, "idx")?;
+        let written = idx_file.write_all(&idx).and_then(|()| idx_file.sync_all());
+        drop(idx_file);
+        if let Err(e) = written {
+            let _ = fs::remove_file(&idx_tmp);
+            return Err(e);
+        }
+
+        let stem = format!("pack-{}", ObjectId::from_bytes(checksum).to_hex());
+        let pack = pack_dir.join(format!("{stem}.pack"));
+        let idx_path = pack_dir.join(format!("{stem}.idx"));
+        // A pack with this checksum has exactly these bytes, so an existing one is as good.
+        if let Err(e) = publish_new(&self.tmp, &pack) {
+            let _ = fs::remove_file(&idx_tmp);
+            return Err(e);
+        }
+        publish_new(&idx_tmp, &idx_path)?;
+        sync_dir(pack_dir)?;
+        Ok(Published {
+            pack,
+            idx: idx_path,
+            count,
+            bytes,
+        })
+    }
+}
+
+fn build_index(sorted: &[(ObjectId, u64)], pack_checksum: &[u8; 32]) -> Vec<u8> {
+    let n = sorted.len();
+    let mut idx = Vec::with_capacity(IDX_HEADER_LEN + FANOUT_LEN + n * 40 + 64);
+    idx.extend_from_slice(IDX_MAGIC);
+    idx.extend_from_slice(&VERSION.to_le_bytes());
+    idx.extend_from_slice(&(n as u64).to_le_bytes());
+    let mut fanout = [0u32; 256];
+    for (id, _) in sorted {
+        fanout[usize::from(id.as_bytes()[0])] += 1;
+    }
+    let mut acc = 0u32;
+    for f in fanout {
+        acc += f;
+        idx.extend_from_slice(&acc.to_le_bytes());
+    }
+    for (id, _) in sorted {
+        idx.extend_from_slice(id.as_bytes());
+    }
+    for (_, off) in sorted {
+        idx.extend_from_slice(&off.to_le_bytes());
+    }
+    idx.extend_from_slice(pack_checksum);
+    let sum = blake3::hash(&idx);
+    idx.extend_from_slice(sum.as_bytes());
+    idx
+}
+
+/// One entry read from a pack.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The id recorded in the entry header.
+    pub id: ObjectId,
+    /// The object's kind.
+    pub kind: Kind,
+    /// How the payload is stored.
+    pub encoding: Encoding,
+    /// The payload size.
+    pub size: u64,
+    /// The stored bytes.
+    pub stored: Vec<u8>,
+}
+
+/// An open pack with its index in memory.
+#[derive(Debug)]
+pub struct Pack {
+    pack_path: PathBuf,
+    file: File,
+    pack_len: u64,
+    idx: Vec<u8>,
+    count: usize,
+}
+
+impl Pack {
+    /// Opens the pack whose index is at `idx_path`, checking the index's structure and
+    /// checksum and that it belongs to the pack file beside it.
+    ///
+    /// # Errors
+    /// A message naming the file and what is wrong.
+    pub fn open(idx_path: &Path) -> Result<Self, String> {
+        let idx = fs::read(idx_path).map_err(|e| format!("{}: {e}", idx_path.display()))?;
+        let count = check_index(&idx).map_err(|e| format!("{}: {e}", idx_path.display()))?;
+        let pack_path = idx_path.with_extension("pack");
+        let file = File::open(&pack_path).map_err(|e| format!("{}: {e}", pack_path.display()))?;
+        let pack_len = file
+            .metadata()
+            .map_err(|e| format!("{}: {e}", pack_path.display()))?
+            .len();
+        let p = Self {
+            pack_path,
+            file,
+            pack_len,
+            idx,
+            count,
+        };
+        // The pack's trailer must carry the checksum the index names.
+        let mut trailer = [0u8; 40];
+        if p.pack_len < PACK_HEADER_LEN + PACK_TRAILER_LEN
+            || p.file
+                .read_exact_at(&mut trailer, p.pack_len - PACK_TRAILER_LEN)
+                .is_err()
+        {
+            return Err(format!("{}: pack too short", p.pack_path.display()));
+        }
+        if trailer[8..] != *p.pack_checksum() || format::read_u64(&trailer, 0) != Some(count as u64)
+        {
+            return Err(format!(
+                "{}: trailer does not match its index",
+                p.pack_path.display()
+            ));
+        }
+        Ok(p)
+    }
+
+    /// Path of the `.pack` file.
+    #[must_use]
+    pub fn pack_path(&self) -> &Path {
+        &self.pack_path
+    }
+
+    /// Number of objects in the pack.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether the pack holds no objects.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The checksum of the pack file, as recorded in the index.
+    #[must_use]
+    pub fn pack_checksum(&self) -> &[u8] {
+        let at = IDX_HEADER_LEN + FANOUT_LEN + self.count * 40;
+        &self.idx[at..at + 32]
+    }
+
+    fn fanout(&self, b: usize) -> usize {
+        format::read_u32(&self.idx, IDX_HEADER_LEN + b * 4).expect("index length checked on open")
+            as usize
+    }
+
+    /// The `i`-th id in sorted order.
+    #[must_use]
+    pub fn id_at(&self, i: usize) -> ObjectId {
+        let at = IDX_HEADER_LEN + FANOUT_LEN + i * ID_LEN;
+        let mut raw = [0u8; ID_LEN];
+        raw.copy_from_slice(&self.idx[at..at + ID_LEN]);
+        ObjectId::from_bytes(raw)
+    }
+
+    /// The pack offset of the `i`-th id's entry.
+    #[must_use]
+    pub fn offset_at(&self, i: usize) -> u64 {
+        let at = IDX_HEADER_LEN + FANOUT_LEN + self.count * ID_LEN + i * 8;
+        format::read_u64(&self.idx, at).expect("index length checked on open")
+    }
+
+    fn id_slice(&self, i: usize) -> &[u8] {
+        let at = IDX_HEADER_LEN + FANOUT_LEN + i * ID_LEN;
+        &self.idx[at..at + ID_LEN]
+    }
+
+    /// The position of `id` in the index.
+    #[must_use]
+    pub fn find(&self, id: &ObjectId) -> Option<usize> {
+        let first = usize::from(id.as_bytes()[0]);
+        let (mut lo, mut hi) = (
+            if first == 0 {
+                0
+            } else {
+                self.fanout(first - 1)
+            },
+            self.fanout(first),
+        );
+        let key = id.as_bytes().as_slice();
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.id_slice(mid).cmp(key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
+    }
+
+    /// Every id in the pack starting with `prefix`.
+    #[must_use]
+    pub fn find_prefix(&self, prefix: &IdPrefix) -> Vec<ObjectId> {
+        let (lo_id, hi_id) = prefix.range();
+        let lo = self.lower_bound(&lo_id);
+        (lo..self.count)
+            .map(|i| self.id_at(i))
+            .take_while(|id| *id <= hi_id)
+            .collect()
+    }
+
+    fn lower_bound(&self, id: &ObjectId) -> usize {
+        let (mut lo, mut hi) = (0, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.id_slice(mid) < id.as_bytes().as_slice() {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// Reads the entry at `offset`, checking its header against the pack's bounds.
+    ///
+    /// # Errors
+    /// A message naming the pack and offset.
+    pub fn read_at(&self, offset: u64) -> Result<Entry, String> {
+        let here = || format!("{} at offset {offset}", self.pack_path.display());
+        let end = self.pack_len - PACK_TRAILER_LEN;
+        if offset < PACK_HEADER_LEN || offset + ENTRY_HEADER_LEN as u64 > end {
+            return Err(format!("{}: entry header out of bounds", here()));
+        }
+        let mut h = [0u8; ENTRY_HEADER_LEN];
+        self.file
+            .read_exact_at(&mut h, offset)
+            .map_err(|e| format!("{}: {e}", here()))?;
+        let mut raw = [0u8; ID_LEN];
+        raw.copy_from_slice(&h[..32]);
+        let kind = Kind::from_code(h[32])
+            .ok_or_else(|| format!("{}: unknown kind code {}", here(), h[32]))?;
+        let encoding = Encoding::from_byte(h[33])
+            .ok_or_else(|| format!("{}: unknown encoding {}", here(), h[33]))?;
+        let size = format::read_u64(&h, 34).expect("fixed header");
+        let stored_len = format::read_u64(&h, 42).expect("fixed header");
+        let data_at = offset + ENTRY_HEADER_LEN as u64;
+        if stored_len > end - data_at {
+            return Err(format!(
+                "{}: stored length {stored_len} runs past the end of the pack",
+                here()
+            ));
+        }
+        let mut stored = vec![0u8; usize::try_from(stored_len).map_err(|_| here())?];
+        self.file
+            .read_exact_at(&mut stored, data_at)
+            .map_err(|e| format!("{}: {e}", here()))?;
+        Ok(Entry {
+            id: ObjectId::from_bytes(raw),
+            kind,
+            encoding,
+            size,
+            stored,
+        })
+    }
+
+    /// Reads the entry for the `i`-th id, checking that the entry names that id.
+    ///
+    /// # Errors
+    /// A message naming the pack, offset and problem.
+    pub fn read_index(&self, i: usize) -> Result<Entry, String> {
+        let id = self.id_at(i);
+        let off = self.offset_at(i);
+        let e = self.read_at(off)?;
+        if e.id != id {
+            return Err(format!(
+                "{} at offset {off}: entry names {}, index says {id}",
+                self.pack_path.display(),
+                e.id
+            ));
+        }
+        Ok(e)
+    }
+
+    /// Reads only the kind of the `i`-th entry.
+    ///
+    /// # Errors
+    /// A message naming the pack and offset.
+    pub fn kind_at(&self, i: usize) -> Result<(Kind, u64), String> {
+        let off = self.offset_at(i);
+        let mut h = [0u8; ENTRY_HEADER_LEN];
+        self.file
+            .read_exact_at(&mut h, off)
+            .map_err(|e| format!("{} at offset {off}: {e}", self.pack_path.display()))?;
+        let kind = Kind::from_code(h[32]).ok_or_else(|| {
+            format!(
+                "{} at offset {off}: unknown kind code {}",
+                self.pack_path.display(),
+                h[32]
+            )
+        })?;
+        Ok((kind, format::read_u64(&h, 34).expect("fixed header")))
+    }
+
+    /// Recomputes the pack's checksum over the whole file and compares it with the trailer.
+    ///
+    /// # Errors
+    /// A message if the file cannot be read or the checksum differs.
+    pub fn verify_checksum(&self) -> Result<(), String> {
+        let body_len = self.pack_len - 32;
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut at = 0u64;
+        while at < body_len {
+            let n =
+                usize::try_from((body_len - at).min(buf.len() as u64)).expect("bounded by buffer");
+            self.file
+                .read_exact_at(&mut buf[..n], at)
+                .map_err(|e| format!("{}: {e}", self.pack_path.display()))?;
+            hasher.update(&buf[..n]);
+            at += n as u64;
+        }
+        if hasher.finalize().as_bytes().as_slice() == self.pack_checksum() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}: checksum mismatch (file modified or truncated)",
+                self.pack_path.display()
+            ))
+        }
+    }
+}
+
+/// Checks an index's structure and checksum; returns its entry count.
+fn check_index(idx: &[u8]) -> Result<usize, String> {
+    if idx.len() < IDX_HEADER_LEN + FANOUT_LEN + 64 {
+        return Err("index too short".into());
+    }
+    if &idx[..4] != IDX_MAGIC {
+        return Err("bad index magic at offset 0".into());
+    }
+    let version = format::read_u32(idx, 4).expect("length checked");
+    if version != VERSION {
+        return Err(format!("unsupported index version {version} at offset 4"));
+    }
+    let count = format::read_u64(idx, 8).expect("length checked");
+    let count = usize::try_from(count).map_err(|_| "entry count too large".to_owned())?;
+    let expect_len = count
+        .checked_mul(40)
+        .and_then(|n| n.checked_add(IDX_HEADER_LEN + FANOUT_LEN + 64))
+        .ok_or("entry count too large")?;
+    if idx.len() != expect_len {
+        return Err(format!(
+            "index is {} bytes, {count} entries need {expect_len}",
+            idx.len()
+        ));
+    }
+    let body = &idx[..idx.len() - 32];
+    if blake3::hash(body).as_bytes() != &idx[idx.len() - 32..] {
+        return Err("index checksum mismatch".into());
+    }
+    // Fan-out must be non-decreasing, end at the count, and agree with the sorted ids.
+    let ids = &idx[IDX_HEADER_LEN + FANOUT_LEN..IDX_HEADER_LEN + FANOUT_LEN + count * ID_LEN];
+    let mut prev_fan = 0usize;
+    let mut i = 0usize;
+    for b in 0..256usize {
+        let fan = format::read_u32(idx, IDX_HEADER_LEN + b * 4).expect("length checked") as usize;
+        if fan < prev_fan || fan > count {
+            return Err(format!("fan-out entry {b} out of order"));
+        }
+        while i < fan {
+            if usize::from(ids[i * ID_LEN]) != b {
+                return Err(format!("fan-out entry {b} disagrees with id {i}"));
+            }
+            i += 1;
+        }
+        prev_fan = fan;
+    }
+    if prev_fan != count {
+        return Err("fan-out does not end at the entry count".into());
+    }
+    for w in 1..count {
+        if ids[(w - 1) * ID_LEN..w * ID_LEN] >= ids[w * ID_LEN..(w + 1) * ID_LEN] {
+            return Err(format!("ids not strictly ascending at entry {w}"));
+        }
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::hash;
+
+    #[test]
+    fn write_open_find_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = PackWriter::new(dir.path()).unwrap();
+        let mut ids = Vec::new();
+        for i in 0..500u32 {
+            let payload = format!("object {i}").into_bytes();
+            let id = hash(Kind::Blob, &payload);
+            w.add(
+                &id,
+                Kind::Blob,
+                Encoding::Raw,
+                payload.len() as u64,
+                &payload,
+            )
+            .unwrap();
+            ids.push((id, payload));
+        }
+        let published = w.finish(dir.path(), dir.path()).unwrap().unwrap();
+        assert_eq!(published.count, 500);
+        let pack = Pack::open(&published.idx).unwrap();
+        pack.verify_checksum().unwrap();
+        for (id, payload) in &ids {
+            let i = pack.find(id).unwrap();
+            let e = pack.read_index(i).unwrap();
+            assert_eq!(&e.stored, payload);
+        }
+        assert!(pack.find(&hash(Kind::Blob, b"absent")).is_none());
+        let pre: IdPrefix = ids[0].0.to_hex()[..8].parse().unwrap();
+        assert!(pack.find_prefix(&pre).contains(&ids[0].0));
+        // Only the published files remain.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn damaged_index_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = PackWriter::new(dir.path()).unwrap();
+        let id = hash(Kind::Blob, b"x");
+        w.add(&id, Kind::Blob, Encoding::Raw, 1, b"x").unwrap();
+        let p = w.finish(dir.path(), dir.path()).unwrap().unwrap();
+        let mut idx = fs::read(&p.idx).unwrap();
+        let at = idx.len() - 70;
+        idx[at] ^= 1;
+        fs::write(&p.idx, &idx).unwrap();
+        assert!(Pack::open(&p.idx).unwrap_err().contains("checksum"));
+    }
+}
