@@ -1,3 +1,7 @@
-//! The `aos` command-line tool.
+//! The `aos` command-line tool: a thin layer over the `aos` library.
 
-fn main() {}
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,62 @@
+//! `aos fsck`: verify the store.
+
+use aos::store::fsck::fsck;
+use serde_json::json;
+
+use super::{CliError, Ctx, out_json, outln};
+
+/// Verify every object (decompression, id, canonical encoding), every pack and index
+/// (checksums), every link between objects and every ref. Exits 1 if anything is wrong,
+/// after listing every problem found.
+#[derive(clap::Args, Debug)]
+pub struct FsckArgs {}
+
+/// Runs `aos fsck`.
+pub fn run(ctx: &Ctx, _args: &FsckArgs) -> Result<(), CliError> {
+    let store = ctx.store()?;
+    let bar = ctx.progress();
+    let started = std::time::Instant::now();
+    let r = fsck(&store, &bar)?;
+    let secs = started.elapsed().as_secs_f64();
+    if ctx.json {
+        out_json(&json!({
+            "ok": r.is_ok(),
+            "objects": r.objects,
+            "loose": r.loose,
+            "packs": r.packs,
+            "packed": r.packed,
+            "links": r.links,
+            "refs": r.refs,
+            "bytes": r.bytes,
+            "seconds": secs,
+            "problems": r.problems.iter().map(|p| json!({
+                "object": p.object.map(|id| id.to_string()),
+                "location": p.location,
+                "message": p.message,
+            })).collect::<Vec<_>>(),
+            "notes": r.notes,
+        }))?;
+    } else {
+        for p in &r.problems {
+            match p.object {
+                Some(id) => outln(&format!("problem: {id}: {}: {}", p.location, p.message))?,
+                None => outln(&format!("problem: {}: {}", p.location, p.message))?,
+            }
+        }
+        for n in &r.notes {
+            outln(&format!("note: {n}"))?;
+        }
+        outln(&format!(
+            "checked {} objects ({} loose, {} in {} packs), {} links, {} refs, {} bytes in {secs:.2}s: {}",
+            r.objects,
+            r.loose,
+            r.packed,
+            r.packs,
+            r.links,
+            r.refs,
+            r.bytes,
+            if r.is_ok() { "ok".to_owned() } else { format!("{} problems", r.problems.len()) }
+        ))?;
+    }
+    if r.is_ok() { Ok(()) } else { Err(CliError::silent()) }
+}

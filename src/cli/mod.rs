@@ -1,0 +1,240 @@
+//! Command-line parsing, dispatch, error rendering and exit codes.
+//!
+//! Results go to stdout, progress and diagnostics to stderr. Exit codes: 0 success, 1 failure
+//! (including "problems found"), 2 usage errors, 255 internal errors.
+
+mod cat_object;
+mod completions;
+mod fsck;
+mod gc;
+mod hash_object;
+mod init;
+mod progress;
+mod refs;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use aos::store::{STORE_DIR, Store, StoreError};
+use clap::{Parser, Subcommand};
+
+/// aos: AgentOS + AIR worlds as content-addressed, verifiable, git-like repositories.
+#[derive(Parser, Debug)]
+#[command(name = "aos", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Run as if started in DIR.
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+    /// Use this store directory (the `.aos` directory itself) instead of searching for one.
+    #[arg(long, global = true, env = "AOS_DIR", value_name = "PATH", hide_env_values = true)]
+    pub aos_dir: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print results as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create an empty store (`DIR/.aos`).
+    Init(init::InitArgs),
+    /// Compute an object's id, and store it with -w.
+    HashObject(hash_object::HashObjectArgs),
+    /// Print a stored object.
+    CatObject(cat_object::CatObjectArgs),
+    /// Verify every object, pack and ref in the store.
+    Fsck(fsck::FsckArgs),
+    /// Pack reachable objects and prune old unreachable ones.
+    Gc(gc::GcArgs),
+    /// List refs.
+    ShowRef(refs::ShowRefArgs),
+    /// Move a ref, by compare-and-swap against its expected old value.
+    UpdateRef(refs::UpdateRefArgs),
+    /// Print a shell completion script.
+    Completions(completions::CompletionsArgs),
+}
+
+/// Shared context of a command run.
+pub struct Ctx {
+    /// The working directory after `-C`.
+    pub cwd: PathBuf,
+    /// `--aos-dir` / `AOS_DIR`.
+    pub aos_dir: Option<PathBuf>,
+    /// `-q`.
+    pub quiet: bool,
+    /// `--json`.
+    pub json: bool,
+}
+
+impl Ctx {
+    /// Opens the store: `--aos-dir`/`AOS_DIR` if given, else the nearest `.aos` upward.
+    pub fn store(&self) -> Result<Store, CliError> {
+        let store = match &self.aos_dir {
+            Some(d) => Store::open(&self.cwd.join(d)),
+            None => Store::discover(&self.cwd),
+        };
+        store.map_err(CliError::from)
+    }
+
+    /// The progress renderer for this run (hidden with `-q` or `--json`).
+    pub fn progress(&self) -> progress::Bar {
+        progress::Bar::new(self.quiet || self.json)
+    }
+
+    /// Where `init` creates a store.
+    pub fn init_target(&self, dir: Option<&PathBuf>) -> PathBuf {
+        match (&self.aos_dir, dir) {
+            (_, Some(d)) => self.cwd.join(d).join(STORE_DIR),
+            (Some(a), None) => self.cwd.join(a),
+            (None, None) => self.cwd.join(STORE_DIR),
+        }
+    }
+}
+
+/// A failed command: what to print and how to exit.
+#[derive(Debug)]
+pub struct CliError {
+    /// The message (the cause chain is appended when rendering).
+    pub message: String,
+    /// A suggestion for what to do.
+    pub hint: Option<String>,
+    /// The exit code.
+    pub code: u8,
+}
+
+impl CliError {
+    /// A failure caused by the user's input or the data (exit 1).
+    pub fn user(message: impl Into<String>) -> Self {
+        Self { message: message.into(), hint: None, code: 1 }
+    }
+
+    /// A usage error (exit 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self { message: message.into(), hint: None, code: 2 }
+    }
+
+    /// Adds a hint.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// A failure already reported on stdout (e.g. fsck problems): exit 1, print nothing more.
+    pub fn silent() -> Self {
+        Self { message: String::new(), hint: None, code: 1 }
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        src = c.source();
+    }
+    s
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        let hint = match &e {
+            StoreError::Corrupt { .. } => Some("run `aos fsck` to check the whole store"),
+            StoreError::Ambiguous { .. } => Some("give more hex digits of the id"),
+            _ => None,
+        };
+        let mut err = Self::user(chain(&e));
+        err.hint = hint.map(str::to_owned);
+        err
+    }
+}
+
+impl From<io::Error> for CliError {
+    fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            // The reader went away (`aos ... | head`): stop quietly, successfully.
+            return Self { message: String::new(), hint: None, code: 0 };
+        }
+        Self::user(e.to_string())
+    }
+}
+
+impl From<aos::store::refs::RefError> for CliError {
+    fn from(e: aos::store::refs::RefError) -> Self {
+        Self::user(chain(&e))
+    }
+}
+
+/// Writes to stdout, treating a closed pipe as a quiet success (like `git log | head`).
+pub fn out(bytes: &[u8]) -> Result<(), CliError> {
+    let mut o = io::stdout().lock();
+    o.write_all(bytes).and_then(|()| o.flush()).map_err(CliError::from)
+}
+
+/// Writes a line to stdout.
+pub fn outln(line: &str) -> Result<(), CliError> {
+    let mut s = String::with_capacity(line.len() + 1);
+    s.push_str(line);
+    s.push('\n');
+    out(s.as_bytes())
+}
+
+/// Writes one JSON document and a newline to stdout.
+pub fn out_json(v: &serde_json::Value) -> Result<(), CliError> {
+    outln(&v.to_string())
+}
+
+/// Parses arguments, runs the command, renders errors, and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let cwd = match (&cli.chdir, std::env::current_dir()) {
+        (Some(d), Ok(cur)) => cur.join(d),
+        (None, Ok(cur)) => cur,
+        (_, Err(e)) => {
+            eprintln!("error: cannot read the current directory: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if !cwd.is_dir() {
+        eprintln!("error: cannot change to {}: not a directory", cwd.display());
+        return ExitCode::from(2);
+    }
+    let ctx = Ctx { cwd, aos_dir: cli.aos_dir, quiet: cli.quiet, json: cli.json };
+    let result = match cli.command {
+        Command::Init(a) => init::run(&ctx, &a),
+        Command::HashObject(a) => hash_object::run(&ctx, &a),
+        Command::CatObject(a) => cat_object::run(&ctx, &a),
+        Command::Fsck(a) => fsck::run(&ctx, &a),
+        Command::Gc(a) => gc::run(&ctx, &a),
+        Command::ShowRef(a) => refs::show_ref(&ctx, &a),
+        Command::UpdateRef(a) => refs::update_ref(&ctx, &a),
+        Command::Completions(a) => completions::run(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.code == 0 => ExitCode::SUCCESS,
+        Err(e) => {
+            if !e.message.is_empty() {
+                eprintln!("error: {}", e.message);
+            }
+            if let Some(h) = &e.hint {
+                eprintln!("hint: {h}");
+            }
+            ExitCode::from(e.code)
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! A hermetic harness for running the `aos` binary in temporary directories.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A temporary work directory with a store in it.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+/// The result of one run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn out(&self) -> String {
+        String::from_utf8(self.stdout.clone()).expect("stdout is UTF-8")
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "expected success; stderr: {}\nstdout: {}", self.stderr, String::from_utf8_lossy(&self.stdout));
+        self
+    }
+
+    #[track_caller]
+    pub fn fails(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "expected exit {code}; stderr: {}\nstdout: {}", self.stderr, String::from_utf8_lossy(&self.stdout));
+        self
+    }
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_aos")
+}
+
+/// A command with a cleared environment, run in `dir`.
+pub fn command(dir: &Path) -> Command {
+    let mut c = Command::new(bin());
+    c.current_dir(dir).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    c
+}
+
+pub fn run_in(dir: &Path, args: &[&str], stdin: &[u8]) -> Run {
+    let mut child = command(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn aos");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let Output { status, stdout, stderr } = child.wait_with_output().expect("wait");
+    writer.join().expect("stdin writer");
+    Run { code: status.code().unwrap_or(-1), stdout, stderr: String::from_utf8_lossy(&stderr).into_owned() }
+}
+
+impl Env {
+    /// A fresh directory with `aos init` done.
+    pub fn new() -> Self {
+        let env = Self::bare();
+        env.run(&["init"]).ok();
+        env
+    }
+
+    /// A fresh empty directory.
+    pub fn bare() -> Self {
+        Self { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.dir.path().join(".aos")
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        run_in(self.path(), args, b"")
+    }
+
+    pub fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Run {
+        run_in(self.path(), args, stdin)
+    }
+
+    pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::write(&p, bytes).expect("write file");
+        p
+    }
+}
