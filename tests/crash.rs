@@ -1,6 +1,8 @@
 //! Crash safety: processes killed mid-write and concurrent writers leave a store that passes
 //! fsck, and every id a writer printed is readable.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
 mod common;
 
 use std::io::{Read, Write};
@@ -15,7 +17,13 @@ struct Rng(u64);
 
 impl Rng {
     fn new() -> Self {
-        Self(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 | 1)
+        Self(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1,
+        )
     }
     fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 << 13;
@@ -88,14 +96,25 @@ fn killed_batch_writes_leave_a_sound_store() {
 #[test]
 fn killed_large_writes_and_ref_updates_leave_a_sound_store() {
     let env = Env::new();
-    let big: Vec<u8> = (0..24u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let big: Vec<u8> = (0..24u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     env.write("big", &big);
     let mut rng = Rng::new();
     env.write("a", b"a");
-    let a = env.run(&["hash-object", "-w", "a"]).ok().out().trim().to_owned();
+    let a = env
+        .run(&["hash-object", "-w", "a"])
+        .ok()
+        .out()
+        .trim()
+        .to_owned();
     env.run(&["update-ref", "refs/heads/main", &a]).ok();
     for _ in 0..4 {
-        let mut child = common::command(env.path()).args(["hash-object", "-w", "big"]).stdout(Stdio::null()).spawn().unwrap();
+        let mut child = common::command(env.path())
+            .args(["hash-object", "-w", "big"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
         let mut updater = common::command(env.path())
             .args(["update-ref", "-m", "crash test", "refs/heads/main", &a, &a])
             .stdout(Stdio::null())
@@ -110,7 +129,10 @@ fn killed_large_writes_and_ref_updates_leave_a_sound_store() {
         // A killed ref update may leave its lock behind (as in git); the ref itself is whole.
         let _ = std::fs::remove_file(env.store().join("refs/heads/main.lock"));
         assert_sound(&env, "");
-        assert_eq!(env.run(&["show-ref"]).ok().out(), format!("{a} refs/heads/main\n"));
+        assert_eq!(
+            env.run(&["show-ref"]).ok().out(),
+            format!("{a} refs/heads/main\n")
+        );
     }
 }
 
@@ -135,7 +157,10 @@ fn concurrent_writers_do_not_corrupt_the_store() {
     // Three batch writers of the same objects, two loose writers, and a gc, all at once.
     let mut batch = Vec::new();
     for _ in 0..3 {
-        batch.push(spawn(&["hash-object", "-w", "--stdin-paths"], paths.clone()));
+        batch.push(spawn(
+            &["hash-object", "-w", "--stdin-paths"],
+            paths.clone(),
+        ));
     }
     let mut others = Vec::new();
     for i in 0..2 {
@@ -157,6 +182,9 @@ fn concurrent_writers_do_not_corrupt_the_store() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     assert_eq!(outputs[0].lines().count(), 800);
-    assert!(outputs.iter().all(|o| *o == outputs[0]), "every writer computed the same ids");
+    assert!(
+        outputs.iter().all(|o| *o == outputs[0]),
+        "every writer computed the same ids"
+    );
     assert_sound(&env, &outputs[0]);
 }

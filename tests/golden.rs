@@ -5,6 +5,8 @@
 //! Run with `AOS_BLESS=1` to (re)compute the derived fields (`cbor`, `id`) and to rebuild the
 //! fixture store after a deliberate format change; review the diff before committing.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -27,16 +29,27 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex in vector")).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex in vector"))
+        .collect()
 }
 
 fn load(name: &str) -> Vec<J> {
     let text = fs::read_to_string(vectors().join(name)).expect("vector file");
-    serde_json::from_str::<J>(&text).expect("vector JSON").as_array().expect("array").clone()
+    serde_json::from_str::<J>(&text)
+        .expect("vector JSON")
+        .as_array()
+        .expect("array")
+        .clone()
 }
 
 fn save(name: &str, v: &[J]) {
-    fs::write(vectors().join(name), serde_json::to_string_pretty(v).expect("json") + "\n").expect("write vectors");
+    fs::write(
+        vectors().join(name),
+        serde_json::to_string_pretty(v).expect("json") + "\n",
+    )
+    .expect("write vectors");
 }
 
 fn s<'a>(v: &'a J, k: &str) -> &'a str {
@@ -62,8 +75,16 @@ fn value_vectors() {
         let decoded = cbor::decode(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(decoded, value, "{name}: decode");
         assert_eq!(cbor::encode(&decoded), bytes, "{name}: re-encode");
-        assert_eq!(json::from_json(&json::to_json(&decoded)).expect("render parses"), decoded, "{name}: JSON");
-        assert_eq!(Store::check(Kind::Value, &bytes).expect("valid"), id, "{name}: check");
+        assert_eq!(
+            json::from_json(&json::to_json(&decoded)).expect("render parses"),
+            decoded,
+            "{name}: JSON"
+        );
+        assert_eq!(
+            Store::check(Kind::Value, &bytes).expect("valid"),
+            id,
+            "{name}: check"
+        );
     }
     if bless() {
         save("values.json", &vs);
@@ -76,8 +97,16 @@ fn invalid_vectors() {
         let name = s(&v, "name");
         let err = cbor::decode(&unhex(s(&v, "cbor"))).expect_err(name);
         assert_eq!(err.rule.name(), s(&v, "rule"), "{name}: rule");
-        assert_eq!(err.offset as u64, v["offset"].as_u64().expect("offset"), "{name}: offset");
-        assert_eq!(cbor::validate(&unhex(s(&v, "cbor"))), Err(err), "{name}: validate agrees");
+        assert_eq!(
+            err.offset as u64,
+            v["offset"].as_u64().expect("offset"),
+            "{name}: offset"
+        );
+        assert_eq!(
+            cbor::validate(&unhex(s(&v, "cbor"))),
+            Err(err),
+            "{name}: validate agrees"
+        );
     }
 }
 
@@ -127,7 +156,10 @@ fn build_fixture(root: &Path) -> J {
     let mut batch = store.batch();
     let mut packed = Vec::new();
     for i in 0..5u64 {
-        let v = cbor::encode(&cbor::Value::Array(vec![i.into(), cbor::Value::Text("packed ".repeat(20))]));
+        let v = cbor::encode(&cbor::Value::Array(vec![
+            i.into(),
+            cbor::Value::Text("packed ".repeat(20)),
+        ]));
         let id = batch.add(Kind::Value, &v).expect("add");
         record(id, Kind::Value, &v);
         packed.push(cbor::Value::Link(id));
@@ -146,10 +178,18 @@ fn build_fixture(root: &Path) -> J {
     record(list_id, Kind::Value, &list);
     let refs = store.refs();
     let main = RefName::new("refs/heads/main").expect("name");
-    refs.update(&main, Some(list_id), Expected::Absent, "fixture: first").expect("ref");
-    refs.update(&main, Some(root_id), Expected::Is(list_id), "fixture: second").expect("ref");
+    refs.update(&main, Some(list_id), Expected::Absent, "fixture: first")
+        .expect("ref");
+    refs.update(
+        &main,
+        Some(root_id),
+        Expected::Is(list_id),
+        "fixture: second",
+    )
+    .expect("ref");
     let w = RefName::new("refs/worlds/demo").expect("name");
-    refs.update(&w, Some(list_id), Expected::Absent, "fixture").expect("ref");
+    refs.update(&w, Some(list_id), Expected::Absent, "fixture")
+        .expect("ref");
     let _ = fs::remove_dir(root.join("tmp"));
     json!({
         "objects": objects,
@@ -162,11 +202,15 @@ fn fixture_store() {
     let fixture = vectors().join("store");
     if bless() {
         let listing = build_fixture(&fixture);
-        fs::write(vectors().join("store.json"), serde_json::to_string_pretty(&listing).expect("json") + "\n")
-            .expect("write listing");
+        fs::write(
+            vectors().join("store.json"),
+            serde_json::to_string_pretty(&listing).expect("json") + "\n",
+        )
+        .expect("write listing");
     }
-    let listing: J = serde_json::from_str(&fs::read_to_string(vectors().join("store.json")).expect("listing"))
-        .expect("listing JSON");
+    let listing: J =
+        serde_json::from_str(&fs::read_to_string(vectors().join("store.json")).expect("listing"))
+            .expect("listing JSON");
     // Work on a copy: opening a store may create its empty tmp/ directory.
     let tmp = tempfile::tempdir().expect("tempdir");
     copy_dir(&fixture, tmp.path());
@@ -182,10 +226,17 @@ fn fixture_store() {
         ids.push(id);
     }
     ids.sort();
-    assert_eq!(store.list_objects().expect("list"), ids, "the listing names every object in the store");
+    assert_eq!(
+        store.list_objects().expect("list"),
+        ids,
+        "the listing names every object in the store"
+    );
     assert!(store.packs().len() == 1, "the fixture has one pack");
     for (name, id) in listing["refs"].as_object().expect("refs") {
-        let got = store.refs().read(&RefName::new(name).expect("name")).expect("read");
+        let got = store
+            .refs()
+            .read(&RefName::new(name).expect("name"))
+            .expect("read");
         assert_eq!(got.map(|i| i.to_string()).as_deref(), id.as_str());
     }
     let report = aos::store::fsck::fsck(&store, &aos::progress::NoProgress).expect("fsck");

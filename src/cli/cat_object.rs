@@ -26,23 +26,38 @@ pub struct CatObjectArgs {
 /// Runs `aos cat-object`.
 pub fn run(ctx: &Ctx, args: &CatObjectArgs) -> Result<(), CliError> {
     let store = ctx.store()?;
-    let prefix: IdPrefix = args.id.parse().map_err(|e: aos::object::IdError| CliError::user(e.to_string()))?;
+    let prefix: IdPrefix = args
+        .id
+        .parse()
+        .map_err(|e: aos::object::IdError| CliError::user(e.to_string()))?;
     let id = store.resolve(&prefix)?;
     if args.kind || args.size {
         let (kind, size) = store.header(&id)?;
         if ctx.json {
             return out_json(&json!({ "id": id.to_string(), "kind": kind.name(), "size": size }));
         }
-        return outln(&if args.kind { kind.name().to_owned() } else { size.to_string() });
+        return outln(&if args.kind {
+            kind.name().to_owned()
+        } else {
+            size.to_string()
+        });
     }
     let obj = store.get(&id)?;
     if args.raw {
         return out(&obj.data);
     }
     if obj.kind == Kind::Blob {
-        return if ctx.json { outln(&json::to_json(&cbor::Value::Bytes(obj.data))) } else { out(&obj.data) };
+        return if ctx.json {
+            outln(&json::to_json(&cbor::Value::Bytes(obj.data)))
+        } else {
+            out(&obj.data)
+        };
     }
     // Every non-blob kind is canonical CBOR; the store verified it on write and by id now.
     let value = cbor::decode(&obj.data).map_err(|e| CliError::user(format!("object {id}: {e}")))?;
-    if ctx.json { outln(&json::to_json(&value)) } else { outln(&json::to_json_pretty(&value)) }
+    if ctx.json {
+        outln(&json::to_json(&value))
+    } else {
+        outln(&json::to_json_pretty(&value))
+    }
 }

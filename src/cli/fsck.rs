@@ -55,8 +55,16 @@ pub fn run(ctx: &Ctx, _args: &FsckArgs) -> Result<(), CliError> {
             r.links,
             r.refs,
             r.bytes,
-            if r.is_ok() { "ok".to_owned() } else { format!("{} problems", r.problems.len()) }
+            if r.is_ok() {
+                "ok".to_owned()
+            } else {
+                format!("{} problems", r.problems.len())
+            }
         ))?;
     }
-    if r.is_ok() { Ok(()) } else { Err(CliError::silent()) }
+    if r.is_ok() {
+        Ok(())
+    } else {
+        Err(CliError::silent())
+    }
 }

@@ -25,22 +25,33 @@ fn parse_age(s: &str) -> Result<Duration, String> {
     }
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not an age like 2w, 3d, 12h, now or never"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not an age like 2w, 3d, 12h, now or never"))?;
     let mult = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
         "w" => 604_800,
-        _ => return Err(format!("unknown unit `{unit}` in `{s}` (use s, m, h, d or w)")),
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}` in `{s}` (use s, m, h, d or w)"
+            ));
+        }
     };
-    n.checked_mul(mult).map(Duration::from_secs).ok_or_else(|| format!("`{s}` is too long"))
+    n.checked_mul(mult)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{s}` is too long"))
 }
 
 /// Runs `aos gc`.
 pub fn run(ctx: &Ctx, args: &GcArgs) -> Result<(), CliError> {
     let store = ctx.store()?;
-    let opts = GcOptions { grace: args.prune, ..GcOptions::default() };
+    let opts = GcOptions {
+        grace: args.prune,
+        ..GcOptions::default()
+    };
     let r = gc(&store, &opts, &ctx.progress())?;
     if ctx.json {
         return out_json(&json!({

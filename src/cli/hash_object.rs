@@ -74,7 +74,8 @@ impl HashObjectArgs {
                         e.utf8_error().valid_up_to()
                     ))
                 })?;
-                let v = json::from_json(&text).map_err(|e| CliError::user(format!("{}: {e}", origin.display())))?;
+                let v = json::from_json(&text)
+                    .map_err(|e| CliError::user(format!("{}: {e}", origin.display())))?;
                 Ok(cbor::encode(&v))
             }
         }
@@ -85,7 +86,8 @@ fn read_input(ctx: &Ctx, file: Option<&PathBuf>) -> Result<(Vec<u8>, PathBuf), C
     match file {
         Some(p) if p.as_os_str() != "-" => {
             let path = ctx.cwd.join(p);
-            let bytes = std::fs::read(&path).map_err(|e| CliError::user(format!("{}: {e}", p.display())))?;
+            let bytes = std::fs::read(&path)
+                .map_err(|e| CliError::user(format!("{}: {e}", p.display())))?;
             Ok((bytes, p.clone()))
         }
         _ => {
@@ -104,7 +106,10 @@ fn with_origin(origin: &Path, e: StoreError) -> CliError {
 
 fn line(ctx: &Ctx, id: &ObjectId, kind: Kind, size: usize) -> String {
     if ctx.json {
-        format!("{}\n", json!({ "id": id.to_string(), "kind": kind.name(), "size": size }))
+        format!(
+            "{}\n",
+            json!({ "id": id.to_string(), "kind": kind.name(), "size": size })
+        )
     } else {
         format!("{id}\n")
     }
@@ -125,7 +130,9 @@ pub fn run(ctx: &Ctx, args: &HashObjectArgs) -> Result<(), CliError> {
     }
     .map_err(|e| with_origin(&origin, e))?;
     if ctx.json {
-        return out_json(&json!({ "id": id.to_string(), "kind": kind.name(), "size": payload.len() }));
+        return out_json(
+            &json!({ "id": id.to_string(), "kind": kind.name(), "size": payload.len() }),
+        );
     }
     out(line(ctx, &id, kind, payload.len()).as_bytes())
 }
@@ -200,7 +207,11 @@ fn stdin_paths(ctx: &Ctx, args: &HashObjectArgs, store: Option<&Store>) -> Resul
 }
 
 /// Commits the pending batch (if writing) and prints the ids it made durable.
-fn flush<'s>(batch: &mut Option<aos::store::Batch<'s>>, store: Option<&'s Store>, pending: &mut String) -> Result<(), CliError> {
+fn flush<'s>(
+    batch: &mut Option<aos::store::Batch<'s>>,
+    store: Option<&'s Store>,
+    pending: &mut String,
+) -> Result<(), CliError> {
     if let (Some(b), Some(s)) = (batch.take(), store) {
         b.commit()?;
         *batch = Some(s.batch());

@@ -24,7 +24,13 @@ pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<(), CliError> {
         return out_json(&json!({ "store": path, "created": init == Init::Created }));
     }
     match init {
-        Init::Created => outln(&format!("Initialized empty aos store in {}", path.display())),
-        Init::Existing => outln(&format!("Reinitialized existing aos store in {}", path.display())),
+        Init::Created => outln(&format!(
+            "Initialized empty aos store in {}",
+            path.display()
+        )),
+        Init::Existing => outln(&format!(
+            "Reinitialized existing aos store in {}",
+            path.display()
+        )),
     }
 }

@@ -27,7 +27,13 @@ pub struct Cli {
     #[arg(short = 'C', global = true, value_name = "DIR")]
     pub chdir: Option<PathBuf>,
     /// Use this store directory (the `.aos` directory itself) instead of searching for one.
-    #[arg(long, global = true, env = "AOS_DIR", value_name = "PATH", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "AOS_DIR",
+        value_name = "PATH",
+        hide_env_values = true
+    )]
     pub aos_dir: Option<PathBuf>,
     /// No progress bars.
     #[arg(short, long, global = true)]
@@ -110,15 +116,24 @@ pub struct CliError {
 impl CliError {
     /// A failure caused by the user's input or the data (exit 1).
     pub fn user(message: impl Into<String>) -> Self {
-        Self { message: message.into(), hint: None, code: 1 }
+        Self {
+            message: message.into(),
+            hint: None,
+            code: 1,
+        }
     }
 
     /// A usage error (exit 2).
     pub fn usage(message: impl Into<String>) -> Self {
-        Self { message: message.into(), hint: None, code: 2 }
+        Self {
+            message: message.into(),
+            hint: None,
+            code: 2,
+        }
     }
 
     /// Adds a hint.
+    #[allow(dead_code)]
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
@@ -126,7 +141,11 @@ impl CliError {
 
     /// A failure already reported on stdout (e.g. fsck problems): exit 1, print nothing more.
     pub fn silent() -> Self {
-        Self { message: String::new(), hint: None, code: 1 }
+        Self {
+            message: String::new(),
+            hint: None,
+            code: 1,
+        }
     }
 }
 
@@ -161,7 +180,11 @@ impl From<io::Error> for CliError {
     fn from(e: io::Error) -> Self {
         if e.kind() == io::ErrorKind::BrokenPipe {
             // The reader went away (`aos ... | head`): stop quietly, successfully.
-            return Self { message: String::new(), hint: None, code: 0 };
+            return Self {
+                message: String::new(),
+                hint: None,
+                code: 0,
+            };
         }
         Self::user(e.to_string())
     }
@@ -176,7 +199,9 @@ impl From<aos::store::refs::RefError> for CliError {
 /// Writes to stdout, treating a closed pipe as a quiet success (like `git log | head`).
 pub fn out(bytes: &[u8]) -> Result<(), CliError> {
     let mut o = io::stdout().lock();
-    o.write_all(bytes).and_then(|()| o.flush()).map_err(CliError::from)
+    o.write_all(bytes)
+        .and_then(|()| o.flush())
+        .map_err(CliError::from)
 }
 
 /// Writes a line to stdout.
@@ -213,7 +238,12 @@ pub fn main() -> ExitCode {
         eprintln!("error: cannot change to {}: not a directory", cwd.display());
         return ExitCode::from(2);
     }
-    let ctx = Ctx { cwd, aos_dir: cli.aos_dir, quiet: cli.quiet, json: cli.json };
+    let ctx = Ctx {
+        cwd,
+        aos_dir: cli.aos_dir,
+        quiet: cli.quiet,
+        json: cli.json,
+    };
     let result = match cli.command {
         Command::Init(a) => init::run(&ctx, &a),
         Command::HashObject(a) => hash_object::run(&ctx, &a),

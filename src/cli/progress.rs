@@ -14,7 +14,10 @@ pub struct Bar {
 impl Bar {
     /// A renderer; `hidden` suppresses all output.
     pub fn new(hidden: bool) -> Self {
-        Self { hidden, bar: Mutex::new(None) }
+        Self {
+            hidden,
+            bar: Mutex::new(None),
+        }
     }
 }
 
@@ -24,13 +27,18 @@ impl aos::progress::Progress for Bar {
             return;
         }
         let bar = match total {
-            Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()).with_style(
-                ProgressStyle::with_template("{msg:24} [{bar:30}] {pos}/{len} ({per_sec}, {eta})")
+            Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr())
+                .with_style(
+                    ProgressStyle::with_template(
+                        "{msg:24} [{bar:30}] {pos}/{len} ({per_sec}, {eta})",
+                    )
                     .expect("template is valid")
                     .progress_chars("=> "),
+                ),
+            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
+                ProgressStyle::with_template("{msg:24} {spinner} {pos}")
+                    .expect("template is valid"),
             ),
-            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
-                .with_style(ProgressStyle::with_template("{msg:24} {spinner} {pos}").expect("template is valid")),
         };
         bar.set_message(phase.to_owned());
         bar.enable_steady_tick(Duration::from_millis(200));

@@ -41,7 +41,10 @@ pub fn show_ref(ctx: &Ctx, args: &ShowRefArgs) -> Result<(), CliError> {
     let store = ctx.store()?;
     let refs = store.refs().list(&args.prefix)?;
     if ctx.json {
-        let list: Vec<_> = refs.iter().map(|(n, id)| json!({ "name": n.to_string(), "id": id.to_string() })).collect();
+        let list: Vec<_> = refs
+            .iter()
+            .map(|(n, id)| json!({ "name": n.to_string(), "id": id.to_string() }))
+            .collect();
         return out_json(&json!(list));
     }
     let mut text = String::new();
@@ -67,7 +70,9 @@ fn parse_expected(store: &Store, s: Option<&str>) -> Result<Expected, CliError> 
 }
 
 fn resolve(store: &Store, s: &str) -> Result<ObjectId, CliError> {
-    let p: IdPrefix = s.parse().map_err(|e: aos::object::IdError| CliError::user(e.to_string()))?;
+    let p: IdPrefix = s
+        .parse()
+        .map_err(|e: aos::object::IdError| CliError::user(e.to_string()))?;
     Ok(store.resolve(&p)?)
 }
 
@@ -82,7 +87,9 @@ pub fn update_ref(ctx: &Ctx, args: &UpdateRefArgs) -> Result<(), CliError> {
         (None, args.new.as_deref())
     } else {
         let Some(n) = args.new.as_deref() else {
-            return Err(CliError::usage("update-ref needs NAME and NEW (or -d NAME)"));
+            return Err(CliError::usage(
+                "update-ref needs NAME and NEW (or -d NAME)",
+            ));
         };
         (Some(resolve(&store, n)?), args.old.as_deref())
     };

@@ -65,6 +65,14 @@ impl Refs {
         }
         Ok(out)
     }
+    pub fn read(&self, name: &RefName) -> Result<Option<ObjectId>, RefError> {
+        match std::fs::read_to_string(self.root.join(&name.0)) {
+            Ok(t) => Ok(Some(
+                t.trim().parse().map_err(|_| RefError::Bad(t.clone()))?,
+            )),
+            Err(_) => Ok(None),
+        }
+    }
     pub fn list_lenient(
         &self,
         p: &str,

@@ -1,6 +1,6 @@
 //! A hermetic harness for running the `aos` binary in temporary directories.
 
-#![allow(dead_code)]
+#![allow(clippy::unwrap_used, dead_code)] // Tests fail loudly by design; not every test uses every helper.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,13 +25,25 @@ impl Run {
 
     #[track_caller]
     pub fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "expected success; stderr: {}\nstdout: {}", self.stderr, String::from_utf8_lossy(&self.stdout));
+        assert_eq!(
+            self.code,
+            0,
+            "expected success; stderr: {}\nstdout: {}",
+            self.stderr,
+            String::from_utf8_lossy(&self.stdout)
+        );
         self
     }
 
     #[track_caller]
     pub fn fails(self, code: i32) -> Self {
-        assert_eq!(self.code, code, "expected exit {code}; stderr: {}\nstdout: {}", self.stderr, String::from_utf8_lossy(&self.stdout));
+        assert_eq!(
+            self.code,
+            code,
+            "expected exit {code}; stderr: {}\nstdout: {}",
+            self.stderr,
+            String::from_utf8_lossy(&self.stdout)
+        );
         self
     }
 }
@@ -43,7 +55,9 @@ pub fn bin() -> &'static str {
 /// A command with a cleared environment, run in `dir`.
 pub fn command(dir: &Path) -> Command {
     let mut c = Command::new(bin());
-    c.current_dir(dir).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    c.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
     c
 }
 
@@ -60,9 +74,17 @@ pub fn run_in(dir: &Path, args: &[&str], stdin: &[u8]) -> Run {
     let writer = std::thread::spawn(move || {
         let _ = input.write_all(&data);
     });
-    let Output { status, stdout, stderr } = child.wait_with_output().expect("wait");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().expect("wait");
     writer.join().expect("stdin writer");
-    Run { code: status.code().unwrap_or(-1), stdout, stderr: String::from_utf8_lossy(&stderr).into_owned() }
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
 }
 
 impl Env {
@@ -75,7 +97,9 @@ impl Env {
 
     /// A fresh empty directory.
     pub fn bare() -> Self {
-        Self { dir: tempfile::tempdir().expect("tempdir") }
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     pub fn path(&self) -> &Path {
