@@ -826,3 +826,94 @@ mod tests {
         assert_eq!(decode(&bytes).unwrap(), v);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn int() -> impl Strategy<Value = Int> {
+        prop_oneof![
+            any::<i64>().prop_map(Int::from),
+            any::<u64>().prop_map(Int::from),
+            (0u64..=u64::MAX).prop_map(|n| Int::new(-1 - i128::from(n)).expect("in range")),
+            Just(Int::new(INT_MIN).expect("min")),
+            Just(Int::new(INT_MAX).expect("max")),
+            (0u64..70).prop_map(Int::from),
+        ]
+    }
+
+    pub(crate) fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            int().prop_map(Value::Int),
+            proptest::collection::vec(any::<u8>(), 0..40).prop_map(Value::Bytes),
+            ".{0,20}".prop_map(Value::Text),
+            any::<bool>().prop_map(Value::Bool),
+            Just(Value::Null),
+            any::<[u8; 32]>().prop_map(|b| Value::Link(ObjectId::from_bytes(b))),
+        ];
+        leaf.prop_recursive(6, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                proptest::collection::vec((inner.clone(), inner), 0..8).prop_map(|entries| {
+                    // Later duplicates are dropped, keeping the first of each key.
+                    let mut m = Map::new();
+                    for (k, v) in entries {
+                        if m.get(&k).is_none() {
+                            m.insert(k, v);
+                        }
+                    }
+                    Value::Map(m)
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn decode_inverts_encode(v in value()) {
+            let bytes = encode(&v);
+            prop_assert_eq!(decode(&bytes), Ok(v));
+            prop_assert_eq!(validate(&bytes), Ok(()));
+        }
+
+        #[test]
+        fn every_accepted_input_is_canonical(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(v) = decode(&bytes) {
+                prop_assert_eq!(encode(&v), bytes.clone());
+            }
+            prop_assert_eq!(validate(&bytes).is_ok(), decode(&bytes).is_ok());
+        }
+
+        #[test]
+        fn mutations_of_valid_encodings_are_canonical_or_rejected(
+            v in value(),
+            at in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let mut bytes = encode(&v);
+            if !bytes.is_empty() {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+            }
+            match decode(&bytes) {
+                Ok(w) => prop_assert_eq!(encode(&w), bytes),
+                Err(e) => prop_assert!(e.offset <= bytes.len()),
+            }
+        }
+
+        #[test]
+        fn map_order_is_independent_of_insertion_order(entries in proptest::collection::vec((value(), value()), 0..10)) {
+            let mut dedup: Vec<(Value, Value)> = Vec::new();
+            for (k, v) in entries {
+                if !dedup.iter().any(|(k2, _)| *k2 == k) {
+                    dedup.push((k, v));
+                }
+            }
+            let forward = Map::from_entries(dedup.clone()).expect("distinct");
+            dedup.reverse();
+            let backward = Map::from_entries(dedup).expect("distinct");
+            prop_assert_eq!(encode(&Value::Map(forward)), encode(&Value::Map(backward)));
+        }
+    }
+}

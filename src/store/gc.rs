@@ -202,7 +202,8 @@ fn inventory(store: &Store) -> Result<Inventory, StoreError> {
     let mut packs = Vec::new();
     for p in store.packs() {
         let (t, len) = mtime(p.pack_path())?;
-        bytes += len + (p.len() as u64) * 40 + 1_120;
+        // The index is exactly 1088 + 40 n bytes (objects-spec §7).
+        bytes += len + (p.len() as u64) * 40 + 1_088;
         packs.push((p, t, len));
     }
     Ok(Inventory {
