@@ -96,39 +96,64 @@ pub fn decompress(encoding: Encoding, stored: &[u8], size: u64) -> Result<Vec<u8
                 ))
             }
         }
-        Encoding::Zstd if size <= BULK_DECOMPRESS_MAX => {
-            let cap = usize::try_from(size).map_err(|_| "size too large".to_owned())?;
-            let mut out = Vec::with_capacity(cap);
-            zstd::bulk::Decompressor::new()
-                .and_then(|mut d| d.decompress_to_buffer(stored, &mut out))
-                .map_err(|e| format!("zstd: {e}"))?;
-            if out.len() as u64 != size {
-                return Err(format!(
-                    "payload decompressed to {} bytes, header says {size}",
-                    out.len()
-                ));
-            }
-            Ok(out)
-        }
         Encoding::Zstd => {
-            let mut dec = zstd::stream::read::Decoder::with_buffer(stored)
-                .map_err(|e| format!("zstd: {e}"))?
-                .single_frame();
-            let mut out = Vec::new();
-            // Read at most one byte more than declared, to detect a longer payload without
-            // unbounded allocation.
-            (&mut dec)
-                .take(size + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| format!("zstd: {e}"))?;
-            if out.len() as u64 != size {
-                return Err(format!(
-                    "payload decompressed to {} bytes, header says {size}",
-                    out.len()
-                ));
+            check_single_frame(stored)?;
+            if size <= BULK_DECOMPRESS_MAX {
+                decompress_bulk(stored, size)
+            } else {
+                decompress_stream(stored, size)
             }
-            Ok(out)
         }
+    }
+}
+
+/// The magic number that starts every (non-skippable) zstd frame, little-endian.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Stored zstd bytes must be exactly one ordinary frame: no skippable frames, nothing after it.
+fn check_single_frame(stored: &[u8]) -> Result<(), String> {
+    if !stored.starts_with(&ZSTD_MAGIC) {
+        return Err("stored bytes do not start with a zstd frame".into());
+    }
+    match zstd::zstd_safe::find_frame_compressed_size(stored) {
+        Ok(n) if n == stored.len() => Ok(()),
+        Ok(n) => Err(format!("{} bytes follow the zstd frame", stored.len() - n)),
+        Err(code) => Err(format!("zstd: {}", zstd::zstd_safe::get_error_name(code))),
+    }
+}
+
+fn decompress_bulk(stored: &[u8], size: u64) -> Result<Vec<u8>, String> {
+    let cap = usize::try_from(size).map_err(|_| "size too large".to_owned())?;
+    let mut out = Vec::with_capacity(cap);
+    zstd::bulk::Decompressor::new()
+        .and_then(|mut d| d.decompress_to_buffer(stored, &mut out))
+        .map_err(|e| format!("zstd: {e}"))?;
+    check_size(out.len(), size)?;
+    Ok(out)
+}
+
+fn decompress_stream(stored: &[u8], size: u64) -> Result<Vec<u8>, String> {
+    let mut dec = zstd::stream::read::Decoder::with_buffer(stored)
+        .map_err(|e| format!("zstd: {e}"))?
+        .single_frame();
+    let mut out = Vec::new();
+    // Read at most one byte more than declared: a longer payload is detected without
+    // unbounded allocation.
+    (&mut dec)
+        .take(size + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("zstd: {e}"))?;
+    check_size(out.len(), size)?;
+    Ok(out)
+}
+
+fn check_size(got: usize, size: u64) -> Result<(), String> {
+    if got as u64 == size {
+        Ok(())
+    } else {
+        Err(format!(
+            "payload decompressed to {got} bytes, header says {size}"
+        ))
     }
 }
 
@@ -180,6 +205,17 @@ mod tests {
             }
         }
         assert!(decompress(Encoding::Zstd, b"not zstd", 5).is_err());
+        // Exactly one ordinary frame: not two, not a skippable one, nothing after it.
+        let (_, one) = compress(&mut c, &[1u8; 1000]).unwrap();
+        let two = [one.clone(), one.clone()].concat();
+        assert!(
+            decompress(Encoding::Zstd, &two, 2000)
+                .unwrap_err()
+                .contains("follow")
+        );
+        assert!(decompress(Encoding::Zstd, &[one.clone(), vec![0]].concat(), 1000).is_err());
+        let skippable = [0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0];
+        assert!(decompress(Encoding::Zstd, &skippable, 0).is_err());
         assert!(decompress(Encoding::Zstd, b"not zstd", 5 << 30).is_err());
     }
 }

@@ -132,7 +132,7 @@ pub fn fsck(store: &Store, progress: &dyn Progress) -> Result<FsckReport, StoreE
 
     progress.start("checking packs", Some(packs.len() as u64));
     packs.par_iter().for_each(|p| {
-        if let Err(m) = p.verify_checksum() {
+        if let Err(m) = p.verify_checksum().and_then(|()| p.verify_layout()) {
             problem(None, p.pack_path().display().to_string(), m);
         }
         progress.advance(1);

@@ -202,8 +202,8 @@ fn inventory(store: &Store) -> Result<Inventory, StoreError> {
     let mut packs = Vec::new();
     for p in store.packs() {
         let (t, len) = mtime(p.pack_path())?;
-        // The index is exactly 1088 + 40 n bytes (objects-spec §7).
-        bytes += len + (p.len() as u64) * 40 + 1_088;
+        // The index is exactly 1104 + 40 n bytes (objects-spec §7).
+        bytes += len + (p.len() as u64) * 40 + 1_104;
         packs.push((p, t, len));
     }
     Ok(Inventory {

@@ -835,7 +835,9 @@ mod model {
     }
 
     fn payload(n: u8) -> Vec<u8> {
-        format!("payload {n} ").repeat(usize::from(n % 9) * 20 + 1).into_bytes()
+        format!("payload {n} ")
+            .repeat(usize::from(n % 9) * 20 + 1)
+            .into_bytes()
     }
 
     proptest! {

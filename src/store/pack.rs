@@ -468,6 +468,62 @@ impl Pack {
         Ok((kind, format::read_u64(&h, 34).expect("fixed header")))
     }
 
+    /// Walks the entries back to back from the header to the trailer and checks that they are
+    /// exactly the entries the index lists, at the offsets it gives.
+    ///
+    /// # Errors
+    /// A message naming the pack, the offset and the disagreement.
+    pub fn verify_layout(&self) -> Result<(), String> {
+        let here = |off: u64| format!("{} at offset {off}", self.pack_path.display());
+        let end = self.pack_len - PACK_TRAILER_LEN;
+        let mut found: Vec<(ObjectId, u64)> = Vec::with_capacity(self.count);
+        let mut off = PACK_HEADER_LEN;
+        let mut h = [0u8; ENTRY_HEADER_LEN];
+        while off < end {
+            if end - off < ENTRY_HEADER_LEN as u64 {
+                return Err(format!(
+                    "{}: partial entry header before the trailer",
+                    here(off)
+                ));
+            }
+            self.file
+                .read_exact_at(&mut h, off)
+                .map_err(|e| format!("{}: {e}", here(off)))?;
+            let mut raw = [0u8; ID_LEN];
+            raw.copy_from_slice(&h[..32]);
+            let stored_len = format::read_u64(&h, 42).expect("fixed header");
+            let next = (off + ENTRY_HEADER_LEN as u64)
+                .checked_add(stored_len)
+                .filter(|n| *n <= end);
+            let Some(next) = next else {
+                return Err(format!(
+                    "{}: stored length {stored_len} runs past the end of the pack",
+                    here(off)
+                ));
+            };
+            found.push((ObjectId::from_bytes(raw), off));
+            off = next;
+        }
+        if found.len() != self.count {
+            return Err(format!(
+                "{}: holds {} entries, its index lists {}",
+                self.pack_path.display(),
+                found.len(),
+                self.count
+            ));
+        }
+        found.sort_unstable();
+        for (i, (id, off)) in found.iter().enumerate() {
+            if *id != self.id_at(i) || *off != self.offset_at(i) {
+                return Err(format!(
+                    "{}: entry {id} is not where the index says",
+                    here(*off)
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Recomputes the pack's checksum over the whole file and compares it with the trailer.
     ///
     /// # Errors
