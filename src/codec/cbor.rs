@@ -491,6 +491,9 @@ impl Sink for Links {
     }
 }
 
+/// The most elements the decoder reserves room for before seeing them.
+const PREALLOC_MAX: usize = 64;
+
 struct Decoder<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -611,7 +614,9 @@ impl<'a> Decoder<'a> {
                 if depth >= MAX_DEPTH {
                     return Err(Self::err(Rule::TooDeep, start));
                 }
-                let mut items = Vec::with_capacity(n);
+                // Reserve a little up front and let pushes grow the vector: memory then tracks
+                // the items really present, not the declared count at every nesting level.
+                let mut items = Vec::with_capacity(n.min(PREALLOC_MAX));
                 for _ in 0..n {
                     items.push(self.item(depth + 1, sink)?);
                 }
@@ -622,7 +627,7 @@ impl<'a> Decoder<'a> {
                 if depth >= MAX_DEPTH {
                     return Err(Self::err(Rule::TooDeep, start));
                 }
-                let mut entries = Vec::with_capacity(n);
+                let mut entries = Vec::with_capacity(n.min(PREALLOC_MAX));
                 let mut prev: Option<&'a [u8]> = None;
                 for _ in 0..n {
                     let key_start = self.pos;
