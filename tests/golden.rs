@@ -194,7 +194,27 @@ fn build_fixture(root: &Path) -> J {
     json!({
         "objects": objects,
         "refs": { "refs/heads/main": root_id.to_string(), "refs/worlds/demo": list_id.to_string() },
+        "reflogs": reflogs(&store),
     })
+}
+
+/// Every reflog as `{name: [[old, new, message], ...]}` (`-` for none).
+fn reflogs(store: &Store) -> J {
+    let mut out = serde_json::Map::new();
+    for (name, _) in store.refs().list("refs/").expect("refs") {
+        let entries: Vec<J> = store
+            .refs()
+            .reflog(&name)
+            .expect("reflog")
+            .into_iter()
+            .map(|e| {
+                let show = |id: Option<ObjectId>| id.map_or("-".to_owned(), |i| i.to_string());
+                json!([show(e.old), show(e.new), e.message])
+            })
+            .collect();
+        out.insert(name.to_string(), J::Array(entries));
+    }
+    J::Object(out)
 }
 
 #[test]
@@ -239,6 +259,11 @@ fn fixture_store() {
             .expect("read");
         assert_eq!(got.map(|i| i.to_string()).as_deref(), id.as_str());
     }
+    assert_eq!(
+        reflogs(&store),
+        listing["reflogs"],
+        "reflogs read back as listed"
+    );
     let report = aos::store::fsck::fsck(&store, &aos::progress::NoProgress).expect("fsck");
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!(report.refs, 2);

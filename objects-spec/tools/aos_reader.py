@@ -157,9 +157,8 @@ class _Decoder:
     def head(self, pos: int):
         """Read and check a head at pos. Returns (major, ai, arg, end).
 
-        Checks in the order of the §2 table rows 1-8: truncated,
-        length-exceeds-input, non-shortest-head, indefinite-length,
-        reserved-additional-info, float, simple-value, tag.
+        Checks in the order of §2: truncated, non-shortest-head, then the
+        length, indefinite, reserved, float, simple-value and tag checks.
         """
         d, n = self.d, self.n
         if pos >= n:
@@ -178,19 +177,16 @@ class _Decoder:
             end += size
         remaining = n - end
         if arg is not None:
-            # row 2: length-exceeds-input.  The spec orders this before row 3;
-            # aos 0.1.0 reports non-shortest-head first (e.g. `5801`).
-            if major in (2, 3, 4) and arg > remaining:
-                raise CborError("length-exceeds-input", pos)
-            if major == 5 and 2 * arg > remaining:
-                raise CborError("length-exceeds-input", pos)
-            # row 3: non-shortest-head.  Reading: for major 7, ai 24..27 are
-            # simple values / floats, handled by the `float` and
-            # `simple-value` rows (which name "f8 xx" and ai 25-27 outright).
+            # §2 step 1: shortest form (major types 0-6 only), then the
+            # per-type length checks of step 2.
             if major != 7 and ai >= 24:
                 if (ai == 24 and arg < 24) or (ai == 25 and arg < 0x100) or \
                    (ai == 26 and arg < 0x10000) or (ai == 27 and arg < 0x100000000):
                     raise CborError("non-shortest-head", pos)
+            if major in (2, 3, 4) and arg > remaining:
+                raise CborError("length-exceeds-input", pos)
+            if major == 5 and 2 * arg > remaining:
+                raise CborError("length-exceeds-input", pos)
         if ai == 31:
             raise CborError("indefinite-length", pos)
         if ai >= 28:
@@ -256,11 +252,9 @@ class _Decoder:
                 raise CborError("truncated", c)
             if self.d[c + 1] != 0x20:
                 raise CborError("bad-link", c)
-            # the content is a byte string head `58 20`; its length is checked
-            # like any byte string's (length-exceeds-input, start of the head).
-            # aos 0.1.0 reports `truncated` at the same offset instead.
+            # fewer than 32 id bytes: `truncated` at the content (§2, major 6).
             if c + 2 + 32 > self.n:
-                raise CborError("length-exceeds-input", c)
+                raise CborError("truncated", c)
             return Link(bytes(self.d[c + 2:c + 34])), c + 34
         # major 7: only false/true/null survive head()
         return {20: False, 21: True, 22: None}[ai], end
