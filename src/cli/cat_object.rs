@@ -6,8 +6,10 @@ use serde_json::json;
 
 use super::{CliError, Ctx, out, out_json, outln};
 
-/// Print a stored object. By default a blob's bytes are printed as they are and a value as
-/// pretty JSON (aos's JSON mapping); `--json` prints that JSON compactly.
+/// Print a stored object.
+///
+/// By default a blob's bytes are printed as they are and a value as pretty JSON (aos's JSON
+/// mapping); `--json` prints that JSON compactly.
 #[derive(clap::Args, Debug)]
 pub struct CatObjectArgs {
     /// Print exactly the stored payload bytes (a value's canonical CBOR; a blob's bytes).

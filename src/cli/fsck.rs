@@ -5,9 +5,11 @@ use serde_json::json;
 
 use super::{CliError, Ctx, out_json, outln};
 
-/// Verify every object (decompression, id, canonical encoding), every pack and index
-/// (checksums), every link between objects and every ref. Exits 1 if anything is wrong,
-/// after listing every problem found.
+/// Verify the whole store.
+///
+/// Checks every object (decompression, id, canonical encoding), every pack and index
+/// (checksums, layout), every link between objects and every ref and reflog. Lists every
+/// problem found and exits 1 if there is any.
 #[derive(clap::Args, Debug)]
 pub struct FsckArgs {}
 

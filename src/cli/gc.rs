@@ -7,8 +7,10 @@ use serde_json::json;
 
 use super::{CliError, Ctx, out_json, outln};
 
-/// Pack every object reachable from refs and reflogs into one pack, remove the old packs and
-/// loose files, and prune unreachable objects older than the grace period.
+/// Pack reachable objects and prune old unreachable ones.
+///
+/// Writes every object reachable from refs and reflogs into one pack, removes the old packs
+/// and loose files, and deletes unreachable objects older than the grace period.
 #[derive(clap::Args, Debug)]
 pub struct GcArgs {
     /// Grace period for unreachable objects: `now`, `never`, or a number with a unit

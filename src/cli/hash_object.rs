@@ -13,9 +13,14 @@ use super::{CliError, Ctx, out, out_json};
 
 /// Compute the id of a blob or value, and with -w store it.
 ///
-/// Values are one data item: canonical CBOR bytes (`--format cbor`, checked strictly:
-/// non-canonical input is rejected, naming the rule and byte offset) or JSON in aos's JSON
-/// mapping (`--format json`, the default; see objects-spec). Blobs are taken as raw bytes.
+/// Blobs are taken as raw bytes. A value is one item of the data model, given as canonical
+/// CBOR (`--format cbor`, checked strictly: non-canonical input is rejected with exit code 1,
+/// naming the rule and byte offset) or as JSON (`--format json`, the default) through this
+/// mapping: null, booleans, strings and arrays as themselves; integers without fraction or
+/// exponent (−2^64 ..= 2^64−1); `{"$bytes": "<base64>"}` for byte strings;
+/// `{"$link": "b3:<hex>"}` for links; `{"$map": [[key, value], ...]}` for maps with non-text
+/// keys; any other object is a map with text keys (duplicate names are an error). The same
+/// value always gets the same bytes and id. Full rules: objects-spec/README.md §3.
 #[derive(clap::Args, Debug)]
 pub struct HashObjectArgs {
     /// Store the object (without -w, only the id is computed).

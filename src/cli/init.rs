@@ -7,8 +7,10 @@ use serde_json::json;
 
 use super::{CliError, Ctx, out_json, outln};
 
-/// Create an empty store in DIR/.aos (default: the current directory), or report the one
-/// already there.
+/// Create an empty store.
+///
+/// Creates DIR/.aos (default: the current directory). If a store is already there it is
+/// reported and left unchanged.
 #[derive(clap::Args, Debug)]
 pub struct InitArgs {
     /// Directory to create the store in (created if missing).

@@ -45,23 +45,16 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The subcommands; each one's help is the doc comment of its `Args` struct.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Create an empty store (`DIR/.aos`).
     Init(init::InitArgs),
-    /// Compute an object's id, and store it with -w.
     HashObject(hash_object::HashObjectArgs),
-    /// Print a stored object.
     CatObject(cat_object::CatObjectArgs),
-    /// Verify every object, pack and ref in the store.
     Fsck(fsck::FsckArgs),
-    /// Pack reachable objects and prune old unreachable ones.
     Gc(gc::GcArgs),
-    /// List refs.
     ShowRef(refs::ShowRefArgs),
-    /// Move a ref, by compare-and-swap against its expected old value.
     UpdateRef(refs::UpdateRefArgs),
-    /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
 }
 

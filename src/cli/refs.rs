@@ -15,7 +15,7 @@ pub struct ShowRefArgs {
     pub prefix: String,
 }
 
-/// Move (or with -d delete) a ref, atomically, only if it currently has the expected value.
+/// Move or delete a ref by compare-and-swap.
 ///
 /// `aos update-ref NAME NEW` sets NAME whatever it was; `aos update-ref NAME NEW OLD` only
 /// if NAME is at OLD now (`-` for "does not exist"). Every change is appended to the ref's
