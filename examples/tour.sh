@@ -8,7 +8,7 @@ aos="$PWD/target/release/aos"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cd "$dir"
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+step() { printf '\n\033[1m$ aos %s\033[0m\n' "${*:2}"; "$@"; }
 
 step "$aos" init
 printf 'hello, world\n' > hello.txt
@@ -20,14 +20,14 @@ echo '{"name": "demo", "blob": {"$link": "'"$blob"'"}, "tags": ["a", "b"], "n": 
 step "$aos" hash-object -w -t value value.json
 value=$("$aos" hash-object -w -t value value.json)
 step "$aos" cat-object "$value"
-printf '\n$ aos cat-object --raw %s | xxd\n' "${value:0:14}"
+printf '\n\033[1m$ aos cat-object --raw %s | od -An -tx1\033[0m\n' "${value:0:14}"
 "$aos" cat-object --raw "${value:0:14}" | od -An -tx1
 
-printf '\n$ printf "\\x18\\x01" | aos hash-object -t value --format cbor -   # non-canonical\n'
+printf '\n\033[1m$ printf "\\x18\\x01" | aos hash-object -t value --format cbor -   # non-canonical\033[0m\n'
 printf '\x18\x01' | "$aos" hash-object -t value --format cbor - || echo "(exit $?)"
 
 for i in $(seq 1 1000); do echo "file $i" > "f$i"; done
-printf '\n$ seq 1 1000 | sed s/^/f/ | aos hash-object -w --stdin-paths | tail -1\n'
+printf '\n\033[1m$ seq 1 1000 | sed s/^/f/ | aos hash-object -w --stdin-paths | tail -1\033[0m\n'
 seq 1 1000 | sed 's/^/f/' | "$aos" hash-object -w --stdin-paths | tail -1
 
 step "$aos" update-ref refs/heads/main "$value" -
