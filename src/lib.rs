@@ -2,6 +2,7 @@
 //!
 //! The library is layered like the data flow; dependencies point down:
 //!
+//! - [`air`]: AIR v1, the typed control plane (names so far; types, values, nodes next).
 //! - [`codec`]: canonical CBOR (the one persisted data model) and its JSON mapping. Pure.
 //! - [`object`]: object kinds and BLAKE3 ids with domain separation.
 //! - [`store`]: the `.aos` directory: loose objects, packs, refs with reflogs, fsck and gc.
@@ -9,6 +10,7 @@
 //!
 //! The library never prints; the `aos` binary renders what it returns.
 
+pub mod air;
 pub mod codec;
 pub mod object;
 pub mod progress;
