@@ -123,11 +123,22 @@ fn check_single_frame(stored: &[u8]) -> Result<(), String> {
 }
 
 fn decompress_bulk(stored: &[u8], size: u64) -> Result<Vec<u8>, String> {
+    thread_local! {
+        // A zstd context is costly to create; reads of many small objects reuse one per thread.
+        static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
     let cap = usize::try_from(size).map_err(|_| "size too large".to_owned())?;
     let mut out = Vec::with_capacity(cap);
-    zstd::bulk::Decompressor::new()
-        .and_then(|mut d| d.decompress_to_buffer(stored, &mut out))
-        .map_err(|e| format!("zstd: {e}"))?;
+    DCTX.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new().map_err(|e| format!("zstd: {e}"))?);
+        }
+        let d = slot.as_mut().expect("just set");
+        d.decompress_to_buffer(stored, &mut out)
+            .map_err(|e| format!("zstd: {e}"))
+    })?;
     check_size(out.len(), size)?;
     Ok(out)
 }

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rayon::prelude::*;
 
 use super::pack::Pack;
-use super::{Location, Store, StoreError, loose};
+use super::{Location, Store, StoreError, format, loose};
 use crate::codec::cbor;
-use crate::object::ObjectId;
+use crate::object::{Kind, ObjectId, hash};
 use crate::progress::Progress;
 
 /// One problem found by [`fsck`].
@@ -84,7 +84,6 @@ pub fn fsck(store: &Store, progress: &dyn Progress) -> Result<FsckReport, StoreE
             "unexpected file in the objects directory".into(),
         );
     }
-
     let (idx_paths, orphans) = store.pack_index_paths()?;
     for o in orphans {
         report.notes.push(format!(
@@ -99,7 +98,6 @@ pub fn fsck(store: &Store, progress: &dyn Progress) -> Result<FsckReport, StoreE
             Err(m) => problem(None, idx.display().to_string(), m),
         }
     }
-    report.packs = packs.len() as u64;
     if let Ok(rd) = std::fs::read_dir(store.tmp_dir()) {
         let n = rd.count();
         if n > 0 {
@@ -109,80 +107,95 @@ pub fn fsck(store: &Store, progress: &dyn Progress) -> Result<FsckReport, StoreE
             ));
         }
     }
+    report.packs = packs.len() as u64;
+    report.loose = loose_ids.len() as u64;
+    report.packed = packs.iter().map(|p| p.len() as u64).sum();
 
-    // Every object to check, as (id, location).
-    let mut tasks: Vec<(ObjectId, Location)> = loose_ids
-        .iter()
-        .map(|id| (*id, Location::Loose(loose::path(&store.objects, id))))
-        .collect();
-    report.loose = tasks.len() as u64;
-    let packs: Vec<std::sync::Arc<Pack>> = packs.into_iter().map(std::sync::Arc::new).collect();
-    for p in &packs {
-        report.packed += p.len() as u64;
-        tasks.extend((0..p.len()).map(|index| {
-            (
-                p.id_at(index),
-                Location::Packed {
-                    pack: std::sync::Arc::clone(p),
-                    index,
-                },
-            )
-        }));
-    }
-
-    progress.start("checking packs", Some(packs.len() as u64));
-    packs.par_iter().for_each(|p| {
-        if let Err(m) = p.verify_checksum().and_then(|()| p.verify_layout()) {
-            problem(None, p.pack_path().display().to_string(), m);
-        }
-        progress.advance(1);
-    });
-    progress.finish();
-
-    progress.start("checking objects", Some(tasks.len() as u64));
+    progress.start("checking objects", Some(report.loose + report.packed));
     let bytes = AtomicU64::new(0);
-    let links: Vec<(ObjectId, Vec<ObjectId>)> = tasks
+    // Checks one verified payload and returns its links, if it has any.
+    let links_of = |id: &ObjectId, kind: Kind, data: &[u8], location: &dyn Fn() -> String| {
+        bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        progress.advance(1);
+        if !kind.is_cbor() {
+            return None;
+        }
+        match cbor::links(data) {
+            Ok(l) if l.is_empty() => None,
+            Ok(l) => Some((*id, l)),
+            Err(e) => {
+                problem(
+                    Some(*id),
+                    location(),
+                    format!("not a canonical {kind} object: {e}"),
+                );
+                None
+            }
+        }
+    };
+
+    // Loose objects: one file each, checked in parallel.
+    let mut links: Vec<(ObjectId, Vec<ObjectId>)> = loose_ids
         .par_iter()
-        .filter_map(|(id, loc)| {
-            let out = match store.read_at(id, loc) {
-                Ok(obj) => {
-                    bytes.fetch_add(obj.data.len() as u64, Ordering::Relaxed);
-                    if obj.kind.is_cbor() {
-                        match cbor::links(&obj.data) {
-                            Ok(l) if l.is_empty() => None,
-                            Ok(l) => Some((*id, l)),
-                            Err(e) => {
-                                problem(
-                                    Some(*id),
-                                    describe(loc),
-                                    format!("not a canonical {} object: {e}", obj.kind),
-                                );
-                                None
-                            }
-                        }
-                    } else {
-                        None
-                    }
-                }
+        .filter_map(|id| {
+            let path = loose::path(&store.objects, id);
+            match store.read_at(id, &Location::Loose(path.clone())) {
+                Ok(obj) => links_of(id, obj.kind, &obj.data, &|| path.display().to_string()),
                 Err(StoreError::Corrupt {
                     location, message, ..
                 }) => {
+                    progress.advance(1);
                     problem(Some(*id), location, message);
                     None
                 }
                 Err(e) => {
-                    problem(Some(*id), describe(loc), e.to_string());
+                    progress.advance(1);
+                    problem(Some(*id), path.display().to_string(), e.to_string());
                     None
                 }
-            };
-            progress.advance(1);
-            out
+            }
         })
         .collect();
+
+    // Packs: each read once, sequentially (checksum, layout, agreement with the index),
+    // while the entries already read are decompressed and hashed in parallel.
+    for p in &packs {
+        let scanned = p.scan(8 << 20, |chunk| {
+            let found: Vec<(ObjectId, Vec<ObjectId>)> = chunk
+                .par_iter()
+                .filter_map(|(off, e)| {
+                    let location = || format!("{} offset {off}", p.pack_path().display());
+                    let data = match format::decompress(e.encoding, &e.stored, e.size) {
+                        Ok(d) => d,
+                        Err(m) => {
+                            progress.advance(1);
+                            problem(Some(e.id), location(), m);
+                            return None;
+                        }
+                    };
+                    let got = hash(e.kind, &data);
+                    if got != e.id {
+                        progress.advance(1);
+                        problem(Some(e.id), location(), format!("content hashes to {got}"));
+                        return None;
+                    }
+                    links_of(&e.id, e.kind, &data, &location)
+                })
+                .collect();
+            links.extend(found);
+        });
+        if let Err(m) = scanned {
+            problem(None, p.pack_path().display().to_string(), m);
+        }
+    }
     progress.finish();
     report.bytes = bytes.into_inner();
 
-    let present: HashSet<ObjectId> = tasks.iter().map(|(id, _)| *id).collect();
+    let present: HashSet<ObjectId> = loose_ids
+        .iter()
+        .copied()
+        .chain(packs.iter().flat_map(|p| (0..p.len()).map(|i| p.id_at(i))))
+        .collect();
     report.objects = present.len() as u64;
     for (from, targets) in &links {
         for t in targets {
@@ -221,17 +234,6 @@ pub fn fsck(store: &Store, progress: &dyn Progress) -> Result<FsckReport, StoreE
     problems.sort_by(|a, b| (&a.location, &a.message).cmp(&(&b.location, &b.message)));
     report.problems = problems;
     Ok(report)
-}
-
-fn describe(loc: &Location) -> String {
-    match loc {
-        Location::Loose(p) => p.display().to_string(),
-        Location::Packed { pack, index } => format!(
-            "{} offset {}",
-            pack.pack_path().display(),
-            pack.offset_at(*index)
-        ),
-    }
 }
 
 #[cfg(test)]
@@ -287,14 +289,57 @@ mod tests {
         assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
         assert!(r.problems[0].message.contains("missing object"));
 
-        // A flipped byte in a pack breaks its checksum and at least one object.
+        // A flipped byte in a pack is found (by the checksum, the layout walk, or the
+        // object it falls in, depending on where it lands).
         let pack = s.packs()[0].pack_path().to_owned();
         corrupt_file(&pack, 100);
         let r = fsck(&s, &NoProgress).unwrap();
         assert!(
-            r.problems.iter().any(|p| p.message.contains("checksum")),
+            r.problems.iter().any(|p| p.location.contains("pack-")),
             "{:?}",
             r.problems
         );
+    }
+
+    #[test]
+    fn every_damaged_byte_of_a_pack_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::init(&dir.path().join(".aos")).unwrap();
+        let mut b = s.batch();
+        for i in 0..20u64 {
+            b.add(
+                Kind::Value,
+                &cbor::encode(&Value::Text(format!("value {i} ").repeat(20))),
+            )
+            .unwrap();
+        }
+        b.commit().unwrap();
+        let pack = s.packs()[0].pack_path().to_owned();
+        let idx = pack.with_extension("idx");
+        let original = fs::read(&pack).unwrap();
+        let original_idx = fs::read(&idx).unwrap();
+        let len = original.len();
+        let mut offsets: Vec<usize> = (0..len).step_by(7).collect();
+        offsets.extend([0, 5, 8, 40, 41, 42, 50, len - 40, len - 33, len - 1]);
+        for at in offsets {
+            let mut bytes = original.clone();
+            bytes[at] ^= 0x01;
+            fs::write(&pack, &bytes).unwrap();
+            let r = fsck(&Store::open(s.root()).unwrap(), &NoProgress).unwrap();
+            assert!(!r.is_ok(), "flipped bit at pack offset {at} went unnoticed");
+        }
+        fs::write(&pack, &original).unwrap();
+        for at in (0..original_idx.len()).step_by(5) {
+            let mut bytes = original_idx.clone();
+            bytes[at] ^= 0x01;
+            fs::write(&idx, &bytes).unwrap();
+            let r = fsck(&Store::open(s.root()).unwrap(), &NoProgress).unwrap();
+            assert!(
+                !r.is_ok(),
+                "flipped bit at index offset {at} went unnoticed"
+            );
+        }
+        fs::write(&idx, &original_idx).unwrap();
+        assert!(fsck(&s, &NoProgress).unwrap().is_ok());
     }
 }

@@ -468,41 +468,119 @@ impl Pack {
         Ok((kind, format::read_u64(&h, 34).expect("fixed header")))
     }
 
-    /// Walks the entries back to back from the header to the trailer and checks that they are
-    /// exactly the entries the index lists, at the offsets it gives.
+    /// Reads the whole pack once, sequentially, handing its entries to `on_chunk` in groups
+    /// of about `chunk_bytes`, and checks on the way everything about the file itself: the
+    /// header, that entries fill it back to back, the trailer count, the checksum, and that
+    /// the entries are exactly those the index lists, at its offsets. Payloads are not
+    /// decompressed here; the caller verifies them (in parallel, if it likes).
     ///
     /// # Errors
-    /// A message naming the pack, the offset and the disagreement.
-    pub fn verify_layout(&self) -> Result<(), String> {
+    /// A message naming the pack (and offset) for the first structural problem; entries
+    /// handed out before it are still reported through `on_chunk`.
+    pub fn scan(
+        &self,
+        chunk_bytes: usize,
+        mut on_chunk: impl FnMut(Vec<(u64, Entry)>),
+    ) -> Result<(), String> {
+        use std::io::{BufReader, Read, Seek, SeekFrom};
         let here = |off: u64| format!("{} at offset {off}", self.pack_path.display());
+        let mut file = self
+            .file
+            .try_clone()
+            .map_err(|e| format!("{}: {e}", self.pack_path.display()))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| format!("{}: {e}", self.pack_path.display()))?;
+        let mut r = BufReader::with_capacity(1 << 20, file);
+        let mut hasher = blake3::Hasher::new();
+        let mut header = [0u8; 8];
+        r.read_exact(&mut header)
+            .map_err(|e| format!("{}: {e}", here(0)))?;
+        hasher.update(&header);
+        if &header[..4] != PACK_MAGIC || format::read_u32(&header, 4) != Some(VERSION) {
+            return Err(format!("{}: bad pack header", here(0)));
+        }
         let end = self.pack_len - PACK_TRAILER_LEN;
-        let mut found: Vec<(ObjectId, u64)> = Vec::with_capacity(self.count);
         let mut off = PACK_HEADER_LEN;
+        let mut found: Vec<(ObjectId, u64)> = Vec::with_capacity(self.count);
+        let mut pending: Vec<(u64, Entry)> = Vec::new();
+        let mut pending_bytes = 0usize;
         let mut h = [0u8; ENTRY_HEADER_LEN];
         while off < end {
             if end - off < ENTRY_HEADER_LEN as u64 {
+                on_chunk(pending);
                 return Err(format!(
                     "{}: partial entry header before the trailer",
                     here(off)
                 ));
             }
-            self.file
-                .read_exact_at(&mut h, off)
+            r.read_exact(&mut h)
                 .map_err(|e| format!("{}: {e}", here(off)))?;
+            hasher.update(&h);
             let mut raw = [0u8; ID_LEN];
             raw.copy_from_slice(&h[..32]);
+            let id = ObjectId::from_bytes(raw);
             let stored_len = format::read_u64(&h, 42).expect("fixed header");
-            let next = (off + ENTRY_HEADER_LEN as u64)
-                .checked_add(stored_len)
-                .filter(|n| *n <= end);
-            let Some(next) = next else {
+            let data_at = off + ENTRY_HEADER_LEN as u64;
+            if stored_len > end - data_at {
+                on_chunk(pending);
                 return Err(format!(
                     "{}: stored length {stored_len} runs past the end of the pack",
                     here(off)
                 ));
-            };
-            found.push((ObjectId::from_bytes(raw), off));
-            off = next;
+            }
+            let mut stored = vec![0u8; usize::try_from(stored_len).map_err(|_| here(off))?];
+            r.read_exact(&mut stored)
+                .map_err(|e| format!("{}: {e}", here(off)))?;
+            hasher.update(&stored);
+            found.push((id, off));
+            match (Kind::from_code(h[32]), Encoding::from_byte(h[33])) {
+                (Some(kind), Some(encoding)) => {
+                    let size = format::read_u64(&h, 34).expect("fixed header");
+                    pending_bytes += stored.len() + ENTRY_HEADER_LEN;
+                    pending.push((
+                        off,
+                        Entry {
+                            id,
+                            kind,
+                            encoding,
+                            size,
+                            stored,
+                        },
+                    ));
+                }
+                _ => {
+                    on_chunk(pending);
+                    return Err(format!(
+                        "{}: unknown kind {} or encoding {}",
+                        here(off),
+                        h[32],
+                        h[33]
+                    ));
+                }
+            }
+            if pending_bytes >= chunk_bytes {
+                on_chunk(std::mem::take(&mut pending));
+                pending_bytes = 0;
+            }
+            off = data_at + stored_len;
+        }
+        on_chunk(pending);
+        let mut trailer = [0u8; 40];
+        r.read_exact(&mut trailer)
+            .map_err(|e| format!("{}: {e}", here(end)))?;
+        hasher.update(&trailer[..8]);
+        if format::read_u64(&trailer, 0) != Some(found.len() as u64) {
+            return Err(format!(
+                "{}: trailer count disagrees with the {} entries",
+                here(end),
+                found.len()
+            ));
+        }
+        if hasher.finalize().as_bytes() != &trailer[8..] || trailer[8..] != *self.pack_checksum() {
+            return Err(format!(
+                "{}: checksum mismatch (file modified or truncated)",
+                self.pack_path.display()
+            ));
         }
         if found.len() != self.count {
             return Err(format!(
@@ -522,34 +600,6 @@ impl Pack {
             }
         }
         Ok(())
-    }
-
-    /// Recomputes the pack's checksum over the whole file and compares it with the trailer.
-    ///
-    /// # Errors
-    /// A message if the file cannot be read or the checksum differs.
-    pub fn verify_checksum(&self) -> Result<(), String> {
-        let body_len = self.pack_len - 32;
-        let mut hasher = blake3::Hasher::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut at = 0u64;
-        while at < body_len {
-            let n =
-                usize::try_from((body_len - at).min(buf.len() as u64)).expect("bounded by buffer");
-            self.file
-                .read_exact_at(&mut buf[..n], at)
-                .map_err(|e| format!("{}: {e}", self.pack_path.display()))?;
-            hasher.update(&buf[..n]);
-            at += n as u64;
-        }
-        if hasher.finalize().as_bytes().as_slice() == self.pack_checksum() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{}: checksum mismatch (file modified or truncated)",
-                self.pack_path.display()
-            ))
-        }
     }
 }
 
@@ -635,7 +685,9 @@ mod tests {
         let published = w.finish(dir.path(), dir.path()).unwrap().unwrap();
         assert_eq!(published.count, 500);
         let pack = Pack::open(&published.idx).unwrap();
-        pack.verify_checksum().unwrap();
+        let mut seen = 0;
+        pack.scan(1 << 10, |chunk| seen += chunk.len()).unwrap();
+        assert_eq!(seen, 500);
         for (id, payload) in &ids {
             let i = pack.find(id).unwrap();
             let e = pack.read_index(i).unwrap();
