@@ -9,7 +9,7 @@ use aos::object::{Kind, ObjectId};
 use aos::store::{Store, StoreError};
 use serde_json::json;
 
-use super::{CliError, Ctx, out, out_json};
+use super::{CliError, Ctx, out};
 
 /// Compute the id of a blob or value, and with -w store it.
 ///
@@ -134,11 +134,6 @@ pub fn run(ctx: &Ctx, args: &HashObjectArgs) -> Result<(), CliError> {
         None => Store::check(kind, &payload),
     }
     .map_err(|e| with_origin(&origin, e))?;
-    if ctx.json {
-        return out_json(
-            &json!({ "id": id.to_string(), "kind": kind.name(), "size": payload.len() }),
-        );
-    }
     out(line(ctx, &id, kind, payload.len()).as_bytes())
 }
 
