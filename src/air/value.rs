@@ -93,8 +93,8 @@
 //! tagged wrappers: `/record/x`, `/map/0/key`), for the other functions a pointer-like path
 //! into the value (field names, indices, variant tags, map keys as text). No input panics;
 //! values may nest at most [`MAX_DEPTH`] arrays and maps deep, so every result encodes to
-//! CBOR that [`cbor::decode`] accepts; schemas that refer to
-//! themselves are reported, never followed forever.
+//! CBOR that [`cbor::decode`] accepts; schemas that refer to themselves are reported, never
+//! followed forever.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -728,8 +728,8 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// Whether `null` is a value of `ty`, so a record field of that type may be omitted or a
-    /// variant payload left out.
+    /// Whether `null` is a value of `ty` (an option or unit), so a tagged variant may leave
+    /// out a payload of that type.
     fn is_nullable(&self, ty: &'a Type) -> Result<bool, PathFail> {
         let (t, optional) = self.strip(ty)?;
         Ok(optional || matches!(t, Type::Unit))
