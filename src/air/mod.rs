@@ -5,3 +5,5 @@
 //! canonical, validated form, stored as `air` objects.
 
 pub mod name;
+pub mod types;
+pub mod value;
