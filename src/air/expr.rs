@@ -1106,9 +1106,25 @@ mod tests {
         }
     }
 
+    /// Every expression example of the reference brief (`air-v1.md` §2 and §6), with `..`
+    /// placeholders filled in.
     #[test]
     fn brief_examples_parse() {
+        let hash = format!(r#"{{"hash": "b3:{}"}}"#, "0f".repeat(32));
         for s in [
+            r#"{"null": {}}"#,
+            r#"{"bool": true}"#,
+            r#"{"int": -3}"#,
+            r#"{"nat": 3}"#,
+            r#"{"nat": 42}"#,
+            r#"{"dec128": "0.2"}"#,
+            r#"{"text": "hi"}"#,
+            r#"{"bytes_b64": "AQI="}"#,
+            r#"{"time_ns": 0}"#,
+            r#"{"duration_ns": 5}"#,
+            &hash,
+            r#"{"uuid": "123e4567-e89b-12d3-a456-426614174000"}"#,
+            r#"{"variant": {"tag": "Ok", "value": {"text": "done"}}}"#,
             r#"{"ref": "@plan.input.order_id"}"#,
             r#"{"ref": "@var:rcpt.status"}"#,
             r#"{"ref": "@step:fetch.intent_hash"}"#,

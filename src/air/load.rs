@@ -328,3 +328,240 @@ pub fn builtin(name: &str) -> Option<&'static Node> {
         .iter()
         .find(|n| n.name().is_some_and(|x| x.as_str() == name))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::air::nodes::NodeKind;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/air")
+            .join(name)
+    }
+
+    fn names(loaded: &Loaded) -> Vec<String> {
+        loaded
+            .nodes
+            .iter()
+            .map(|(n, _)| {
+                n.name()
+                    .map_or_else(|| n.kind().to_string(), ToString::to_string)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn counter_world_loads() {
+        let dir = fixture("counter");
+        let loaded = load_path(&dir);
+        assert_eq!(loaded.problems, []);
+        assert_eq!(
+            names(&loaded),
+            [
+                "manifest",
+                "demo/Counter@1",
+                "demo/deny-all@1",
+                "demo/CounterPc@1",
+                "demo/CounterState@1",
+                "demo/CounterEvent@1"
+            ]
+        );
+        let (_, origin) = &loaded.nodes[3];
+        assert_eq!(origin.file, dir.join("schemas.air.json"));
+        assert_eq!(origin.pointer, "/0");
+        let (_, origin) = &loaded.nodes[2];
+        assert_eq!(origin.pointer, "");
+    }
+
+    #[test]
+    fn fetch_notify_world_loads() {
+        let dir = fixture("fetch-notify");
+        let loaded = load_path(&dir);
+        assert_eq!(loaded.problems, []);
+        let kinds: Vec<NodeKind> = loaded.nodes.iter().map(|(n, _)| n.kind()).collect();
+        use NodeKind::*;
+        assert_eq!(
+            kinds,
+            [
+                DefCap, Manifest, DefModule, DefPlan, DefPolicy, DefSchema, DefSchema, DefSchema,
+                DefSchema, DefSchema, DefSchema
+            ]
+        );
+        assert_eq!(
+            loaded.nodes[3].1.file,
+            dir.join("plans").join("fetch_plan.air.json")
+        );
+        let Node::Manifest(m) = &loaded.nodes[1].0 else {
+            panic!("not a manifest")
+        };
+        assert!(m.schemas.iter().all(|r| r.hash.is_none()));
+        assert_eq!(m.triggers[0].correlate_by.as_deref(), Some("request_id"));
+        // Every node renders to JSON that reads back as the same node.
+        for (n, _) in &loaded.nodes {
+            assert_eq!(Node::from_json(&n.to_json()).as_ref(), Ok(n));
+        }
+    }
+
+    #[test]
+    fn a_single_file_loads() {
+        let loaded = load_path(&fixture("fetch-notify").join("manifest.air.json"));
+        assert_eq!(loaded.problems, []);
+        assert_eq!(names(&loaded), ["manifest"]);
+    }
+
+    #[test]
+    fn builtins_parse() {
+        let nodes = builtins();
+        let mut got: Vec<(NodeKind, &str)> = nodes
+            .iter()
+            .map(|n| (n.kind(), n.name().map_or("", |x| x.as_str())))
+            .collect();
+        got.sort_unstable();
+        let mut want = vec![
+            (NodeKind::DefEffect, "sys/http.request@1"),
+            (NodeKind::DefEffect, "sys/blob.put@1"),
+            (NodeKind::DefEffect, "sys/blob.get@1"),
+            (NodeKind::DefEffect, "sys/timer.set@1"),
+            (NodeKind::DefEffect, "sys/llm.generate@1"),
+            (NodeKind::DefCap, "sys/http.out@1"),
+            (NodeKind::DefCap, "sys/llm.basic@1"),
+            (NodeKind::DefCap, "sys/blob@1"),
+            (NodeKind::DefCap, "sys/timer@1"),
+            (NodeKind::DefCap, "sys/secret@1"),
+        ];
+        for s in [
+            "HttpRequestParams",
+            "HttpRequestReceipt",
+            "BlobPutParams",
+            "BlobPutReceipt",
+            "BlobGetParams",
+            "BlobGetReceipt",
+            "TimerSetParams",
+            "TimerSetReceipt",
+            "LlmGenerateParams",
+            "LlmGenerateReceipt",
+            "TimerFired",
+            "BlobPutResult",
+            "BlobGetResult",
+            "SecretRef",
+            "TextOrSecretRef",
+            "BytesOrSecretRef",
+        ] {
+            want.push((
+                NodeKind::DefSchema,
+                Box::leak(format!("sys/{s}@1").into_boxed_str()),
+            ));
+        }
+        want.sort_unstable();
+        assert_eq!(got, want);
+        assert!(nodes.iter().all(|n| n.name().is_some_and(|x| x.is_sys())));
+        // Every effect names schemas that the catalog defines.
+        for n in nodes {
+            if let Node::DefEffect(e) = n {
+                assert!(builtin(e.params_schema.as_str()).is_some(), "{}", e.name);
+                assert!(builtin(e.receipt_schema.as_str()).is_some(), "{}", e.name);
+            }
+        }
+        assert!(std::ptr::eq(builtins(), nodes), "parsed once");
+    }
+
+    #[test]
+    fn every_problem_is_collected_and_located() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        fs::create_dir_all(root.join("sub")).expect("mkdir");
+        fs::write(root.join("a.json"), "[\n  {\"$kind\": \"defschema\",\n   \"name\": \"a/A@1\",\n   \"type\": {\"int\": {}}},\n  {\"$kind\": \"defschema\", \"name\": \"a/B@1\", \"type\": {\"float\": {}}},\n  {\"$kind\": \"defcap\", \"name\": \"a/c@1\", \"cap_type\": \"X\", \"schema\": {\"unit\": {}}, \"x\": 1}\n]\n").expect("write");
+        fs::write(
+            root.join("sub/b.json"),
+            "{\"$kind\": \"defschema\",\n \"name\": \"a/C@1\",, }",
+        )
+        .expect("write");
+        fs::write(root.join("sub/c.json"), "42").expect("write");
+        fs::write(root.join("sub/d.json"), [0xff, 0xfe]).expect("write");
+        fs::write(root.join("notes.txt"), "not AIR").expect("write");
+        let loaded = load_path(root);
+        assert_eq!(names(&loaded), ["a/A@1"]);
+        type Row<'a> = (
+            String,
+            Option<&'a str>,
+            Option<(usize, usize)>,
+            Option<&'a str>,
+            Rule,
+        );
+        let got: Vec<Row<'_>> = loaded
+            .problems
+            .iter()
+            .map(|p| {
+                (
+                    p.file
+                        .strip_prefix(root)
+                        .expect("under root")
+                        .to_string_lossy()
+                        .replace('\\', "/"),
+                    p.pointer.as_deref(),
+                    p.pos.map(|x| (x.line, x.column)),
+                    p.node.as_deref(),
+                    p.rule,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "a.json".to_owned(),
+                    Some("/1/type"),
+                    Some((5, 51)),
+                    Some("defschema a/B@1"),
+                    Rule::BadType
+                ),
+                (
+                    "a.json".to_owned(),
+                    Some("/2/cap_type"),
+                    Some((6, 52)),
+                    Some("defcap a/c@1"),
+                    Rule::BadDotted
+                ),
+                (
+                    "a.json".to_owned(),
+                    Some("/2/x"),
+                    Some((6, 86)),
+                    Some("defcap a/c@1"),
+                    Rule::UnknownField
+                ),
+                (
+                    "sub/b.json".to_owned(),
+                    Some(""),
+                    Some((2, 18)),
+                    None,
+                    Rule::Json
+                ),
+                (
+                    "sub/c.json".to_owned(),
+                    Some(""),
+                    Some((1, 1)),
+                    None,
+                    Rule::NotANode
+                ),
+                ("sub/d.json".to_owned(), None, None, None, Rule::Json),
+            ]
+        );
+        let shown = loaded.problems[0].to_string();
+        assert!(
+            shown.ends_with(
+                "a.json:5:51: at `/float`: unknown type `float` [bad-type] (in defschema a/B@1, \
+                 at `/1/type`)"
+            ),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn missing_paths_are_problems() {
+        let loaded = load_path(Path::new("no/such/dir"));
+        assert_eq!(loaded.problems.len(), 1);
+        assert_eq!(loaded.problems[0].rule, Rule::Io);
+        assert!(loaded.into_result().is_err());
+    }
+}

@@ -241,6 +241,10 @@ mod tests {
     #[test]
     fn round_trips() {
         for s in [
+            // The examples of the reference brief (`air-v1.md` §2).
+            r#"{"record": {"x": {"int": {}}}}"#,
+            r#"{"list": {"text": {}}}"#,
+            r#"{"ref": "demo/Pc@1"}"#,
             r#"{"int":{}}"#,
             r#"{"record":{"x":{"int":{}},"y":{"option":{"text":{}}}}}"#,
             r#"{"variant":{"A":{"unit":{}},"B":{"ref":"demo/X@1"}}}"#,
