@@ -1249,6 +1249,20 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_is_fine() {
+        // 255 lists nest 510 JSON levels, near the parser's limit of 512.
+        let s = format!(
+            r#"{}{{"int": 1}}{}"#,
+            r#"{"list": ["#.repeat(255),
+            "]}".repeat(255)
+        );
+        let x = ok(&s);
+        assert_eq!(Expr::from_json(&x.to_json()), Ok(x));
+        let v = parse_json(&s).expect("test JSON parses");
+        assert!(matches!(ExprOrValue::from_json(&v), ExprOrValue::Expr(_)));
+    }
+
+    #[test]
     fn expr_or_value() {
         let j = |s: &str| parse_json(s).expect("test JSON parses");
         assert!(matches!(

@@ -2391,6 +2391,22 @@ mod tests {
         assert_eq!(keys, ["$kind", "name", "module_kind", "abi"]);
     }
 
+    /// Every example node in `docs/air.md` reads and round-trips.
+    #[test]
+    fn doc_examples_parse() {
+        let doc = include_str!("../../docs/air.md");
+        let mut seen = 0;
+        for block in doc.split("```json").skip(1) {
+            let body = block.split("```").next().unwrap_or_default();
+            if !body.trim_start().starts_with("{ \"$kind\"") {
+                continue;
+            }
+            round_trip(&node(body));
+            seen += 1;
+        }
+        assert!(seen >= 8, "only {seen} examples found");
+    }
+
     /// `(input, pointer, rule)`: the input fails with (at least) that problem.
     const MALFORMED: &[(&str, &str, Rule)] = &[
         ("[]", "", Rule::WrongType),
