@@ -20,21 +20,10 @@
 use std::fmt;
 
 use base64::Engine as _;
-use base64::alphabet;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 use super::nodes::{ParseError, Rule, child, push_err};
-use crate::codec::json::Json;
+use crate::codec::json::{BASE64, Json};
 use crate::object::ObjectId;
-
-/// Standard base64 with padding; decoding accepts only the canonical form.
-const BASE64: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_encode_padding(true)
-        .with_decode_allow_trailing_bits(false)
-        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
-);
 
 /// An expression.
 #[derive(Clone, Debug, PartialEq, Eq)]

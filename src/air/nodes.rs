@@ -857,17 +857,17 @@ impl<'a> Obj<'a> {
         got
     }
 
-    /// Reads optional member `key` with `f`: `Ok(None)` if absent, `Err(())` if present but
+    /// Reads optional member `key` with `f`: `Some(None)` if absent, `None` if present but
     /// invalid (already reported).
     fn opt_with<T>(
         &mut self,
         key: &str,
         e: &mut Vec<ParseError>,
         f: impl FnOnce(&'a Json, &str, &mut Vec<ParseError>) -> Option<T>,
-    ) -> Result<Option<T>, ()> {
+    ) -> Option<Option<T>> {
         match self.opt(key) {
-            None => Ok(None),
-            Some((j, p)) => f(j, &p, e).map(Some).ok_or(()),
+            None => Some(None),
+            Some((j, p)) => f(j, &p, e).map(Some),
         }
     }
 
@@ -1009,10 +1009,6 @@ fn type_ast(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<Type> {
     }
 }
 
-fn expr(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<Expr> {
-    parse_expr(j, p, e)
-}
-
 fn expr_or_value(j: &Json, _p: &str, _e: &mut Vec<ParseError>) -> Option<ExprOrValue> {
     Some(ExprOrValue::from_json(j))
 }
@@ -1138,11 +1134,6 @@ macro_rules! all_some {
     };
 }
 
-/// Turns the `Result` of an optional read into an `Option<Option<T>>` (outer `None` = error).
-fn opt_ok<T>(r: Result<Option<T>, ()>) -> Option<Option<T>> {
-    r.ok()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Node readers
 
@@ -1218,8 +1209,8 @@ fn read_module(o: &mut Obj<'_>, e: &mut Vec<ParseError>) -> Option<DefModule> {
             e,
         )
     });
-    let wasm_hash = opt_ok(o.opt_with("wasm_hash", e, hash));
-    let key_schema = opt_ok(o.opt_with("key_schema", e, qname));
+    let wasm_hash = o.opt_with("wasm_hash", e, hash);
+    let key_schema = o.opt_with("key_schema", e, qname);
     let abi = o.req_with("abi", e, |j, p, e| read_abi(j, p, kind, e));
     let (name, wasm_hash, key_schema, abi) = all_some!(name, wasm_hash, key_schema, abi);
     Some(DefModule {
@@ -1241,7 +1232,7 @@ fn read_abi(
     let pure = o.opt_with("pure", e, read_pure_abi);
     o.finish(e);
     let kind = kind?;
-    let (reducer, pure) = (reducer.ok()?, pure.ok()?);
+    let (reducer, pure) = (reducer?, pure?);
     let want = kind.as_str();
     match (kind, reducer, pure) {
         (ModuleKind::Reducer, Some(r), None) => Some(ModuleAbi::Reducer(r)),
@@ -1261,13 +1252,13 @@ fn read_reducer_abi(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<Reduce
     let mut o = Obj::new(j, p, "`abi.reducer`", e)?;
     let state = o.req_with("state", e, qname);
     let event = o.req_with("event", e, qname);
-    let annotations = opt_ok(o.opt_with("annotations", e, qname));
-    let effects_emitted = opt_ok(o.opt_with("effects_emitted", e, |j, p, e| {
+    let annotations = o.opt_with("annotations", e, qname);
+    let effects_emitted = o.opt_with("effects_emitted", e, |j, p, e| {
         list(j, p, e, dotted_of("effect kind"))
-    }));
-    let cap_slots = opt_ok(o.opt_with("cap_slots", e, |j, p, e| {
+    });
+    let cap_slots = o.opt_with("cap_slots", e, |j, p, e| {
         map_of(j, p, e, ident_key("cap slot name"), dotted_of("cap type"))
-    }));
+    });
     o.finish(e);
     let (state, event, annotations, effects_emitted, cap_slots) =
         all_some!(state, event, annotations, effects_emitted, cap_slots);
@@ -1292,10 +1283,10 @@ fn read_pure_abi(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<PureAbi> 
 fn read_plan(o: &mut Obj<'_>, e: &mut Vec<ParseError>) -> Option<DefPlan> {
     let name = o.req_with("name", e, qname);
     let input = o.req_with("input", e, qname);
-    let output = opt_ok(o.opt_with("output", e, qname));
-    let locals = opt_ok(o.opt_with("locals", e, |j, p, e| {
+    let output = o.opt_with("output", e, qname);
+    let locals = o.opt_with("locals", e, |j, p, e| {
         map_of(j, p, e, ident_key("variable name"), qname)
-    }));
+    });
     let steps = o.req_with("steps", e, |j, p, e| {
         let steps = list(j, p, e, read_step)?;
         if steps.is_empty() {
@@ -1304,14 +1295,14 @@ fn read_plan(o: &mut Obj<'_>, e: &mut Vec<ParseError>) -> Option<DefPlan> {
         }
         Some(steps)
     });
-    let edges = opt_ok(o.opt_with("edges", e, |j, p, e| list(j, p, e, read_edge)));
-    let required_caps = opt_ok(o.opt_with("required_caps", e, |j, p, e| {
+    let edges = o.opt_with("edges", e, |j, p, e| list(j, p, e, read_edge));
+    let required_caps = o.opt_with("required_caps", e, |j, p, e| {
         list(j, p, e, ident_of("cap grant name"))
-    }));
-    let allowed_effects = opt_ok(o.opt_with("allowed_effects", e, |j, p, e| {
+    });
+    let allowed_effects = o.opt_with("allowed_effects", e, |j, p, e| {
         list(j, p, e, dotted_of("effect kind"))
-    }));
-    let invariants = opt_ok(o.opt_with("invariants", e, |j, p, e| list(j, p, e, expr)));
+    });
+    let invariants = o.opt_with("invariants", e, |j, p, e| list(j, p, e, parse_expr));
     let (name, input, output, locals, steps, edges, required_caps, allowed_effects, invariants) = all_some!(
         name,
         input,
@@ -1369,7 +1360,7 @@ fn read_step(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<Step> {
 fn read_raise_event(o: &mut Obj<'_>, e: &mut Vec<ParseError>) -> Option<StepOp> {
     let reducer = o.req_with("reducer", e, qname);
     let event = o.req_with("event", e, expr_or_value);
-    let key = opt_ok(o.opt_with("key", e, expr));
+    let key = o.opt_with("key", e, parse_expr);
     let (reducer, event, key) = all_some!(reducer, event, key);
     Some(StepOp::RaiseEvent {
         reducer,
@@ -1393,7 +1384,7 @@ fn read_emit_effect(o: &mut Obj<'_>, e: &mut Vec<ParseError>) -> Option<StepOp> 
 }
 
 fn read_await_receipt(o: &mut Obj<'_>, e: &mut Vec<ParseError>) -> Option<StepOp> {
-    let receipt_for = o.req_with("for", e, expr);
+    let receipt_for = o.req_with("for", e, parse_expr);
     let bind = o.req_with("bind", e, |j, p, e| read_bind(j, p, "as", e));
     let (receipt_for, bind_as) = all_some!(receipt_for, bind);
     Some(StepOp::AwaitReceipt {
@@ -1404,7 +1395,7 @@ fn read_await_receipt(o: &mut Obj<'_>, e: &mut Vec<ParseError>) -> Option<StepOp
 
 fn read_await_event(o: &mut Obj<'_>, e: &mut Vec<ParseError>) -> Option<StepOp> {
     let event = o.req_with("event", e, qname);
-    let filter = opt_ok(o.opt_with("where", e, expr));
+    let filter = o.opt_with("where", e, parse_expr);
     let bind = o.req_with("bind", e, |j, p, e| read_bind(j, p, "as", e));
     let (event, filter, bind_as) = all_some!(event, filter, bind);
     Some(StepOp::AwaitEvent {
@@ -1422,7 +1413,7 @@ fn read_assign(o: &mut Obj<'_>, e: &mut Vec<ParseError>) -> Option<StepOp> {
 }
 
 fn read_end(o: &mut Obj<'_>, e: &mut Vec<ParseError>) -> Option<StepOp> {
-    let result = opt_ok(o.opt_with("result", e, expr_or_value))?;
+    let result = o.opt_with("result", e, expr_or_value)?;
     Some(StepOp::End { result })
 }
 
@@ -1438,7 +1429,7 @@ fn read_edge(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<Edge> {
     let mut o = Obj::new(j, p, "an edge", e)?;
     let from = o.req_with("from", e, ident_of("step id"));
     let to = o.req_with("to", e, ident_of("step id"));
-    let when = opt_ok(o.opt_with("when", e, expr));
+    let when = o.opt_with("when", e, parse_expr);
     o.finish(e);
     let (from, to, when) = all_some!(from, to, when);
     Some(Edge { from, to, when })
@@ -1482,9 +1473,9 @@ fn read_rule(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<PolicyRule> {
 
 fn read_match(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<PolicyMatch> {
     let mut o = Obj::new(j, p, "`when`", e)?;
-    let effect_kind = opt_ok(o.opt_with("effect_kind", e, dotted_of("effect kind")));
-    let cap_name = opt_ok(o.opt_with("cap_name", e, ident_of("cap grant name")));
-    let origin_kind = opt_ok(o.opt_with("origin_kind", e, |j, p, e| {
+    let effect_kind = o.opt_with("effect_kind", e, dotted_of("effect kind"));
+    let cap_name = o.opt_with("cap_name", e, ident_of("cap grant name"));
+    let origin_kind = o.opt_with("origin_kind", e, |j, p, e| {
         word(
             j,
             p,
@@ -1492,8 +1483,8 @@ fn read_match(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<PolicyMatch>
             &[("plan", OriginKind::Plan), ("reducer", OriginKind::Reducer)],
             e,
         )
-    }));
-    let origin_name = opt_ok(o.opt_with("origin_name", e, qname));
+    });
+    let origin_name = o.opt_with("origin_name", e, qname);
     o.finish(e);
     let (effect_kind, cap_name, origin_kind, origin_name) =
         all_some!(effect_kind, cap_name, origin_kind, origin_name);
@@ -1524,7 +1515,7 @@ fn read_effect(o: &mut Obj<'_>, e: &mut Vec<ParseError>) -> Option<DefEffect> {
             e,
         )
     });
-    let description = opt_ok(o.opt_with("description", e, any_text));
+    let description = o.opt_with("description", e, any_text);
     let (name, kind, params_schema, receipt_schema, cap_type, origin_scope, description) = all_some!(
         name,
         kind,
@@ -1548,11 +1539,11 @@ fn read_effect(o: &mut Obj<'_>, e: &mut Vec<ParseError>) -> Option<DefEffect> {
 fn read_secret(o: &mut Obj<'_>, e: &mut Vec<ParseError>) -> Option<DefSecret> {
     let name = o.req_with("name", e, qname);
     let binding_id = o.req_with("binding_id", e, |j, p, e| nonempty(j, p, "`binding_id`", e));
-    let expected_digest = opt_ok(o.opt_with("expected_digest", e, hash));
-    let allowed_caps = opt_ok(o.opt_with("allowed_caps", e, |j, p, e| {
+    let expected_digest = o.opt_with("expected_digest", e, hash);
+    let allowed_caps = o.opt_with("allowed_caps", e, |j, p, e| {
         list(j, p, e, ident_of("cap grant name"))
-    }));
-    let allowed_plans = opt_ok(o.opt_with("allowed_plans", e, |j, p, e| list(j, p, e, qname)));
+    });
+    let allowed_plans = o.opt_with("allowed_plans", e, |j, p, e| list(j, p, e, qname));
     let (name, binding_id, expected_digest, allowed_caps, allowed_plans) = all_some!(
         name,
         binding_id,
@@ -1585,7 +1576,7 @@ fn read_manifest(o: &mut Obj<'_>, e: &mut Vec<ParseError>) -> Option<Manifest> {
         }
     });
     let refs = |o: &mut Obj<'_>, key: &str, e: &mut Vec<ParseError>| {
-        opt_ok(o.opt_with(key, e, |j, p, e| list(j, p, e, read_named_ref)))
+        o.opt_with(key, e, |j, p, e| list(j, p, e, read_named_ref))
     };
     let schemas = refs(o, "schemas", e);
     let modules = refs(o, "modules", e);
@@ -1594,12 +1585,12 @@ fn read_manifest(o: &mut Obj<'_>, e: &mut Vec<ParseError>) -> Option<Manifest> {
     let caps = refs(o, "caps", e);
     let policies = refs(o, "policies", e);
     let secrets = refs(o, "secrets", e);
-    let routing = opt_ok(o.opt_with("routing", e, read_routing));
-    let triggers = opt_ok(o.opt_with("triggers", e, |j, p, e| list(j, p, e, read_trigger)));
-    let defaults = opt_ok(o.opt_with("defaults", e, read_defaults));
-    let module_bindings = opt_ok(o.opt_with("module_bindings", e, |j, p, e| {
+    let routing = o.opt_with("routing", e, read_routing);
+    let triggers = o.opt_with("triggers", e, |j, p, e| list(j, p, e, read_trigger));
+    let defaults = o.opt_with("defaults", e, read_defaults);
+    let module_bindings = o.opt_with("module_bindings", e, |j, p, e| {
         map_of(j, p, e, name_key, read_slots)
-    }));
+    });
     let (
         version,
         schemas,
@@ -1650,7 +1641,7 @@ fn read_manifest(o: &mut Obj<'_>, e: &mut Vec<ParseError>) -> Option<Manifest> {
 fn read_named_ref(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<NamedRef> {
     let mut o = Obj::new(j, p, "a manifest entry", e)?;
     let n = o.req_with("name", e, qname);
-    let h = opt_ok(o.opt_with("hash", e, hash));
+    let h = o.opt_with("hash", e, hash);
     o.finish(e);
     let (name, hash) = all_some!(n, h);
     Some(NamedRef { name, hash })
@@ -1658,8 +1649,8 @@ fn read_named_ref(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<NamedRef
 
 fn read_routing(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<Routing> {
     let mut o = Obj::new(j, p, "`routing`", e)?;
-    let events = opt_ok(o.opt_with("events", e, |j, p, e| list(j, p, e, read_route_event)));
-    let inboxes = opt_ok(o.opt_with("inboxes", e, |j, p, e| list(j, p, e, read_inbox)));
+    let events = o.opt_with("events", e, |j, p, e| list(j, p, e, read_route_event));
+    let inboxes = o.opt_with("inboxes", e, |j, p, e| list(j, p, e, read_inbox));
     o.finish(e);
     let (events, inboxes) = all_some!(events, inboxes);
     Some(Routing {
@@ -1672,7 +1663,7 @@ fn read_route_event(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<RouteE
     let mut o = Obj::new(j, p, "a routing entry", e)?;
     let event = o.req_with("event", e, qname);
     let reducer = o.req_with("reducer", e, qname);
-    let key_field = opt_ok(o.opt_with("key_field", e, |j, p, e| nonempty(j, p, "`key_field`", e)));
+    let key_field = o.opt_with("key_field", e, |j, p, e| nonempty(j, p, "`key_field`", e));
     o.finish(e);
     let (event, reducer, key_field) = all_some!(event, reducer, key_field);
     Some(RouteEvent {
@@ -1695,9 +1686,9 @@ fn read_trigger(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<Trigger> {
     let mut o = Obj::new(j, p, "a trigger", e)?;
     let event = o.req_with("event", e, qname);
     let plan = o.req_with("plan", e, qname);
-    let correlate_by = opt_ok(o.opt_with("correlate_by", e, |j, p, e| {
+    let correlate_by = o.opt_with("correlate_by", e, |j, p, e| {
         nonempty(j, p, "`correlate_by`", e)
-    }));
+    });
     o.finish(e);
     let (event, plan, correlate_by) = all_some!(event, plan, correlate_by);
     Some(Trigger {
@@ -1709,8 +1700,8 @@ fn read_trigger(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<Trigger> {
 
 fn read_defaults(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<Defaults> {
     let mut o = Obj::new(j, p, "`defaults`", e)?;
-    let policy = opt_ok(o.opt_with("policy", e, qname));
-    let cap_grants = opt_ok(o.opt_with("cap_grants", e, |j, p, e| list(j, p, e, read_cap_grant)));
+    let policy = o.opt_with("policy", e, qname);
+    let cap_grants = o.opt_with("cap_grants", e, |j, p, e| list(j, p, e, read_cap_grant));
     o.finish(e);
     let (policy, cap_grants) = all_some!(policy, cap_grants);
     Some(Defaults {
@@ -1736,8 +1727,8 @@ fn read_cap_grant(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<CapGrant
     let n = o.req_with("name", e, ident_of("cap grant name"));
     let cap = o.req_with("cap", e, qname);
     let params = o.req_with("params", e, |j, _, _| Some(j.clone()));
-    let expiry_ns = opt_ok(o.opt_with("expiry_ns", e, nat));
-    let budget = opt_ok(o.opt_with("budget", e, read_budget));
+    let expiry_ns = o.opt_with("expiry_ns", e, nat);
+    let budget = o.opt_with("budget", e, read_budget);
     o.finish(e);
     let (name, cap, params, expiry_ns, budget) = all_some!(n, cap, params, expiry_ns, budget);
     Some(CapGrant {
@@ -1751,9 +1742,9 @@ fn read_cap_grant(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<CapGrant
 
 fn read_budget(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<Budget> {
     let mut o = Obj::new(j, p, "`budget`", e)?;
-    let tokens = opt_ok(o.opt_with("tokens", e, nat));
-    let bytes = opt_ok(o.opt_with("bytes", e, nat));
-    let cents = opt_ok(o.opt_with("cents", e, nat));
+    let tokens = o.opt_with("tokens", e, nat);
+    let bytes = o.opt_with("bytes", e, nat);
+    let cents = o.opt_with("cents", e, nat);
     o.finish(e);
     let (tokens, bytes, cents) = all_some!(tokens, bytes, cents);
     Some(Budget {
