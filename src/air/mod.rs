@@ -2,8 +2,20 @@
 //! policies, effects, secrets and the manifest that binds them.
 //!
 //! Authoring is JSON (two lenses for values: sugar and tagged); what the kernel trusts is the
-//! canonical, validated form, stored as `air` objects.
+//! canonical, validated form, stored as `air` objects. The authoring forms are specified in
+//! `docs/air.md`.
+//!
+//! - [`name`]: qualified names and identifiers.
+//! - [`types`]: the type AST of schemas.
+//! - [`value`]: typed values in both JSON lenses, and their canonical encoding.
+//! - [`expr`]: plan expressions and the slots that take an expression or a literal.
+//! - [`nodes`]: the node kinds, read strictly from JSON and rendered back.
+//! - [`load`]: reading files and `air/` folders into nodes with every problem located, and the
+//!   built-in `sys/` catalog.
 
+pub mod expr;
+pub mod load;
 pub mod name;
+pub mod nodes;
 pub mod types;
 pub mod value;

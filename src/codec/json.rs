@@ -95,7 +95,7 @@ use crate::object::ObjectId;
 pub const MAX_JSON_DEPTH: usize = 512;
 
 /// Standard base64 with padding; decoding accepts only the canonical form.
-const BASE64: GeneralPurpose = GeneralPurpose::new(
+pub(crate) const BASE64: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new()
         .with_encode_padding(true)
