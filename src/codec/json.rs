@@ -898,6 +898,21 @@ pub fn to_json_pretty(v: &Value) -> String {
     w.out
 }
 
+impl Json {
+    /// Renders the tree as JSON text, members in their stored order; `pretty` indents by two
+    /// spaces per level (no trailing newline), otherwise no whitespace between tokens.
+    #[must_use]
+    pub fn to_text(&self, pretty: bool) -> String {
+        let mut w = Writer {
+            out: String::new(),
+            pretty,
+            level: 0,
+        };
+        w.json(self);
+        w.out
+    }
+}
+
 /// Whether `m` renders as a plain JSON object rather than as `{"$map": ...}`.
 fn is_plain_object(m: &Map) -> bool {
     let e = m.entries();
@@ -983,6 +998,21 @@ impl Writer {
         }
     }
 
+    fn json(&mut self, j: &Json) {
+        match j {
+            Json::Null => self.out.push_str("null"),
+            Json::Bool(true) => self.out.push_str("true"),
+            Json::Bool(false) => self.out.push_str("false"),
+            Json::Number(n) => self.out.push_str(n),
+            Json::String(t) => self.string(t),
+            Json::Array(items) => self.seq('[', ']', items, |w, x| w.json(x)),
+            Json::Object(members) => self.seq('{', '}', members, |w, (k, x)| {
+                w.key(k);
+                w.json(x);
+            }),
+        }
+    }
+
     fn string(&mut self, s: &str) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         self.out.push('"');
@@ -1012,6 +1042,18 @@ impl Writer {
 #[allow(clippy::unwrap_used)] // Unwrapping is how tests state expectations.
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_trees_render_and_reparse() {
+        let text = r#"{"b": [1, -2.5e3, "x\n"], "a": {"": null, "t": true}}"#;
+        let j = parse_json(text).unwrap();
+        assert_eq!(
+            j.to_text(false),
+            r#"{"b":[1,-2.5e3,"x\n"],"a":{"":null,"t":true}}"#
+        );
+        assert_eq!(parse_json(&j.to_text(true)).unwrap(), j);
+        assert_eq!(parse_json(&j.to_text(false)).unwrap(), j);
+    }
     use crate::codec::cbor::{self, INT_MAX, INT_MIN};
     use proptest::prelude::*;
 
