@@ -17,5 +17,6 @@ pub mod expr;
 pub mod load;
 pub mod name;
 pub mod nodes;
+pub mod patch;
 pub mod types;
 pub mod value;
