@@ -100,23 +100,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use base64::Engine as _;
-use base64::alphabet;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 use super::name::Name;
 use super::types::{MapKey, PathFail, Schemas, Type, canonical_order, value_kind};
 use crate::codec::cbor::{self, Int, MAX_DEPTH, Map, Value};
-use crate::codec::json::Json;
+use crate::codec::json::{BASE64, Json};
 use crate::object::ObjectId;
 
-/// Standard base64 with padding; decoding accepts only the canonical form.
-const BASE64: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_encode_padding(true)
-        .with_decode_allow_trailing_bits(false)
-        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
-);
 
 /// The keys of tagged literals.
 const TAG_KEYWORDS: [&str; 16] = [
