@@ -107,7 +107,6 @@ use crate::codec::cbor::{self, Int, MAX_DEPTH, Map, Value};
 use crate::codec::json::{BASE64, Json};
 use crate::object::ObjectId;
 
-
 /// The keys of tagged literals.
 const TAG_KEYWORDS: [&str; 16] = [
     "null",

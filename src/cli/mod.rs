@@ -3,6 +3,7 @@
 //! Results go to stdout, progress and diagnostics to stderr. Exit codes: 0 success, 1 failure
 //! (including "problems found"), 2 usage errors, 255 internal errors.
 
+mod air;
 mod cat_object;
 mod completions;
 mod fsck;
@@ -55,6 +56,7 @@ pub enum Command {
     Gc(gc::GcArgs),
     ShowRef(refs::ShowRefArgs),
     UpdateRef(refs::UpdateRefArgs),
+    Air(air::AirArgs),
     Completions(completions::CompletionsArgs),
 }
 
@@ -245,6 +247,7 @@ pub fn main() -> ExitCode {
         Command::Gc(a) => gc::run(&ctx, &a),
         Command::ShowRef(a) => refs::show_ref(&ctx, &a),
         Command::UpdateRef(a) => refs::update_ref(&ctx, &a),
+        Command::Air(a) => air::run(&ctx, &a),
         Command::Completions(a) => completions::run(&a),
     };
     match result {
