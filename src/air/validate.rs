@@ -238,8 +238,8 @@ pub struct Validated {
     pub manifest_value: Value,
     /// The manifest's id: the Merkle root of the world's control plane.
     pub manifest_id: ObjectId,
-    /// Every node the manifest lists, in the order of its lists (schemas, modules, plans,
-    /// effects, caps, policies, secrets), each in listed order.
+    /// Every node the manifest lists, by kind in [`NodeKind::ALL`] order (schemas, modules,
+    /// plans, caps, policies, effects, secrets), each kind in listed order.
     pub nodes: Vec<ValidNode>,
     index: HashMap<(NodeKind, Name), usize>,
 }
