@@ -13,10 +13,15 @@
 //! - [`load`]: reading files and `air/` folders into nodes with every problem located, and the
 //!   built-in `sys/` catalog.
 
+pub mod canon;
 pub mod expr;
 pub mod load;
 pub mod name;
 pub mod nodes;
 pub mod patch;
 pub mod types;
+pub mod validate;
 pub mod value;
+
+#[cfg(test)]
+mod testworld;
