@@ -3,10 +3,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use aos::air::canon::node_from_value;
 use aos::air::load::{Loaded, Origin, Problem, load_path};
 use aos::air::nodes::{Node, NodeKind};
+use aos::air::validate::{Diagnostic, Validated, validate};
+use aos::codec::cbor;
 use aos::codec::diff::{Change, diff};
 use aos::codec::json::Json;
+use aos::object::{IdPrefix, Kind, ObjectId};
 use serde_json::json;
 
 use super::{CliError, Ctx, out, out_json, outln};
@@ -23,13 +27,44 @@ pub struct AirArgs {
 pub enum AirCommand {
     Check(CheckArgs),
     Fmt(FmtArgs),
+    Hash(HashArgs),
     Diff(DiffArgs),
+    Import(ImportArgs),
+    Export(ExportArgs),
+}
+
+/// Print the id of every node of a world and of its manifest (the world's AIR root).
+#[derive(clap::Args, Debug)]
+pub struct HashArgs {
+    /// A file or directory of AIR holding exactly one manifest.
+    pub path: PathBuf,
+}
+
+/// Validate a world's AIR and store every node and the manifest as `air` objects; print the
+/// manifest id.
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// A file or directory of AIR holding exactly one manifest.
+    pub path: PathBuf,
+}
+
+/// Write a stored manifest and every node it lists as AIR JSON files into DIR
+/// (`manifest.air.json`, `schemas.air.json`, `modules.air.json`, …).
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// The manifest: an id or unambiguous prefix.
+    pub id: String,
+    /// The directory to write (created if missing; existing files of the same names are
+    /// replaced).
+    pub dir: PathBuf,
 }
 
 /// Load and check AIR files or `air/` directories, reporting every problem.
 ///
-/// Each problem names the file, line and column, the node, the JSON pointer and the rule
-/// broken. Exits 1 if there is any problem.
+/// Checks every node's form and, when the input holds a manifest, the whole world: every
+/// reference, type, plan graph, expression, capability grant, binding and route. Each problem
+/// names the file, line and column, the node, the JSON pointer and the rule broken. Exits 1 if
+/// there is any problem.
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
     /// Files (one node or an array of nodes) or directories of `*.json` files.
@@ -59,7 +94,10 @@ pub fn run(ctx: &Ctx, args: &AirArgs) -> Result<(), CliError> {
     match &args.command {
         AirCommand::Check(a) => check(ctx, a),
         AirCommand::Fmt(a) => fmt(ctx, a),
+        AirCommand::Hash(a) => hash(ctx, a),
         AirCommand::Diff(a) => diff_cmd(ctx, a),
+        AirCommand::Import(a) => import(ctx, a),
+        AirCommand::Export(a) => export(ctx, a),
     }
 }
 
@@ -105,12 +143,191 @@ fn report(ctx: &Ctx, problems: &[Problem]) -> Result<(), CliError> {
     }
 }
 
+fn diagnostic_json(d: &Diagnostic) -> serde_json::Value {
+    json!({
+        "file": d.file,
+        "line": d.pos.as_ref().map(|x| x.line),
+        "column": d.pos.as_ref().map(|x| x.column),
+        "pointer": d.pointer,
+        "node": d.node,
+        "rule": d.rule.to_string(),
+        "message": d.message,
+    })
+}
+
+fn report_diagnostics(ctx: &Ctx, diags: &[Diagnostic]) -> Result<(), CliError> {
+    if ctx.json {
+        out_json(
+            &json!({ "ok": false, "problems": diags.iter().map(diagnostic_json).collect::<Vec<_>>() }),
+        )?;
+    } else {
+        let mut text = String::new();
+        for d in diags {
+            text.push_str(&format!("{d}\n"));
+        }
+        out(text.as_bytes())?;
+        eprintln!("{} problem(s)", diags.len());
+    }
+    Err(CliError::silent())
+}
+
 fn check(ctx: &Ctx, args: &CheckArgs) -> Result<(), CliError> {
     let loaded = load_all(ctx, &args.paths);
-    if loaded.problems.is_empty() && !ctx.json {
-        eprintln!("{} nodes: ok", loaded.nodes.len());
+    if !loaded.problems.is_empty() {
+        return report(ctx, &loaded.problems);
     }
-    report(ctx, &loaded.problems)
+    let n = loaded.nodes.len();
+    let has_manifest = loaded
+        .nodes
+        .iter()
+        .any(|(n, _)| n.kind() == NodeKind::Manifest);
+    if !has_manifest {
+        // Loose definitions without a world: their forms are all that can be checked.
+        if !ctx.json {
+            eprintln!("{n} nodes: ok (no manifest, so only their forms were checked)");
+        }
+        return report(ctx, &[]);
+    }
+    match validate(loaded.nodes) {
+        Ok(v) => {
+            if ctx.json {
+                out_json(
+                    &json!({ "ok": true, "problems": [], "manifest": v.manifest_id.to_string(), "nodes": v.nodes.len() }),
+                )
+            } else {
+                eprintln!("{n} nodes, manifest {}: ok", v.manifest_id);
+                Ok(())
+            }
+        }
+        Err(diags) => report_diagnostics(ctx, &diags),
+    }
+}
+
+/// Loads and validates one world, reporting problems if there are any.
+fn validated(ctx: &Ctx, path: &PathBuf) -> Result<Validated, CliError> {
+    let nodes = loaded_or_fail(ctx, path)?;
+    validate(nodes)
+        .or_else(|diags| report_diagnostics(ctx, &diags).map(|()| unreachable!("reporting fails")))
+}
+
+fn hash(ctx: &Ctx, args: &HashArgs) -> Result<(), CliError> {
+    let v = validated(ctx, &args.path)?;
+    if ctx.json {
+        return out_json(&json!({
+            "manifest": v.manifest_id.to_string(),
+            "nodes": v.nodes.iter().map(|n| json!({
+                "kind": n.node.kind().as_str(),
+                "name": n.node.name().map(ToString::to_string),
+                "id": n.id.to_string(),
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    let mut text = String::new();
+    for n in &v.nodes {
+        let name = n.node.name().map(ToString::to_string).unwrap_or_default();
+        text.push_str(&format!("{} {} {name}\n", n.id, n.node.kind()));
+    }
+    text.push_str(&format!("{} manifest\n", v.manifest_id));
+    out(text.as_bytes())
+}
+
+fn import(ctx: &Ctx, args: &ImportArgs) -> Result<(), CliError> {
+    let store = ctx.store()?;
+    let v = validated(ctx, &args.path)?;
+    let mut batch = store.batch();
+    for n in &v.nodes {
+        batch.add(Kind::Air, &cbor::encode(&n.value))?;
+    }
+    let id = batch.add(Kind::Air, &cbor::encode(&v.manifest_value))?;
+    debug_assert_eq!(id, v.manifest_id);
+    batch.commit()?;
+    if ctx.json {
+        out_json(&json!({ "manifest": id.to_string(), "nodes": v.nodes.len() }))
+    } else {
+        outln(&id.to_string())
+    }
+}
+
+fn read_node(store: &aos::store::Store, id: &ObjectId) -> Result<Node, CliError> {
+    let obj = store.get(id)?;
+    if obj.kind != Kind::Air {
+        return Err(CliError::user(format!(
+            "{id} is a {} object, not an AIR node",
+            obj.kind
+        )));
+    }
+    let value = cbor::decode(&obj.data).map_err(|e| CliError::user(format!("object {id}: {e}")))?;
+    node_from_value(&value)
+        .map_err(|e| CliError::user(format!("object {id} is not a valid AIR node: {e}")))
+}
+
+fn export(ctx: &Ctx, args: &ExportArgs) -> Result<(), CliError> {
+    let store = ctx.store()?;
+    let prefix: IdPrefix = args
+        .id
+        .parse()
+        .map_err(|e: aos::object::IdError| CliError::user(e.to_string()))?;
+    let id = store.resolve(&prefix)?;
+    let Node::Manifest(manifest) = read_node(&store, &id)? else {
+        return Err(CliError::user(format!(
+            "{id} is an AIR node but not a manifest"
+        )));
+    };
+    let dir = ctx.cwd.join(&args.dir);
+    std::fs::create_dir_all(&dir).map_err(|e| CliError::user(format!("{}: {e}", dir.display())))?;
+    let mut written = Vec::new();
+    for kind in NodeKind::ALL {
+        let Some(refs) = manifest.refs(kind) else {
+            continue;
+        };
+        let mut nodes = Vec::new();
+        for r in refs {
+            let Some(h) = r.known_hash() else {
+                return Err(CliError::user(format!(
+                    "manifest {id} lists {kind} {} without its id",
+                    r.name
+                )));
+            };
+            nodes.push(read_node(&store, &h)?.to_json());
+        }
+        if nodes.is_empty() {
+            continue;
+        }
+        let file = dir.join(format!("{}.air.json", plural(kind)));
+        write_text(&file, &Json::Array(nodes).to_text(true))?;
+        written.push(file);
+    }
+    let file = dir.join("manifest.air.json");
+    write_text(&file, &Node::Manifest(manifest).to_json().to_text(true))?;
+    written.push(file);
+    if ctx.json {
+        out_json(&json!({ "manifest": id.to_string(), "files": written }))
+    } else {
+        let mut text = String::new();
+        for f in written {
+            text.push_str(&format!("{}\n", f.display()));
+        }
+        out(text.as_bytes())
+    }
+}
+
+/// The file stem for a kind's nodes: `schemas`, `modules`, `plans`, `caps`, `policies`, …
+fn plural(kind: NodeKind) -> &'static str {
+    match kind {
+        NodeKind::DefSchema => "schemas",
+        NodeKind::DefModule => "modules",
+        NodeKind::DefPlan => "plans",
+        NodeKind::DefCap => "caps",
+        NodeKind::DefPolicy => "policies",
+        NodeKind::DefEffect => "effects",
+        NodeKind::DefSecret => "secrets",
+        NodeKind::Manifest => "manifest",
+    }
+}
+
+fn write_text(path: &std::path::Path, text: &str) -> Result<(), CliError> {
+    aos::store::fs::write_replace(path, format!("{text}\n").as_bytes())
+        .map_err(|e| CliError::user(format!("{}: {e}", path.display())))
 }
 
 fn loaded_or_fail(ctx: &Ctx, path: &PathBuf) -> Result<Vec<(Node, Origin)>, CliError> {
@@ -145,15 +362,34 @@ fn label(k: &(NodeKind, String)) -> String {
     }
 }
 
+/// The nodes of one side of a diff, each as JSON: the canonical form when the side is a world
+/// that validates (so spelling differences such as sugar vs tagged literals or member order
+/// do not show), else the form as written.
+fn diff_side(ctx: &Ctx, path: &PathBuf) -> Result<BTreeMap<(NodeKind, String), Json>, CliError> {
+    let nodes = loaded_or_fail(ctx, path)?;
+    let has_manifest = nodes.iter().any(|(n, _)| n.kind() == NodeKind::Manifest);
+    if has_manifest && let Ok(v) = validate(nodes.clone()) {
+        let canonical = |value: &cbor::Value, fallback: &Node| {
+            node_from_value(value).map_or_else(|_| fallback.to_json(), |n| n.to_json())
+        };
+        let mut out: BTreeMap<_, _> = v
+            .nodes
+            .iter()
+            .map(|n| (key(&n.node), canonical(&n.value, &n.node)))
+            .collect();
+        let m = Node::Manifest(v.manifest.clone());
+        out.insert(key(&m), canonical(&v.manifest_value, &m));
+        return Ok(out);
+    }
+    Ok(nodes
+        .into_iter()
+        .map(|(n, _)| (key(&n), n.to_json()))
+        .collect())
+}
+
 fn diff_cmd(ctx: &Ctx, args: &DiffArgs) -> Result<(), CliError> {
-    let a: BTreeMap<_, _> = loaded_or_fail(ctx, &args.a)?
-        .into_iter()
-        .map(|(n, _)| (key(&n), n.to_json()))
-        .collect();
-    let b: BTreeMap<_, _> = loaded_or_fail(ctx, &args.b)?
-        .into_iter()
-        .map(|(n, _)| (key(&n), n.to_json()))
-        .collect();
+    let a = diff_side(ctx, &args.a)?;
+    let b = diff_side(ctx, &args.b)?;
     let mut added = Vec::new();
     let mut removed = Vec::new();
     let mut changed: Vec<((NodeKind, String), Vec<Change>)> = Vec::new();
