@@ -6,6 +6,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use aos::air::load::load_path;
+use aos::air::validate::validate;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// Writes an `air/` directory in the AgentOS v1 style: a manifest listing names without
@@ -93,6 +94,13 @@ fn bench(c: &mut Criterion) {
             let loaded = load_path(black_box(&air));
             assert!(loaded.problems.is_empty(), "{:?}", loaded.problems.first());
             loaded
+        });
+    });
+    g.bench_function("check_1000_schemas_200_modules_200_plans", |b| {
+        b.iter(|| {
+            let loaded = load_path(black_box(&air));
+            let v = validate(loaded.nodes).unwrap_or_else(|d| panic!("{}", d[0]));
+            v.manifest_id
         });
     });
     g.finish();
