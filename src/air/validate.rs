@@ -637,6 +637,10 @@ impl<'a> Cx<'a, '_> {
     }
 
     fn schema(&mut self, site: &Site, rel: &str, name: &Name) -> Option<&'a Type> {
+        if self.unsound.contains(name) {
+            // Reported where the schema is declared; its users are not checked against it.
+            return None;
+        }
         let t = self.cat.schema(name);
         if t.is_none() {
             let hint = self.hint(NodeKind::DefSchema, name);
@@ -650,11 +654,10 @@ impl<'a> Cx<'a, '_> {
         t
     }
 
-    /// Whether `t` can be used to read values: every schema it reaches exists and is sound.
+    /// Whether `t` can be used to read values: every schema it refers to exists and is sound
+    /// (unsound schemas are dropped from the catalog).
     fn type_ok(&self, t: &Type) -> bool {
-        t.refs()
-            .iter()
-            .all(|(_, n)| self.cat.schema(n).is_some() && !self.unsound.contains(n))
+        t.refs().iter().all(|(_, n)| self.cat.schema(n).is_some())
     }
 
     fn module(&mut self, site: &Site, rel: &str, name: &Name) -> Option<&'a DefModule> {
@@ -1205,6 +1208,7 @@ fn check_schemas(cx: &mut Cx<'_, '_>) {
             && unsound.contains(&s.name)
         {
             cx.unsound.insert(&s.name);
+            cx.cat.forget_schema(&s.name);
         }
     }
 }
