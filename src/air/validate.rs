@@ -576,6 +576,7 @@ fn const_type(c: &Const) -> Type {
 
 fn expr_form(e: &Expr) -> String {
     match e {
+        Expr::Const(Const::Null) => "`{\"null\": {}}`".to_owned(),
         Expr::Const(c) => format!("a {} constant", describe(&const_type(c))),
         Expr::Ref(r) => format!("`{r}`"),
         Expr::Op { op, .. } => format!("`{op}`"),
@@ -984,25 +985,18 @@ fn run(nodes: &[(Node, Origin)], out: &mut Vec<Diagnostic>) -> Option<Validated>
         cx.triggers.entry(&t.plan).or_default().push(t);
     }
     for (i, g) in manifest.defaults.cap_grants.iter().enumerate() {
-        if cx.grants.insert(&g.name, g).is_some() {
-            cx.grants.insert(
-                &g.name,
-                manifest
-                    .defaults
-                    .cap_grants
-                    .iter()
-                    .find(|x| x.name == g.name)
-                    .unwrap_or(g),
-            );
-            cx.report(
+        match cx.grants.entry(&g.name) {
+            Entry::Vacant(e) => {
+                e.insert(g);
+            }
+            Entry::Occupied(_) => cx.report(
                 &msite,
                 &format!("/defaults/cap_grants/{i}/name"),
                 Check::DuplicateGrant,
                 format!("a second cap grant named `{}`", g.name),
-            );
+            ),
         }
     }
-
     check_schemas(&mut cx);
     let mut kinds: HashMap<&str, &Name> = HashMap::new();
     for i in 0..cx.listed.len() {
