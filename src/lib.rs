@@ -2,8 +2,9 @@
 //!
 //! The library is layered like the data flow; dependencies point down:
 //!
-//! - [`air`]: AIR v1, the typed control plane: names, node kinds, expressions, the loader
-//!   and the built-in `sys/` catalog (types, values and validation next).
+//! - [`air`]: AIR v1, the typed control plane: names, types, typed values, node kinds,
+//!   expressions, the loader, the built-in `sys/` catalog, canonical node encoding and ids,
+//!   and whole-world validation.
 //! - [`codec`]: canonical CBOR (the one persisted data model) and its JSON mapping. Pure.
 //! - [`object`]: object kinds and BLAKE3 ids with domain separation.
 //! - [`store`]: the `.aos` directory: loose objects, packs, refs with reflogs, fsck and gc.

@@ -130,6 +130,12 @@ impl<'a> Catalog<'a> {
         self.schemas.get(name).copied()
     }
 
+    /// Drops the schema named `name`, so that types reaching it count as unknown (validation
+    /// does this to schemas that are recursive or reach unknown ones).
+    pub(crate) fn forget_schema(&mut self, name: &Name) {
+        self.schemas.remove(name);
+    }
+
     /// The effect of kind `kind`.
     #[must_use]
     pub fn effect(&self, kind: &str) -> Option<&'a DefEffect> {

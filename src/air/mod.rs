@@ -12,6 +12,8 @@
 //! - [`nodes`]: the node kinds, read strictly from JSON and rendered back.
 //! - [`load`]: reading files and `air/` folders into nodes with every problem located, and the
 //!   built-in `sys/` catalog.
+//! - [`canon`]: the canonical encoding of nodes, their ids, and decoding stored nodes.
+//! - [`validate`]: checking a whole world (manifest, nodes, built-ins) and filling its hashes.
 
 pub mod canon;
 pub mod expr;

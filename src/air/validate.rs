@@ -576,6 +576,7 @@ fn const_type(c: &Const) -> Type {
 
 fn expr_form(e: &Expr) -> String {
     match e {
+        Expr::Const(Const::Null) => "`{\"null\": {}}`".to_owned(),
         Expr::Const(c) => format!("a {} constant", describe(&const_type(c))),
         Expr::Ref(r) => format!("`{r}`"),
         Expr::Op { op, .. } => format!("`{op}`"),
@@ -637,6 +638,10 @@ impl<'a> Cx<'a, '_> {
     }
 
     fn schema(&mut self, site: &Site, rel: &str, name: &Name) -> Option<&'a Type> {
+        if self.unsound.contains(name) {
+            // Reported where the schema is declared; its users are not checked against it.
+            return None;
+        }
         let t = self.cat.schema(name);
         if t.is_none() {
             let hint = self.hint(NodeKind::DefSchema, name);
@@ -650,11 +655,10 @@ impl<'a> Cx<'a, '_> {
         t
     }
 
-    /// Whether `t` can be used to read values: every schema it reaches exists and is sound.
+    /// Whether `t` can be used to read values: every schema it refers to exists and is sound
+    /// (unsound schemas are dropped from the catalog).
     fn type_ok(&self, t: &Type) -> bool {
-        t.refs()
-            .iter()
-            .all(|(_, n)| self.cat.schema(n).is_some() && !self.unsound.contains(n))
+        t.refs().iter().all(|(_, n)| self.cat.schema(n).is_some())
     }
 
     fn module(&mut self, site: &Site, rel: &str, name: &Name) -> Option<&'a DefModule> {
@@ -981,25 +985,18 @@ fn run(nodes: &[(Node, Origin)], out: &mut Vec<Diagnostic>) -> Option<Validated>
         cx.triggers.entry(&t.plan).or_default().push(t);
     }
     for (i, g) in manifest.defaults.cap_grants.iter().enumerate() {
-        if cx.grants.insert(&g.name, g).is_some() {
-            cx.grants.insert(
-                &g.name,
-                manifest
-                    .defaults
-                    .cap_grants
-                    .iter()
-                    .find(|x| x.name == g.name)
-                    .unwrap_or(g),
-            );
-            cx.report(
+        match cx.grants.entry(&g.name) {
+            Entry::Vacant(e) => {
+                e.insert(g);
+            }
+            Entry::Occupied(_) => cx.report(
                 &msite,
                 &format!("/defaults/cap_grants/{i}/name"),
                 Check::DuplicateGrant,
                 format!("a second cap grant named `{}`", g.name),
-            );
+            ),
         }
     }
-
     check_schemas(&mut cx);
     let mut kinds: HashMap<&str, &Name> = HashMap::new();
     for i in 0..cx.listed.len() {
@@ -1205,6 +1202,7 @@ fn check_schemas(cx: &mut Cx<'_, '_>) {
             && unsound.contains(&s.name)
         {
             cx.unsound.insert(&s.name);
+            cx.cat.forget_schema(&s.name);
         }
     }
 }

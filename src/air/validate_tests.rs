@@ -1255,3 +1255,149 @@ fn bad_secret() {
         "defsecret shop/api@1",
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Scale
+
+/// A world of 1,000 schemas, 200 reducers and 200 plans, as authoring files.
+fn large_world() -> Vec<(String, String)> {
+    let mut schemas = Vec::new();
+    for k in 0..1000 {
+        let c = if k == 0 {
+            String::new()
+        } else {
+            format!(r#", "c": {{ "option": {{ "ref": "big/S{}@1" }} }}"#, k / 2)
+        };
+        schemas.push(format!(
+            r#"{{ "$kind": "defschema", "name": "big/S{k}@1", "type": {{ "record": {{ "a": {{ "text": {{}} }}, "b": {{ "nat": {{}} }}{c} }} }} }}"#
+        ));
+    }
+    schemas.push(
+        r#"{ "$kind": "defschema", "name": "big/Key@1", "type": { "text": {} } }"#.to_owned(),
+    );
+    let mut modules = Vec::new();
+    let mut plans = Vec::new();
+    let mut routes = Vec::new();
+    let mut triggers = Vec::new();
+    for i in 0..200 {
+        let keyed = i % 2 == 0;
+        modules.push(format!(
+            r#"{{ "$kind": "defmodule", "name": "big/M{i}@1", "module_kind": "reducer"{key},
+               "abi": {{ "reducer": {{ "state": "big/S{i}@1", "event": "big/S{e}@1" }} }} }}"#,
+            key = if keyed {
+                r#", "key_schema": "big/Key@1""#
+            } else {
+                ""
+            },
+            e = i + 200
+        ));
+        routes.push(format!(
+            r#"{{ "event": "big/S{e}@1", "reducer": "big/M{i}@1"{kf} }}"#,
+            e = i + 200,
+            kf = if keyed { r#", "key_field": "a""# } else { "" }
+        ));
+        triggers.push(format!(
+            r#"{{ "event": "big/S{}@1", "plan": "big/p{i}@1" }}"#,
+            i + 400
+        ));
+        plans.push(format!(
+            r#"{{ "$kind": "defplan", "name": "big/p{i}@1", "input": "big/S{inp}@1", "output": "big/S{out}@1",
+              "steps": [
+                {{ "id": "emit", "op": "emit_effect", "kind": "http.request",
+                  "params": {{ "record": {{ "method": {{ "text": "GET" }}, "url": {{ "ref": "@plan.input.a" }},
+                                           "headers": {{ "map": [] }}, "body_ref": {{ "null": {{}} }} }} }},
+                  "cap": "http", "bind": {{ "effect_id_as": "req" }} }},
+                {{ "id": "wait", "op": "await_receipt", "for": {{ "ref": "@var:req" }}, "bind": {{ "as": "rcpt" }} }},
+                {{ "id": "ok", "op": "assign",
+                  "expr": {{ "op": "lt", "args": [ {{ "ref": "@var:rcpt.status" }}, {{ "int": 400 }} ] }},
+                  "bind": {{ "as": "ok" }} }},
+                {{ "id": "tell", "op": "raise_event", "reducer": "big/M{i}@1",
+                  "event": {{ "record": {{ "a": {{ "ref": "@plan.input.a" }}, "b": {{ "ref": "@plan.input.b" }} }} }}{key} }},
+                {{ "id": "done", "op": "end", "result": {{ "a": "done", "b": {i} }} }}
+              ],
+              "edges": [ {{ "from": "emit", "to": "wait" }}, {{ "from": "wait", "to": "ok" }},
+                         {{ "from": "ok", "to": "tell", "when": {{ "ref": "@var:ok" }} }},
+                         {{ "from": "tell", "to": "done" }} ] }}"#,
+            inp = i + 400,
+            out = i + 600,
+            key = if keyed { r#", "key": { "ref": "@plan.input.a" }"# } else { "" }
+        ));
+    }
+    let names = |prefix: &str, n: usize| {
+        (0..n)
+            .map(|k| format!(r#"{{ "name": "big/{prefix}{k}@1" }}"#))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let manifest = format!(
+        r#"{{ "$kind": "manifest", "air_version": "1",
+          "schemas": [ {}, {{ "name": "big/Key@1" }}, {{ "name": "sys/HttpRequestParams@1" }}, {{ "name": "sys/HttpRequestReceipt@1" }} ],
+          "modules": [ {} ], "plans": [ {} ],
+          "effects": [ {{ "name": "sys/http.request@1" }} ], "caps": [ {{ "name": "sys/http.out@1" }} ],
+          "routing": {{ "events": [ {} ] }}, "triggers": [ {} ],
+          "defaults": {{ "cap_grants": [ {{ "name": "http", "cap": "sys/http.out@1",
+                                            "params": {{ "hosts": ["x"], "verbs": ["GET"] }} }} ] }} }}"#,
+        names("S", 1000),
+        names("M", 200),
+        names("p", 200),
+        routes.join(", "),
+        triggers.join(", ")
+    );
+    vec![
+        (
+            "big/schemas.air.json".to_owned(),
+            format!("[{}]", schemas.join(",\n")),
+        ),
+        (
+            "big/modules.air.json".to_owned(),
+            format!("[{}]", modules.join(",\n")),
+        ),
+        (
+            "big/plans.air.json".to_owned(),
+            format!("[{}]", plans.join(",\n")),
+        ),
+        ("big/manifest.air.json".to_owned(), manifest),
+    ]
+}
+
+#[test]
+fn a_large_world_is_checked_quickly() {
+    let files = large_world();
+    let start = std::time::Instant::now();
+    let nodes = testworld::load(&files);
+    let v = validate_with(nodes, &testworld::source(&files));
+    let took = start.elapsed();
+    let v = v.unwrap_or_else(|ds| panic!("{}", show(&ds[..ds.len().min(20)])));
+    assert_eq!(v.nodes.len(), 1000 + 3 + 200 + 200 + 2);
+    // The budget is for optimized builds (`aos air check`); debug builds only report.
+    println!("loaded and validated {} nodes in {took:?}", v.nodes.len());
+    if !cfg!(debug_assertions) {
+        assert!(took.as_millis() < 200, "{took:?}");
+    }
+}
+
+#[test]
+fn recursive_types_are_reported_once_and_not_followed() {
+    // A recursive schema used by a plan: reported once, where it is declared; its users are
+    // not checked against it (and checking does not follow it forever).
+    let files = edit(
+        &base(),
+        "schemas.air.json",
+        r#""due": { "option": { "time": {} } }"#,
+        r#""due": { "option": { "ref": "shop/Note@1" } }, "up": { "option": { "ref": "shop/Note@1" } }"#,
+    );
+    let files = edit(
+        &files,
+        PLAN_FILE,
+        r#""expr": { "text": "charged", "tags": ["b", "a"] }"#,
+        r#""expr": { "record": { "text": { "text": "x" }, "tags": { "set": [] }, "due": { "ref": "@var:note" } } }"#,
+    );
+    let ds = diags(&files);
+    only(
+        &ds,
+        Check::RecursiveType,
+        "schemas.air.json",
+        "/8/type",
+        "defschema shop/Note@1",
+    );
+}
