@@ -104,6 +104,48 @@ fn bench(c: &mut Criterion) {
         });
     });
     g.finish();
+
+    // Typed values: a record with a list of 50 nested records, through both lenses.
+    use aos::air::types::{NoSchemas, Type};
+    use aos::air::value;
+    use aos::codec::json::parse_json;
+    let ty = Type::from_json(
+        &parse_json(
+            r#"{"record": {"id": {"nat": {}}, "name": {"text": {}}, "when": {"time": {}},
+                "price": {"dec128": {}}, "items": {"list": {"record": {"sku": {"text": {}},
+                "qty": {"int": {}}, "tags": {"set": {"text": {}}}, "note": {"option": {"text": {}}}}}}}}"#,
+        )
+        .expect("type json"),
+    )
+    .expect("type");
+    let items: Vec<String> = (0..50)
+        .map(|i| {
+            format!(r#"{{"sku": "sku-{i}", "qty": {i}, "tags": ["b", "a", "b"], "note": null}}"#)
+        })
+        .collect();
+    let sugar_text = format!(
+        r#"{{"id": 7, "name": "order", "when": "2026-11-27T10:00:00Z", "price": "12.50", "items": [{}]}}"#,
+        items.join(", ")
+    );
+    let sugar = parse_json(&sugar_text).expect("value json");
+    let v = value::from_json(&sugar, &ty, &NoSchemas).expect("typed value");
+    let tagged = value::to_tagged(&v, &ty, &NoSchemas).expect("tagged");
+    let cbor_len = aos::codec::cbor::encode(&v).len() as u64;
+    let mut g = c.benchmark_group("air_value");
+    g.throughput(Throughput::Bytes(cbor_len));
+    g.bench_function("from_sugar_json", |b| {
+        b.iter(|| value::from_json(black_box(&sugar), &ty, &NoSchemas).expect("ok"))
+    });
+    g.bench_function("from_tagged_json", |b| {
+        b.iter(|| value::from_json(black_box(&tagged), &ty, &NoSchemas).expect("ok"))
+    });
+    g.bench_function("canonicalize", |b| {
+        b.iter(|| value::canonicalize(black_box(&v), &ty, &NoSchemas).expect("ok"))
+    });
+    g.bench_function("to_sugar_json", |b| {
+        b.iter(|| value::to_sugar(black_box(&v), &ty, &NoSchemas).expect("ok"))
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);

@@ -234,6 +234,26 @@ fn hash(ctx: &Ctx, args: &HashArgs) -> Result<(), CliError> {
 fn import(ctx: &Ctx, args: &ImportArgs) -> Result<(), CliError> {
     let store = ctx.store()?;
     let v = validated(ctx, &args.path)?;
+    // Every link must resolve once the import is done: to a node imported here, or to an
+    // object already stored (a module's wasm, say).
+    let here: std::collections::HashSet<ObjectId> = v
+        .nodes
+        .iter()
+        .map(|n| n.id)
+        .chain([v.manifest_id])
+        .collect();
+    for n in &v.nodes {
+        for link in cbor::links(&cbor::encode(&n.value)).unwrap_or_default() {
+            if !here.contains(&link) && !store.contains(&link) {
+                let name = n.node.name().map(ToString::to_string).unwrap_or_default();
+                return Err(CliError::user(format!(
+                    "{} {name} refers to {link}, which is not in the store",
+                    n.node.kind()
+                ))
+                .with_hint("store it first (for a module's wasm: `aos hash-object -w FILE`)"));
+            }
+        }
+    }
     let mut batch = store.batch();
     for n in &v.nodes {
         batch.add(Kind::Air, &cbor::encode(&n.value))?;

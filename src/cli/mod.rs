@@ -128,7 +128,6 @@ impl CliError {
     }
 
     /// Adds a hint.
-    #[allow(dead_code)]
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
