@@ -178,3 +178,68 @@ fn semantic_problems_name_node_rule_and_place() {
     );
     env.run(&["air", "hash", "air"]).fails(1);
 }
+
+#[test]
+fn patches_apply_revalidate_and_refuse_stale_bases() {
+    let env = Env::new();
+    let fx = fixture("counter");
+    let hashes = env.run(&["air", "hash", fx.to_str().unwrap()]).ok().out();
+    let id_of = |what: &str| {
+        hashes
+            .lines()
+            .find(|l| l.ends_with(what))
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let (manifest, state) = (id_of(" manifest"), id_of("demo/CounterState@1"));
+    let patch = format!(
+        r#"{{"version": "1", "base_manifest_hash": "{manifest}", "patches": [
+            {{"add_def": {{"kind": "defschema", "node": {{"$kind": "defschema", "name": "demo/Extra@1", "type": {{"text": {{}}}}}}}}}},
+            {{"set_manifest_refs": {{"add": [{{"kind": "defschema", "name": "demo/Extra@1"}}]}}}},
+            {{"replace_def": {{"kind": "defschema", "name": "demo/CounterState@1", "pre_hash": "{state}",
+              "new_node": {{"$kind": "defschema", "name": "demo/CounterState@1", "type": {{"record": {{
+                "pc": {{"ref": "demo/CounterPc@1"}}, "count": {{"int": {{}}}}, "last_step": {{"option": {{"nat": {{}}}}}}}}}}}}}}}}
+        ]}}"#
+    );
+    env.write("p.json", patch.as_bytes());
+    let r = env
+        .run(&[
+            "--json",
+            "air",
+            "patch",
+            fx.to_str().unwrap(),
+            "p.json",
+            "-o",
+            "new",
+            "-w",
+        ])
+        .ok();
+    let v: serde_json::Value = serde_json::from_str(&r.out()).unwrap();
+    assert_eq!(v["base"], manifest.as_str());
+    assert_ne!(v["manifest"], manifest.as_str());
+    // The written world validates to the reported manifest id, and the patch was stored.
+    let again = env.run(&["air", "hash", "new"]).ok().out();
+    assert!(
+        again.ends_with(&format!("{} manifest\n", v["manifest"].as_str().unwrap())),
+        "{again}"
+    );
+    env.run(&["cat-object", "--type", v["patch"].as_str().unwrap()])
+        .ok();
+    env.run(&["fsck"]).ok();
+    // The same patch against the new world is stale.
+    let r = env.run(&["air", "patch", "new", "p.json"]).fails(1);
+    assert!(r.stderr.contains("rebase"), "{}", r.stderr);
+    // A patch whose result is invalid is refused with diagnostics.
+    let bad = patch.replace(
+        r#"{"ref": "demo/CounterPc@1"}"#,
+        r#"{"ref": "demo/Missing@1"}"#,
+    );
+    env.write("bad.json", bad.as_bytes());
+    let r = env
+        .run(&["air", "patch", fx.to_str().unwrap(), "bad.json"])
+        .fails(1);
+    assert!(r.out().contains("demo/Missing@1"), "{}", r.out());
+}

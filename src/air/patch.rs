@@ -8,14 +8,17 @@
 
 use std::fmt;
 
+use super::canon::{self, Catalog};
 use super::load::Origin;
 use super::name::Name;
 use super::nodes::{
     CapGrant, Inbox, Manifest, ModuleBinding, NamedRef, Node, NodeKind, ParseError, RouteEvent,
     Rule, Trigger,
 };
+use super::validate::Validated;
+use crate::codec::cbor::{self, Value};
 use crate::codec::json::{Json, pointer_escape};
-use crate::object::ObjectId;
+use crate::object::{self, Kind, ObjectId};
 
 /// A parsed patch document.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -662,6 +665,7 @@ pub fn apply(
                 if actual != *pre_hash {
                     return Err(stale(format!("{kind} {name}"), pre_hash, &actual));
                 }
+                clear_listed_hash(&mut nodes, *kind, name);
                 nodes[at] = (
                     new_node.clone(),
                     Origin {
@@ -783,6 +787,204 @@ fn refs_mut(m: &mut Manifest, kind: NodeKind) -> &mut Vec<NamedRef> {
         NodeKind::DefEffect => &mut m.effects,
         NodeKind::DefSecret | NodeKind::Manifest => &mut m.secrets,
     }
+}
+
+/// A replaced node has a new id: forget the one the manifest listed, so validation fills in
+/// the new one.
+fn clear_listed_hash(nodes: &mut [(Node, Origin)], kind: NodeKind, name: &Name) {
+    for (n, _) in nodes.iter_mut() {
+        if let Node::Manifest(m) = n {
+            for r in refs_mut(m, kind).iter_mut().filter(|r| r.name == *name) {
+                r.hash = None;
+            }
+        }
+    }
+}
+
+/// The ids of a validated world, as `pre_hash` values name them: a node's id is its `air`
+/// object id; a manifest block's id is the id of the block's canonical value stored as a
+/// `value` object (an absent block is the empty array, or for `module_bindings` the empty map).
+pub struct WorldIds<'a> {
+    world: &'a Validated,
+    catalog: Catalog<'a>,
+}
+
+impl<'a> WorldIds<'a> {
+    /// Ids for `world`.
+    #[must_use]
+    pub fn new(world: &'a Validated) -> Self {
+        Self {
+            world,
+            catalog: Catalog::new(world.nodes.iter().map(|n| &n.node)),
+        }
+    }
+
+    /// The canonical value of a manifest block, with the rest of the world's manifest around it.
+    fn block_value(&self, block: Block<'_>) -> Option<Value> {
+        let mut m = self.world.manifest.clone();
+        let (outer, inner, empty) = match block {
+            Block::RoutingEvents(b) => {
+                m.routing.events = b.to_vec();
+                ("routing", Some("events"), Value::Array(Vec::new()))
+            }
+            Block::RoutingInboxes(b) => {
+                m.routing.inboxes = b.to_vec();
+                ("routing", Some("inboxes"), Value::Array(Vec::new()))
+            }
+            Block::Triggers(b) => {
+                m.triggers = b.to_vec();
+                ("triggers", None, Value::Array(Vec::new()))
+            }
+            Block::ModuleBindings(b) => {
+                m.module_bindings = b.to_vec();
+                ("module_bindings", None, Value::Map(cbor::Map::new()))
+            }
+            Block::Secrets(b) => {
+                m.secrets = b.to_vec();
+                ("secrets", None, Value::Array(Vec::new()))
+            }
+        };
+        let v = canon::node_value(&Node::Manifest(m), &self.catalog).ok()?;
+        let field = |v: &Value, k: &str| match v {
+            Value::Map(map) => map.get_text(k).cloned(),
+            _ => None,
+        };
+        let outer_v = field(&v, outer);
+        Some(match (outer_v, inner) {
+            (None, _) => empty,
+            (Some(o), None) => o,
+            (Some(o), Some(i)) => field(&o, i).unwrap_or(empty),
+        })
+    }
+}
+
+impl Ids for WorldIds<'_> {
+    fn node_id(&self, node: &Node) -> ObjectId {
+        canon::node_value_and_id(node, &self.catalog)
+            .map_or(ObjectId::from_bytes([0; 32]), |(_, id)| id)
+    }
+
+    fn block_id(&self, block: Block<'_>) -> ObjectId {
+        self.block_value(block)
+            .map_or(ObjectId::from_bytes([0; 32]), |v| {
+                object::hash(Kind::Value, &cbor::encode(&v))
+            })
+    }
+}
+
+/// The canonical value of a patch document, so that a patch can be hashed and stored (as a
+/// `value` object). Nodes are encoded as [`canon::node_value`] does, with the literal types of
+/// `catalog` (the world the patch produces); manifest blocks as in the manifest.
+///
+/// # Errors
+/// A node or block that does not encode in `catalog`.
+pub fn patch_value(doc: &PatchDoc, world: &WorldIds<'_>) -> Result<Value, canon::CanonError> {
+    let text = |s: &str| Value::Text(s.to_owned());
+    let map = |entries: Vec<(&str, Value)>| {
+        Value::Map(
+            cbor::Map::from_entries(entries.into_iter().map(|(k, v)| (text(k), v)).collect())
+                .expect("patch encodings use distinct keys"),
+        )
+    };
+    let block = |b: Block<'_>| world.block_value(b).unwrap_or(Value::Null);
+    let mut ops = Vec::with_capacity(doc.patches.len());
+    for op in &doc.patches {
+        let body = match op {
+            PatchOp::AddDef { node } => map(vec![
+                ("kind", text(node.kind().as_str())),
+                ("node", canon::node_value(node, &world.catalog)?),
+            ]),
+            PatchOp::ReplaceDef {
+                kind,
+                name,
+                new_node,
+                pre_hash,
+            } => map(vec![
+                ("kind", text(kind.as_str())),
+                ("name", text(name.as_str())),
+                ("new_node", canon::node_value(new_node, &world.catalog)?),
+                ("pre_hash", Value::Link(*pre_hash)),
+            ]),
+            PatchOp::RemoveDef {
+                kind,
+                name,
+                pre_hash,
+            } => map(vec![
+                ("kind", text(kind.as_str())),
+                ("name", text(name.as_str())),
+                ("pre_hash", Value::Link(*pre_hash)),
+            ]),
+            PatchOp::SetManifestRefs { add, remove } => {
+                let add = add
+                    .iter()
+                    .map(|(k, n, h)| {
+                        let mut e = vec![("kind", text(k.as_str())), ("name", text(n.as_str()))];
+                        if let Some(h) = h {
+                            e.push(("hash", Value::Link(*h)));
+                        }
+                        map(e)
+                    })
+                    .collect();
+                let remove = remove
+                    .iter()
+                    .map(|(k, n)| map(vec![("kind", text(k.as_str())), ("name", text(n.as_str()))]))
+                    .collect();
+                map(vec![
+                    ("add", Value::Array(add)),
+                    ("remove", Value::Array(remove)),
+                ])
+            }
+            PatchOp::SetDefaults { policy, cap_grants } => {
+                let mut e = Vec::new();
+                if let Some(p) = policy {
+                    e.push((
+                        "policy",
+                        p.as_ref().map_or(Value::Null, |n| text(n.as_str())),
+                    ));
+                }
+                if let Some(g) = cap_grants {
+                    let mut m = world.world.manifest.clone();
+                    m.defaults.cap_grants.clone_from(g);
+                    let v = canon::node_value(&Node::Manifest(m), &world.catalog)?;
+                    let grants = match &v {
+                        Value::Map(mm) => match mm.get_text("defaults") {
+                            Some(Value::Map(d)) => d.get_text("cap_grants").cloned(),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    e.push(("cap_grants", grants.unwrap_or(Value::Array(Vec::new()))));
+                }
+                map(e)
+            }
+            PatchOp::SetRoutingEvents { pre_hash, events } => map(vec![
+                ("pre_hash", Value::Link(*pre_hash)),
+                ("events", block(Block::RoutingEvents(events))),
+            ]),
+            PatchOp::SetRoutingInboxes { pre_hash, inboxes } => map(vec![
+                ("pre_hash", Value::Link(*pre_hash)),
+                ("inboxes", block(Block::RoutingInboxes(inboxes))),
+            ]),
+            PatchOp::SetTriggers { pre_hash, triggers } => map(vec![
+                ("pre_hash", Value::Link(*pre_hash)),
+                ("triggers", block(Block::Triggers(triggers))),
+            ]),
+            PatchOp::SetModuleBindings { pre_hash, bindings } => map(vec![
+                ("pre_hash", Value::Link(*pre_hash)),
+                ("bindings", block(Block::ModuleBindings(bindings))),
+            ]),
+            PatchOp::SetSecrets { pre_hash, secrets } => map(vec![
+                ("pre_hash", Value::Link(*pre_hash)),
+                ("secrets", block(Block::Secrets(secrets))),
+            ]),
+        };
+        ops.push(map(vec![(op.as_str(), body)]));
+    }
+    Ok(map(vec![
+        ("version", text("1")),
+        ("base_manifest_hash", Value::Link(doc.base_manifest_hash)),
+        ("patches", Value::Array(ops)),
+    ]))
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ pub enum AirCommand {
     Fmt(FmtArgs),
     Hash(HashArgs),
     Diff(DiffArgs),
+    Patch(PatchArgs),
     Import(ImportArgs),
     Export(ExportArgs),
 }
@@ -38,6 +39,26 @@ pub enum AirCommand {
 pub struct HashArgs {
     /// A file or directory of AIR holding exactly one manifest.
     pub path: PathBuf,
+}
+
+/// Apply a patch document to a world's AIR, transactionally, and re-validate the result.
+///
+/// Prints the new manifest (canonical JSON, node ids filled in), or with `-o DIR` writes the
+/// whole new AIR there as files. A patch whose `pre_hash` no longer matches what it replaces
+/// fails and changes nothing. With `-w` the base world, the new world and the patch (as a
+/// `value` object, which links the base manifest and the nodes it replaces) are stored. The patch's id is printed on stderr (and in `--json` output).
+#[derive(clap::Args, Debug)]
+pub struct PatchArgs {
+    /// The base AIR (file or directory) holding exactly one manifest.
+    pub base: PathBuf,
+    /// The patch document (JSON).
+    pub patch: PathBuf,
+    /// Write the new AIR into this directory instead of printing the manifest.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Store the patch and the new world's nodes.
+    #[arg(short)]
+    pub w: bool,
 }
 
 /// Validate a world's AIR and store every node and the manifest as `air` objects; print the
@@ -96,6 +117,7 @@ pub fn run(ctx: &Ctx, args: &AirArgs) -> Result<(), CliError> {
         AirCommand::Fmt(a) => fmt(ctx, a),
         AirCommand::Hash(a) => hash(ctx, a),
         AirCommand::Diff(a) => diff_cmd(ctx, a),
+        AirCommand::Patch(a) => patch(ctx, a),
         AirCommand::Import(a) => import(ctx, a),
         AirCommand::Export(a) => export(ctx, a),
     }
@@ -231,11 +253,71 @@ fn hash(ctx: &Ctx, args: &HashArgs) -> Result<(), CliError> {
     out(text.as_bytes())
 }
 
-fn import(ctx: &Ctx, args: &ImportArgs) -> Result<(), CliError> {
-    let store = ctx.store()?;
-    let v = validated(ctx, &args.path)?;
-    // Every link must resolve once the import is done: to a node imported here, or to an
-    // object already stored (a module's wasm, say).
+fn patch(ctx: &Ctx, args: &PatchArgs) -> Result<(), CliError> {
+    use aos::air::patch::{PatchDoc, WorldIds, apply, patch_value};
+    let base_nodes = loaded_or_fail(ctx, &args.base)?;
+    let base = validate(base_nodes.clone()).or_else(|diags| {
+        report_diagnostics(ctx, &diags).map(|()| unreachable!("reporting fails"))
+    })?;
+    let path = ctx.cwd.join(&args.patch);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| CliError::user(format!("{}: {e}", args.patch.display())))?;
+    let json = aos::codec::json::parse_json(&text)
+        .map_err(|e| CliError::user(format!("{}: {e}", args.patch.display())))?;
+    let doc = PatchDoc::from_json(&json).map_err(|errs| {
+        let lines: Vec<String> = errs
+            .iter()
+            .map(|e| format!("{}: {e}", args.patch.display()))
+            .collect();
+        CliError::user(lines.join("\n"))
+    })?;
+    let new_nodes = apply(&base_nodes, base.manifest_id, &doc, &WorldIds::new(&base))
+        .map_err(|e| CliError::user(format!("{}: {e}", args.patch.display())))?;
+    let new = validate(new_nodes).or_else(|diags| {
+        eprintln!("the patched world is not valid:");
+        report_diagnostics(ctx, &diags).map(|()| unreachable!("reporting fails"))
+    })?;
+    let patch_value = patch_value(&doc, &WorldIds::new(&new))
+        .map_err(|e| CliError::user(format!("{}: {e}", args.patch.display())))?;
+    let patch_bytes = cbor::encode(&patch_value);
+    let patch_id = aos::object::hash(Kind::Value, &patch_bytes);
+    if args.w {
+        // The patch links the base manifest and the nodes it replaced: store the base too.
+        let store = ctx.store()?;
+        store_world(&store, &base, None)?;
+        store_world(&store, &new, Some(&patch_bytes))?;
+    }
+    let mut files = Vec::new();
+    if let Some(dir) = &args.output {
+        files = write_world(&ctx.cwd.join(dir), &new)?;
+    }
+    if ctx.json {
+        return out_json(&json!({
+            "base": base.manifest_id.to_string(),
+            "manifest": new.manifest_id.to_string(),
+            "patch": patch_id.to_string(),
+            "files": files,
+        }));
+    }
+    eprintln!(
+        "patch {patch_id}: {} -> {}",
+        base.manifest_id, new.manifest_id
+    );
+    if args.output.is_none() {
+        let m = node_from_value(&new.manifest_value)
+            .map_or_else(|_| Node::Manifest(new.manifest.clone()), |n| n);
+        out(format!("{}\n", m.to_json().to_text(true)).as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Stores every node of a validated world and its manifest (and optionally a patch value) in
+/// one batch, after checking that every link they hold will resolve.
+fn store_world(
+    store: &aos::store::Store,
+    v: &Validated,
+    patch: Option<&[u8]>,
+) -> Result<(), CliError> {
     let here: std::collections::HashSet<ObjectId> = v
         .nodes
         .iter()
@@ -258,9 +340,45 @@ fn import(ctx: &Ctx, args: &ImportArgs) -> Result<(), CliError> {
     for n in &v.nodes {
         batch.add(Kind::Air, &cbor::encode(&n.value))?;
     }
-    let id = batch.add(Kind::Air, &cbor::encode(&v.manifest_value))?;
-    debug_assert_eq!(id, v.manifest_id);
+    batch.add(Kind::Air, &cbor::encode(&v.manifest_value))?;
+    if let Some(p) = patch {
+        batch.add(Kind::Value, p)?;
+    }
     batch.commit()?;
+    Ok(())
+}
+
+/// Writes a validated world as AIR files (one file per kind, and the manifest) into `dir`.
+fn write_world(dir: &std::path::Path, v: &Validated) -> Result<Vec<PathBuf>, CliError> {
+    std::fs::create_dir_all(dir).map_err(|e| CliError::user(format!("{}: {e}", dir.display())))?;
+    let mut written = Vec::new();
+    for kind in NodeKind::ALL {
+        let nodes: Vec<Json> = v
+            .nodes
+            .iter()
+            .filter(|n| n.node.kind() == kind)
+            .map(|n| node_from_value(&n.value).map_or_else(|_| n.node.to_json(), |x| x.to_json()))
+            .collect();
+        if nodes.is_empty() || kind == NodeKind::Manifest {
+            continue;
+        }
+        let file = dir.join(format!("{}.air.json", plural(kind)));
+        write_text(&file, &Json::Array(nodes).to_text(true))?;
+        written.push(file);
+    }
+    let m = node_from_value(&v.manifest_value)
+        .map_or_else(|_| Node::Manifest(v.manifest.clone()), |n| n);
+    let file = dir.join("manifest.air.json");
+    write_text(&file, &m.to_json().to_text(true))?;
+    written.push(file);
+    Ok(written)
+}
+
+fn import(ctx: &Ctx, args: &ImportArgs) -> Result<(), CliError> {
+    let store = ctx.store()?;
+    let v = validated(ctx, &args.path)?;
+    store_world(&store, &v, None)?;
+    let id = v.manifest_id;
     if ctx.json {
         out_json(&json!({ "manifest": id.to_string(), "nodes": v.nodes.len() }))
     } else {
