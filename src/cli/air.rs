@@ -304,11 +304,20 @@ fn patch(ctx: &Ctx, args: &PatchArgs) -> Result<(), CliError> {
         base.manifest_id, new.manifest_id
     );
     if args.output.is_none() {
-        let m = node_from_value(&new.manifest_value)
-            .map_or_else(|_| Node::Manifest(new.manifest.clone()), |n| n);
+        let m = canonical_manifest(&new);
         out(format!("{}\n", m.to_json().to_text(true)).as_bytes())?;
     }
     Ok(())
+}
+
+/// A validated world's manifest in canonical form (ids filled in, sets sorted).
+fn canonical_manifest(v: &Validated) -> Node {
+    node_from_value(&v.manifest_value).unwrap_or_else(|_| Node::Manifest(v.manifest.clone()))
+}
+
+/// A node's canonical JSON: its canonical value read back (literals in the tagged lens).
+fn canonical_json(value: &cbor::Value, fallback: &Node) -> Json {
+    node_from_value(value).map_or_else(|_| fallback.to_json(), |n| n.to_json())
 }
 
 /// Stores every node of a validated world and its manifest (and optionally a patch value) in
@@ -357,7 +366,7 @@ fn write_world(dir: &std::path::Path, v: &Validated) -> Result<Vec<PathBuf>, Cli
             .nodes
             .iter()
             .filter(|n| n.node.kind() == kind)
-            .map(|n| node_from_value(&n.value).map_or_else(|_| n.node.to_json(), |x| x.to_json()))
+            .map(|n| canonical_json(&n.value, &n.node))
             .collect();
         if nodes.is_empty() || kind == NodeKind::Manifest {
             continue;
@@ -366,8 +375,7 @@ fn write_world(dir: &std::path::Path, v: &Validated) -> Result<Vec<PathBuf>, Cli
         write_text(&file, &Json::Array(nodes).to_text(true))?;
         written.push(file);
     }
-    let m = node_from_value(&v.manifest_value)
-        .map_or_else(|_| Node::Manifest(v.manifest.clone()), |n| n);
+    let m = canonical_manifest(v);
     let file = dir.join("manifest.air.json");
     write_text(&file, &m.to_json().to_text(true))?;
     written.push(file);
@@ -507,16 +515,13 @@ fn diff_side(ctx: &Ctx, path: &PathBuf) -> Result<BTreeMap<(NodeKind, String), J
     let nodes = loaded_or_fail(ctx, path)?;
     let has_manifest = nodes.iter().any(|(n, _)| n.kind() == NodeKind::Manifest);
     if has_manifest && let Ok(v) = validate(nodes.clone()) {
-        let canonical = |value: &cbor::Value, fallback: &Node| {
-            node_from_value(value).map_or_else(|_| fallback.to_json(), |n| n.to_json())
-        };
         let mut out: BTreeMap<_, _> = v
             .nodes
             .iter()
-            .map(|n| (key(&n.node), canonical(&n.value, &n.node)))
+            .map(|n| (key(&n.node), canonical_json(&n.value, &n.node)))
             .collect();
-        let m = Node::Manifest(v.manifest.clone());
-        out.insert(key(&m), canonical(&v.manifest_value, &m));
+        let m = canonical_manifest(&v);
+        out.insert(key(&m), m.to_json());
         return Ok(out);
     }
     Ok(nodes
