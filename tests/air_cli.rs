@@ -243,3 +243,25 @@ fn patches_apply_revalidate_and_refuse_stale_bases() {
         .fails(1);
     assert!(r.out().contains("demo/Missing@1"), "{}", r.out());
 }
+
+#[test]
+fn agentos_option_spellings_hash_like_ours() {
+    let env = Env::bare();
+    let fx = fixture("fetch-notify");
+    let dir = env.path().join("air");
+    copy_dir(&fx, &dir);
+    let plan = dir.join("plans/fetch_plan.air.json");
+    let text = std::fs::read_to_string(&plan).unwrap();
+    assert!(text.contains(r#""body_ref": { "null": {} }"#));
+    std::fs::write(
+        &plan,
+        text.replace(
+            r#""body_ref": { "null": {} }"#,
+            r#""body_ref": { "variant": { "tag": "None" } }"#,
+        ),
+    )
+    .unwrap();
+    let ours = env.run(&["air", "hash", fx.to_str().unwrap()]).ok().out();
+    let theirs = env.run(&["air", "hash", "air"]).ok().out();
+    assert_eq!(ours.lines().last(), theirs.lines().last());
+}

@@ -780,6 +780,83 @@ fn literal_value(j: &Json, ty: &Type, cat: &Catalog<'_>, p: &str) -> Result<Valu
 }
 
 /// The canonical encoding of an `ExprOrValue` slot of type `ty` (when known).
+/// Rewrites AgentOS's option spellings — the variant constructors `None` and `Some {value}`
+/// at a position typed `option<T>` (T not itself a variant) — into aos's (`null`, or the
+/// value itself), so that both spellings of one plan have one encoding and one id.
+fn options_as_values(e: &Expr, t: &Type, cat: &Catalog<'_>, depth: usize) -> Expr {
+    const LIMIT: usize = 256;
+    let Ok(rt) = resolve(t, cat) else {
+        return e.clone();
+    };
+    if depth > LIMIT {
+        return e.clone();
+    }
+    let d = depth + 1;
+    let not_variant = |inner: &Type| !matches!(resolve(inner, cat), Ok(Type::Variant(_)) | Err(_));
+    match (e, rt) {
+        (Expr::Variant { tag, value }, Type::Option(inner))
+            if tag == "None"
+                && matches!(value.as_deref(), None | Some(Expr::Const(Const::Null)))
+                && not_variant(inner) =>
+        {
+            Expr::Const(Const::Null)
+        }
+        (
+            Expr::Variant {
+                tag,
+                value: Some(x),
+            },
+            Type::Option(inner),
+        ) if tag == "Some" && not_variant(inner) => options_as_values(x, inner, cat, d),
+        (_, Type::Option(inner)) => options_as_values(e, inner, cat, d),
+        (Expr::Record(fs), Type::Record(ft)) => Expr::Record(
+            fs.iter()
+                .map(|(k, x)| {
+                    (
+                        k.clone(),
+                        ft.get(k)
+                            .map_or_else(|| x.clone(), |t2| options_as_values(x, t2, cat, d)),
+                    )
+                })
+                .collect(),
+        ),
+        (Expr::List(xs), Type::List(el)) => Expr::List(
+            xs.iter()
+                .map(|x| options_as_values(x, el, cat, d))
+                .collect(),
+        ),
+        (Expr::Set(xs), Type::Set(el)) => Expr::Set(
+            xs.iter()
+                .map(|x| options_as_values(x, el, cat, d))
+                .collect(),
+        ),
+        (Expr::Map(es), Type::Map { key, value }) => Expr::Map(
+            es.iter()
+                .map(|(k, v)| {
+                    (
+                        options_as_values(k, key.type_ref(), cat, d),
+                        options_as_values(v, value, cat, d),
+                    )
+                })
+                .collect(),
+        ),
+        (
+            Expr::Variant {
+                tag,
+                value: Some(x),
+            },
+            Type::Variant(tags),
+        ) => Expr::Variant {
+            tag: tag.clone(),
+            value: Some(Box::new(tags.get(tag).map_or_else(
+                || (**x).clone(),
+                |t2| options_as_values(x, t2, cat, d),
+            ))),
+        },
+        _ => e.clone(),
+    }
+}
+
 fn slot_value(
     slot: &ExprOrValue,
     ty: Option<&Type>,
@@ -787,10 +864,13 @@ fn slot_value(
     p: &str,
 ) -> Result<Value, CanonError> {
     match (slot, ty) {
-        (ExprOrValue::Expr(e), Some(t)) => match const_expr_value(e, t, cat) {
-            Some(v) => Ok(expr_value(&value_expr(&v, t, cat, p)?)),
-            None => Ok(expr_value(e)),
-        },
+        (ExprOrValue::Expr(e), Some(t)) => {
+            let e = &options_as_values(e, t, cat, 0);
+            match const_expr_value(e, t, cat) {
+                Some(v) => Ok(expr_value(&value_expr(&v, t, cat, p)?)),
+                None => Ok(expr_value(e)),
+            }
+        }
         (ExprOrValue::Expr(e), None) => Ok(expr_value(e)),
         (ExprOrValue::Value(j), Some(t)) => literal_value(j, t, cat, p),
         (ExprOrValue::Value(_), None) => Err(fail(

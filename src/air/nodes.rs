@@ -962,8 +962,16 @@ fn dotted_of(what: &'static str) -> impl Fn(&Json, &str, &mut Vec<ParseError>) -
     }
 }
 
+/// AgentOS v1 files mark "not filled in yet" with an all-zero SHA-256; read it as aos's
+/// all-zero placeholder. Any other `sha256:` value is refused: aos ids are BLAKE3.
+const SHA256_PLACEHOLDER: &str =
+    "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
 fn hash(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<ObjectId> {
     let s = string(j, p, "a hash", e)?;
+    if s == SHA256_PLACEHOLDER {
+        return Some(ObjectId::from_bytes([0; crate::object::ID_LEN]));
+    }
     match s.parse::<ObjectId>() {
         Ok(h) => Some(h),
         Err(err) => {
@@ -1215,7 +1223,10 @@ fn read_module(o: &mut Obj<'_>, e: &mut Vec<ParseError>) -> Option<DefModule> {
             e,
         )
     });
-    let wasm_hash = o.opt_with("wasm_hash", e, hash);
+    // A placeholder wasm hash means the module is bound later, like an absent one.
+    let wasm_hash = o
+        .opt_with("wasm_hash", e, hash)
+        .map(|h| h.filter(|h| *h != ObjectId::from_bytes([0; 32])));
     let key_schema = o.opt_with("key_schema", e, qname);
     let abi = o.req_with("abi", e, |j, p, e| read_abi(j, p, kind, e));
     let (name, wasm_hash, key_schema, abi) = all_some!(name, wasm_hash, key_schema, abi);
@@ -2350,6 +2361,24 @@ mod tests {
     }
 
     #[test]
+    fn agentos_sha256_placeholders_read_as_unfilled() {
+        let zero = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+        let m = Node::from_json(&json(&format!(
+            r#"{{"$kind": "manifest", "air_version": "1", "schemas": [{{"name": "a/S@1", "hash": "{zero}"}}]}}"#
+        )))
+        .unwrap();
+        let Node::Manifest(m) = m else { panic!() };
+        assert_eq!(m.schemas[0].known_hash(), None);
+        let n = Node::from_json(&json(&format!(
+            r#"{{"$kind": "defmodule", "name": "a/M@1", "module_kind": "reducer", "wasm_hash": "{zero}",
+                "abi": {{"reducer": {{"state": "a/S@1", "event": "a/E@1"}}}}}}"#
+        )))
+        .unwrap();
+        let Node::DefModule(d) = n else { panic!() };
+        assert_eq!(d.wasm_hash, None);
+    }
+
+    #[test]
     fn minimal_forms_and_defaults() {
         let m = node(r#"{"$kind": "manifest", "air_version": "1"}"#);
         let Node::Manifest(m) = &m else {
@@ -2462,7 +2491,7 @@ mod tests {
         ),
         (
             r#"{"$kind": "defmodule", "name": "a/M@1", "module_kind": "reducer",
-             "wasm_hash": "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+             "wasm_hash": "sha256:1000000000000000000000000000000000000000000000000000000000000000",
              "abi": {"reducer": {"state": "a/S@1", "event": "a/E@1"}}}"#,
             "/wasm_hash",
             Rule::BadHash,

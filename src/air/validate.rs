@@ -2143,6 +2143,23 @@ impl<'a> PlanCx<'_, 'a, '_> {
                     );
                 }
             }
+            // AgentOS v1 also writes an option as the variant `None` / `Some {value}`: accept
+            // it where the option does not hold a variant of its own.
+            (Expr::Variant { tag, value }, Type::Option(inner))
+                if tag == "None"
+                    && matches!(value.as_deref(), None | Some(Expr::Const(Const::Null)))
+                    && !matches!(peel(inner, &self.cx.cat), Some(Type::Variant(_)) | None) => {}
+            (
+                Expr::Variant {
+                    tag,
+                    value: Some(x),
+                },
+                Type::Option(inner),
+            ) if tag == "Some"
+                && !matches!(peel(inner, &self.cx.cat), Some(Type::Variant(_)) | None) =>
+            {
+                self.check(x, &format!("{p}/variant/value"), inner, sc);
+            }
             (Expr::Variant { tag, .. }, Type::Option(inner))
                 if !matches!(peel(inner, &self.cx.cat), Some(Type::Variant(_)) | None) =>
             {
@@ -2151,7 +2168,8 @@ impl<'a> PlanCx<'_, 'a, '_> {
                     p,
                     format!(
                         "expected {}, found variant `{tag}`: an option is `{{\"null\": {{}}}}` \
-                         (none) or the value itself (some), not a variant",
+                         (none) or the value itself (some); AgentOS's `None` / `Some` variants \
+                         are also read, any other tag is not",
                         describe(t)
                     ),
                 );

@@ -745,6 +745,16 @@ impl<'a> Cx<'a> {
                     .map(|()| Value::Null)
                     .map_err(|e| e.at(k));
             }
+            // AgentOS v1 files also spell an option as the variant `None` / `Some {value}`.
+            // Read it so, unless the type inside the option is itself a variant (whose own
+            // tagged form this then is).
+            if optional
+                && k == "variant"
+                && !matches!(t, Type::Variant(_))
+                && let Some(v) = self.option_as_variant(body, t, depth)
+            {
+                return v.map_err(|e| e.at(k));
+            }
             if k == keyword(t) {
                 return self.tagged(body, t, depth).map_err(|e| e.at(k));
             }
@@ -753,6 +763,30 @@ impl<'a> Cx<'a> {
             return Ok(Value::Null);
         }
         self.sugar(j, t, depth)
+    }
+
+    /// `{"tag": "None"}` as none, `{"tag": "Some", "value": v}` as `v`; `None` if the body is
+    /// not one of these two shapes.
+    fn option_as_variant(
+        &self,
+        body: &Json,
+        t: &'a Type,
+        depth: usize,
+    ) -> Option<Result<Value, PathFail>> {
+        let Json::Object(m) = body else { return None };
+        let get = |k: &str| m.iter().find(|(n, _)| n == k).map(|(_, v)| v);
+        if m.iter().any(|(n, _)| n != "tag" && n != "value") {
+            return None;
+        }
+        match (get("tag"), get("value")) {
+            (Some(Json::String(tag)), None | Some(Json::Null)) if tag == "None" => {
+                Some(Ok(Value::Null))
+            }
+            (Some(Json::String(tag)), Some(v)) if tag == "Some" => {
+                Some(self.read(v, t, depth).map_err(|e| e.at("value")))
+            }
+            _ => None,
+        }
     }
 
     /// Reads the body of a tagged literal of type `t`.
@@ -1456,6 +1490,35 @@ fn empty_object(body: &Json, kw: &str) -> Result<(), PathFail> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn agentos_option_as_variant() {
+        use crate::codec::json::parse_json;
+        let ty = Type::from_json(&parse_json(r#"{"option": {"hash": {}}}"#).unwrap()).unwrap();
+        let none = parse_json(r#"{"variant": {"tag": "None"}}"#).unwrap();
+        assert_eq!(
+            from_json(&none, &ty, &super::super::types::NoSchemas).unwrap(),
+            Value::Null
+        );
+        let h = format!("b3:{}", "1".repeat(64));
+        let some = parse_json(&format!(
+            r#"{{"variant": {{"tag": "Some", "value": {{"hash": "{h}"}}}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(
+            from_json(&some, &ty, &super::super::types::NoSchemas).unwrap(),
+            Value::Text(h)
+        );
+        // An option of a variant keeps reading `variant` as the inner variant's tagged form.
+        let ty = Type::from_json(
+            &parse_json(r#"{"option": {"variant": {"None": {"unit": {}}, "X": {"nat": {}}}}}"#)
+                .unwrap(),
+        )
+        .unwrap();
+        let v = from_json(&none, &ty, &super::super::types::NoSchemas).unwrap();
+        assert_ne!(v, Value::Null);
+    }
+
     use super::*;
     use crate::air::types::NoSchemas;
     use crate::codec::json::parse_json;
