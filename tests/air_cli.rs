@@ -96,19 +96,94 @@ fn diff_reports_nodes_and_fields() {
 #[test]
 fn fmt_output_reloads_to_the_same_nodes() {
     let env = Env::bare();
-    let r = env
-        .run(&["air", "fmt", fixture("fetch-notify").to_str().unwrap()])
-        .ok();
-    env.write("all.json", &r.stdout);
-    let again = env.run(&["air", "fmt", "all.json"]).ok();
-    assert_eq!(again.stdout, r.stdout);
-    env.run(&[
-        "air",
-        "diff",
-        fixture("fetch-notify").to_str().unwrap(),
-        "all.json",
-    ])
-    .ok();
+    let fx = fixture("fetch-notify");
+    for lens in [&[][..], &["--tagged"][..]] {
+        let args = |p: &str| {
+            let mut a = vec!["air".to_owned(), "fmt".to_owned()];
+            a.extend(lens.iter().map(|s| (*s).to_owned()));
+            a.push(p.to_owned());
+            a
+        };
+        let run = |p: &str| {
+            let a = args(p);
+            env.run(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        let r = run(fx.to_str().unwrap()).ok();
+        let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+        let nodes = v.as_array().unwrap();
+        assert_eq!(nodes.last().unwrap()["$kind"], "manifest", "manifest last");
+        // Built-ins the world lists are printed too.
+        assert!(
+            nodes
+                .iter()
+                .any(|n| n["name"].as_str().is_some_and(|s| s.starts_with("sys/"))),
+            "{v}"
+        );
+        env.write("all.json", &r.stdout);
+        // Canonical output is a fixed point.
+        let again = run("all.json").ok();
+        assert_eq!(again.stdout, r.stdout);
+        env.run(&["air", "diff", fx.to_str().unwrap(), "all.json"])
+            .ok();
+    }
+    // The lenses differ only in how literals are written: sugar is the default.
+    let sugar = env.run(&["air", "fmt", fx.to_str().unwrap()]).ok().out();
+    let tagged = env
+        .run(&["air", "fmt", "--tagged", fx.to_str().unwrap()])
+        .ok()
+        .out();
+    assert_ne!(sugar, tagged);
+    assert!(tagged.contains(r#""text": "example.com""#), "{tagged}");
+    assert!(sugar.contains(r#""example.com""#) && !sugar.contains(r#""text": "example.com""#));
+}
+
+#[test]
+fn fmt_in_both_lenses_keeps_the_manifest_id() {
+    let env = Env::bare();
+    let manifest_id = |path: &str| {
+        let out = env.run(&["air", "hash", path]).ok().out();
+        let last = out.lines().last().unwrap().to_owned();
+        assert!(last.ends_with(" manifest"), "{out}");
+        last
+    };
+    for w in ["counter", "fetch-notify"] {
+        let fx = fixture(w);
+        let want = manifest_id(fx.to_str().unwrap());
+        for (file, lens) in [("sugar.json", None), ("tagged.json", Some("--tagged"))] {
+            let mut args = vec!["air", "fmt", fx.to_str().unwrap()];
+            args.extend(lens);
+            let r = env.run(&args).ok();
+            env.write(file, &r.stdout);
+            assert_eq!(manifest_id(file), want, "{w} {file}");
+        }
+    }
+}
+
+#[test]
+fn fmt_without_a_manifest_prints_forms_and_says_so() {
+    let env = Env::bare();
+    let schemas = fixture("counter").join("schemas.air.json");
+    let r = env.run(&["air", "fmt", schemas.to_str().unwrap()]).ok();
+    assert!(r.stderr.contains("no manifest"), "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn fmt_reports_an_invalid_world() {
+    let env = Env::bare();
+    let dir = env.path().join("air");
+    copy_dir(&fixture("counter"), &dir);
+    let schemas = dir.join("schemas.air.json");
+    let text = std::fs::read_to_string(&schemas).unwrap();
+    std::fs::write(
+        &schemas,
+        text.replacen("demo/CounterPc@1\"", "demo/Pc@1\"", 1),
+    )
+    .unwrap();
+    let r = env.run(&["air", "fmt", "air"]).fails(1);
+    assert!(r.out().contains('['), "{}", r.out());
+    assert!(r.stderr.contains("problem"), "{}", r.stderr);
 }
 
 #[test]

@@ -370,8 +370,10 @@ pub fn derived_caps_and_effects(plan: &DefPlan) -> (Vec<&str>, Vec<&str>) {
     (sorted_set(caps), sorted_set(kinds))
 }
 
-/// The type of the literal slots of a step, when known.
-fn slot_type(plan: &DefPlan, op: &StepOp, cat: &Catalog<'_>) -> Option<Type> {
+/// The type of the literal slots of a step, when known: the slots whose literals are
+/// canonicalized through a type (`emit_effect.params`, `raise_event.event`, `assign.expr`,
+/// `end.result`).
+pub(crate) fn slot_type(plan: &DefPlan, op: &StepOp, cat: &Catalog<'_>) -> Option<Type> {
     match op {
         StepOp::EmitEffect { kind, .. } => Some(Type::Ref(cat.effect(kind)?.params_schema.clone())),
         StepOp::RaiseEvent { reducer, .. } => Some(Type::Ref(cat.reducer_event(reducer)?.clone())),
@@ -664,11 +666,16 @@ fn encode_manifest(m: &mut MapB, x: &Manifest, cat: &Catalog<'_>) -> Result<(), 
     Ok(())
 }
 
+/// The type of a cap grant's `params`: its capability's schema, when known.
+pub(crate) fn grant_type<'a>(g: &CapGrant, cat: &Catalog<'a>) -> Option<&'a Type> {
+    cat.cap(&g.cap).map(|c| &c.schema)
+}
+
 fn encode_grant(g: &CapGrant, cat: &Catalog<'_>, p: &str) -> Result<Value, CanonError> {
     let mut m = MapB::plain();
     m.text("name", &g.name);
     m.name("cap", &g.cap);
-    let ty = cat.cap(&g.cap).map(|c| &c.schema).ok_or_else(|| {
+    let ty = grant_type(g, cat).ok_or_else(|| {
         fail(
             &at(p, "params"),
             format!(
@@ -771,7 +778,12 @@ fn value_expr(v: &Value, ty: &Type, schemas: &dyn Schemas, p: &str) -> Result<Ex
 }
 
 /// The canonical encoding of a literal (JSON in either lens) of type `ty`.
-fn literal_value(j: &Json, ty: &Type, cat: &Catalog<'_>, p: &str) -> Result<Value, CanonError> {
+pub(crate) fn literal_value(
+    j: &Json,
+    ty: &Type,
+    cat: &Catalog<'_>,
+    p: &str,
+) -> Result<Value, CanonError> {
     let v = value::from_json(j, ty, cat).map_err(|e| CanonError {
         pointer: format!("{p}{}", e.path),
         message: e.message,
@@ -857,7 +869,7 @@ fn options_as_values(e: &Expr, t: &Type, cat: &Catalog<'_>, depth: usize) -> Exp
     }
 }
 
-fn slot_value(
+pub(crate) fn slot_value(
     slot: &ExprOrValue,
     ty: Option<&Type>,
     cat: &Catalog<'_>,

@@ -13,6 +13,7 @@
 //! - [`load`]: reading files and `air/` folders into nodes with every problem located, and the
 //!   built-in `sys/` catalog.
 //! - [`canon`]: the canonical encoding of nodes, their ids, and decoding stored nodes.
+//! - [`render`]: canonical authoring JSON of nodes in either value lens.
 //! - [`validate`]: checking a whole world (manifest, nodes, built-ins) and filling its hashes.
 
 pub mod canon;
@@ -21,6 +22,7 @@ pub mod load;
 pub mod name;
 pub mod nodes;
 pub mod patch;
+pub mod render;
 pub mod types;
 pub mod validate;
 pub mod value;

@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use aos::air::canon::node_from_value;
+use aos::air::canon::{Catalog, node_from_value};
 use aos::air::load::{Loaded, Origin, Problem, load_path};
 use aos::air::nodes::{Node, NodeKind};
+use aos::air::render::{Lens, value_json};
 use aos::air::validate::{Diagnostic, Validated, validate};
 use aos::codec::cbor;
 use aos::codec::diff::{Change, diff};
@@ -93,11 +94,21 @@ pub struct CheckArgs {
     pub paths: Vec<PathBuf>,
 }
 
-/// Print AIR nodes in canonical pretty JSON (one array of nodes).
+/// Print a world's AIR in canonical pretty JSON: one array of every node it lists (built-ins
+/// it restates or lists included), the manifest last.
+///
+/// Literals in typed slots are written as sugar (plain JSON read through the slot's type)
+/// unless `--tagged` is given, in which case they are tagged constants, exactly the canonical
+/// encoding. Either output reads back to the same node ids and manifest id. Without a
+/// manifest the nodes are printed as read (only their forms can be checked); a world that
+/// does not validate is reported as by `aos air check` (exit 1).
 #[derive(clap::Args, Debug)]
 pub struct FmtArgs {
     /// A file or directory of AIR.
     pub path: PathBuf,
+    /// Write literals in the tagged lens (the canonical JSON) instead of sugar.
+    #[arg(long)]
+    pub tagged: bool,
 }
 
 /// Compare two sets of AIR nodes: which nodes were added, removed or changed, and for changed
@@ -488,8 +499,36 @@ fn loaded_or_fail(ctx: &Ctx, path: &PathBuf) -> Result<Vec<(Node, Origin)>, CliE
 
 fn fmt(ctx: &Ctx, args: &FmtArgs) -> Result<(), CliError> {
     let nodes = loaded_or_fail(ctx, &args.path)?;
-    let all = Json::Array(nodes.iter().map(|(n, _)| n.to_json()).collect());
-    out(format!("{}\n", all.to_text(true)).as_bytes())
+    if !nodes.iter().any(|(n, _)| n.kind() == NodeKind::Manifest) {
+        eprintln!(
+            "no manifest: printing the {} nodes as read (canonical form needs a world)",
+            nodes.len()
+        );
+        let all = Json::Array(nodes.iter().map(|(n, _)| n.to_json()).collect());
+        return out(format!("{}\n", all.to_text(true)).as_bytes());
+    }
+    let v = validate(nodes).or_else(|diags| {
+        report_diagnostics(ctx, &diags).map(|()| unreachable!("reporting fails"))
+    })?;
+    let lens = if args.tagged {
+        Lens::Tagged
+    } else {
+        Lens::Sugar
+    };
+    let cat = Catalog::new(v.nodes.iter().map(|n| &n.node));
+    // Kind by kind, each kind sorted by name as the canonical manifest lists them, so that
+    // the output is a fixed point of `fmt`.
+    let mut listed: Vec<_> = v.nodes.iter().collect();
+    listed.sort_by_key(|n| {
+        let kind = NodeKind::ALL.iter().position(|k| *k == n.node.kind());
+        (kind, n.node.name().map(ToString::to_string))
+    });
+    let values = listed.iter().map(|n| &n.value).chain([&v.manifest_value]);
+    let all = values
+        .map(|x| value_json(x, &cat, lens))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CliError::user(format!("internal: a canonical node does not render: {e}")))?;
+    out(format!("{}\n", Json::Array(all).to_text(true)).as_bytes())
 }
 
 /// A node's identity within a set: its kind and name (the manifest has no name).
