@@ -340,3 +340,37 @@ fn agentos_option_spellings_hash_like_ours() {
     let theirs = env.run(&["air", "hash", "air"]).ok().out();
     assert_eq!(ours.lines().last(), theirs.lines().last());
 }
+
+#[test]
+fn a_broken_expression_is_reported_where_it_breaks() {
+    let env = Env::bare();
+    let dir = env.path().join("air");
+    copy_dir(&fixture("fetch-notify"), &dir);
+    let plan = dir.join("plans/fetch_plan.air.json");
+    let text = std::fs::read_to_string(&plan).unwrap();
+    std::fs::write(
+        &plan,
+        text.replace(
+            r#""body_ref": { "null": {} }"#,
+            r#""body_ref": { "const": { "null": {} } }"#,
+        ),
+    )
+    .unwrap();
+    let r = env.run(&["--json", "air", "check", "air"]).fails(1);
+    let v: serde_json::Value = serde_json::from_str(&r.out()).unwrap();
+    assert_eq!(v["problems"].as_array().unwrap().len(), 1, "{v}");
+    assert!(
+        v["problems"][0]["pointer"]
+            .as_str()
+            .unwrap()
+            .ends_with("/body_ref/const"),
+        "{v}"
+    );
+    assert!(
+        v["problems"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid expression"),
+        "{v}"
+    );
+}

@@ -753,6 +753,27 @@ impl<'a> Cx<'a, '_> {
             return;
         }
         if let Err(e) = value::from_json(j, t, &self.cat) {
+            // JSON shaped like an expression that failed to parse as one was most likely
+            // meant as an expression: its parse error says what is really wrong.
+            let mut expr_errs = Vec::new();
+            let looks_like_expr = matches!(j, crate::codec::json::Json::Object(m)
+                if m.len() == 1 && EXPR_KEYS.contains(&m[0].0.as_str()))
+                && crate::air::expr::parse_expr(j, "", &mut expr_errs).is_none();
+            if looks_like_expr && !expr_errs.is_empty() {
+                for x in expr_errs {
+                    self.report(
+                        site,
+                        &format!("{rel}{}", x.pointer),
+                        Check::LiteralType,
+                        format!(
+                            "not a valid expression ({}), and as a literal it does not fit {}",
+                            x.message,
+                            describe(t)
+                        ),
+                    );
+                }
+                return;
+            }
             self.report(
                 site,
                 &format!("{rel}{}", e.path),
@@ -762,6 +783,28 @@ impl<'a> Cx<'a, '_> {
         }
     }
 }
+
+/// The top-level keys of expression forms (constructors, operators, references, constants).
+const EXPR_KEYS: [&str; 18] = [
+    "record",
+    "list",
+    "set",
+    "map",
+    "variant",
+    "op",
+    "ref",
+    "null",
+    "bool",
+    "int",
+    "nat",
+    "dec128",
+    "text",
+    "bytes_b64",
+    "time_ns",
+    "duration_ns",
+    "hash",
+    "uuid",
+];
 
 /// Whether the event schema `family` (a reducer's event type) can carry events of schema
 /// `event`: it is that schema, an alias of it, or a variant with an alternative of it.
