@@ -435,15 +435,34 @@ impl<S: NodeStore> MerkleMap<S> {
         hash(Kind::MapNode, &MapNode::empty().encode())
     }
 
-    fn load(&self, id: &ObjectId, depth: u8) -> Result<MapNode, MapError> {
+    /// Reads the node `id` reached through the slots `path` (one nibble per level above it):
+    /// checks its depth is `path.len()` and every key it holds inline lies on `path`.
+    fn load(&self, id: &ObjectId, path: &[u8]) -> Result<MapNode, MapError> {
         let bytes = self.store.get(id)?;
         let node = MapNode::decode(&bytes).map_err(|source| MapError::Node { id: *id, source })?;
-        if node.depth != depth {
+        if usize::from(node.depth) != path.len() {
             return Err(MapError::Depth {
                 id: *id,
                 found: node.depth,
-                expected: depth,
+                expected: u8::try_from(path.len()).unwrap_or(u8::MAX),
             });
+        }
+        if !path.is_empty() {
+            for (_, s) in &node.slots {
+                if let Slot::Bucket(leaves) = s {
+                    for (k, _) in leaves {
+                        let h = key_hash(k);
+                        if (0..node.depth).any(|i| nibble(&h, i) != path[usize::from(i)]) {
+                            return Err(MapError::Node {
+                                id: *id,
+                                source: NodeError::Structure(
+                                    "a key does not lie on the path to the node".into(),
+                                ),
+                            });
+                        }
+                    }
+                }
+            }
         }
         Ok(node)
     }
@@ -454,7 +473,8 @@ impl<S: NodeStore> MerkleMap<S> {
     /// Store errors or malformed nodes.
     pub fn get(&self, root: &ObjectId, key: &[u8]) -> Result<Option<ObjectId>, MapError> {
         let h = key_hash(key);
-        let mut node = self.load(root, 0)?;
+        let path: Vec<u8> = (0..=MAX_DEPTH).map(|i| nibble(&h, i)).collect();
+        let mut node = self.load(root, &[])?;
         loop {
             let n = nibble(&h, node.depth);
             let Ok(i) = node.slots.binary_search_by_key(&n, |(s, _)| *s) else {
@@ -469,7 +489,7 @@ impl<S: NodeStore> MerkleMap<S> {
                 }
                 Slot::Child(id) => {
                     let id = *id;
-                    node = self.load(&id, node.depth + 1)?;
+                    node = self.load(&id, &path[..=usize::from(node.depth)])?;
                 }
             }
         }
@@ -522,8 +542,8 @@ impl<S: NodeStore> MerkleMap<S> {
             return Ok(*root);
         }
         edits.sort_by(|a, b| (a.hash, &a.key).cmp(&(b.hash, &b.key)));
-        let node = self.load(root, 0)?;
-        let new = self.apply_node(&node, &edits)?;
+        let node = self.load(root, &[])?;
+        let new = self.apply_node(&node, &[], &edits)?;
         if new == node {
             return Ok(*root);
         }
@@ -532,7 +552,12 @@ impl<S: NodeStore> MerkleMap<S> {
 
     /// Applies `edits` (sorted by hash, all in this node's subtree) to `node`, writing changed
     /// descendants; the returned node itself is not written.
-    fn apply_node(&mut self, node: &MapNode, edits: &[Edit]) -> Result<MapNode, MapError> {
+    fn apply_node(
+        &mut self,
+        node: &MapNode,
+        path: &[u8],
+        edits: &[Edit],
+    ) -> Result<MapNode, MapError> {
         let depth = node.depth;
         let mut slots: Vec<(u8, Slot)> = Vec::with_capacity(node.slots.len() + 1);
         let mut old = node.slots.iter().peekable();
@@ -554,7 +579,7 @@ impl<S: NodeStore> MerkleMap<S> {
                 Some((s, _)) if *s == n => old.next().map(|(_, x)| x),
                 _ => None,
             };
-            if let Some(slot) = self.apply_slot(depth, existing, group)? {
+            if let Some(slot) = self.apply_slot(&child_path(path, n), existing, group)? {
                 slots.push((n, slot));
             }
         }
@@ -562,17 +587,18 @@ impl<S: NodeStore> MerkleMap<S> {
         Ok(MapNode { depth, slots })
     }
 
-    /// The new content of one slot of a node at `depth` after `edits`.
+    /// The new content of the slot at `path` (the node's path and the slot) after `edits`.
     fn apply_slot(
         &mut self,
-        depth: u8,
+        path: &[u8],
         existing: Option<&Slot>,
         edits: &[Edit],
     ) -> Result<Option<Slot>, MapError> {
+        let depth = depth_of(path) - 1;
         match existing {
             Some(Slot::Child(id)) => {
-                let child = self.load(id, depth + 1)?;
-                let new = self.apply_node(&child, edits)?;
+                let child = self.load(id, path)?;
+                let new = self.apply_node(&child, path, edits)?;
                 if new == child {
                     return Ok(Some(Slot::Child(*id)));
                 }
@@ -657,21 +683,22 @@ impl<S: NodeStore> MerkleMap<S> {
     /// Store errors or malformed nodes.
     pub fn iter(&self, root: &ObjectId) -> Result<Vec<Leaf>, MapError> {
         let mut out = Vec::new();
-        self.collect(root, 0, &mut out)?;
+        self.collect(root, &[], &mut out)?;
         Ok(out)
     }
 
-    fn collect(&self, id: &ObjectId, depth: u8, out: &mut Vec<Leaf>) -> Result<(), MapError> {
-        let node = self.load(id, depth)?;
-        for (_, s) in &node.slots {
-            self.collect_slot(depth, s, out)?;
+    fn collect(&self, id: &ObjectId, path: &[u8], out: &mut Vec<Leaf>) -> Result<(), MapError> {
+        let node = self.load(id, path)?;
+        for (n, s) in &node.slots {
+            self.collect_slot(&child_path(path, *n), s, out)?;
         }
         Ok(())
     }
 
-    fn collect_slot(&self, depth: u8, s: &Slot, out: &mut Vec<Leaf>) -> Result<(), MapError> {
+    /// Appends the pairs of the slot at `path` (its node's path and the slot).
+    fn collect_slot(&self, path: &[u8], s: &Slot, out: &mut Vec<Leaf>) -> Result<(), MapError> {
         match s {
-            Slot::Child(c) => self.collect(c, depth + 1, out),
+            Slot::Child(c) => self.collect(c, path, out),
             Slot::Bucket(l) => {
                 out.extend(l.iter().cloned());
                 Ok(())
@@ -688,7 +715,7 @@ impl<S: NodeStore> MerkleMap<S> {
     pub fn diff(&self, a: &ObjectId, b: &ObjectId) -> Result<Vec<Change>, MapError> {
         let mut out = Vec::new();
         if a != b {
-            self.diff_nodes(a, b, 0, &mut out)?;
+            self.diff_nodes(a, b, &[], &mut out)?;
         }
         Ok(out)
     }
@@ -697,11 +724,11 @@ impl<S: NodeStore> MerkleMap<S> {
         &self,
         a: &ObjectId,
         b: &ObjectId,
-        depth: u8,
+        path: &[u8],
         out: &mut Vec<Change>,
     ) -> Result<(), MapError> {
-        let na = self.load(a, depth)?;
-        let nb = self.load(b, depth)?;
+        let na = self.load(a, path)?;
+        let nb = self.load(b, path)?;
         let (mut ia, mut ib) = (na.slots.iter().peekable(), nb.slots.iter().peekable());
         loop {
             let (sa, sb) = match (ia.peek(), ib.peek()) {
@@ -711,20 +738,24 @@ impl<S: NodeStore> MerkleMap<S> {
                 (Some(_), None) => (ia.next(), None),
                 _ => (None, ib.next()),
             };
+            let Some(n) = sa.or(sb).map(|x| x.0) else {
+                return Ok(());
+            };
+            let path = child_path(path, n);
             match (sa.map(|x| &x.1), sb.map(|x| &x.1)) {
                 (Some(Slot::Child(x)), Some(Slot::Child(y))) => {
                     if x != y {
-                        self.diff_nodes(x, y, depth + 1, out)?;
+                        self.diff_nodes(x, y, &path, out)?;
                     }
                 }
                 (x, y) => {
                     let mut la = Vec::new();
                     let mut lb = Vec::new();
                     if let Some(s) = x {
-                        self.collect_slot(depth, s, &mut la)?;
+                        self.collect_slot(&path, s, &mut la)?;
                     }
                     if let Some(s) = y {
-                        self.collect_slot(depth, s, &mut lb)?;
+                        self.collect_slot(&path, s, &mut lb)?;
                     }
                     la.sort();
                     lb.sort();
@@ -736,6 +767,19 @@ impl<S: NodeStore> MerkleMap<S> {
             }
         }
     }
+}
+
+/// The path of slot `slot` of the node at `path`.
+fn child_path(path: &[u8], slot: u8) -> Vec<u8> {
+    let mut p = Vec::with_capacity(path.len() + 1);
+    p.extend_from_slice(path);
+    p.push(slot);
+    p
+}
+
+/// The depth of the node at `path` (at most 64 for a slot path).
+fn depth_of(path: &[u8]) -> u8 {
+    u8::try_from(path.len()).unwrap_or(u8::MAX)
 }
 
 /// Appends the differences between two key-sorted leaf lists.

@@ -299,3 +299,51 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn child_off_its_path_is_rejected() {
+    // Five keys in root slot 0, placed in a child linked from slot 1 instead.
+    let keys: Vec<Vec<u8>> = (0u64..)
+        .map(key)
+        .filter(|k| nibble(&key_hash(k), 0) == 0)
+        .take(5)
+        .collect();
+    let mut slots: Vec<(u8, Slot)> = Vec::new();
+    for k in &keys {
+        let n = nibble(&key_hash(k), 1);
+        match slots.iter_mut().find(|(s, _)| *s == n) {
+            Some((_, Slot::Bucket(l))) => {
+                l.push((k.clone(), val(1)));
+                l.sort();
+            }
+            _ => slots.push((n, Slot::Bucket(vec![(k.clone(), val(1))]))),
+        }
+    }
+    slots.sort_by_key(|(s, _)| *s);
+    let mut m = MerkleMap::new(MemNodeStore::new());
+    let child = MapNode { depth: 1, slots };
+    let child_bytes = child.encode();
+    assert_eq!(MapNode::decode(&child_bytes).unwrap(), child);
+    let child_id = m.store_mut().put(&child_bytes).unwrap();
+    let root = MapNode {
+        depth: 0,
+        slots: vec![(1, Slot::Child(child_id))],
+    };
+    let root = m.store_mut().put(&root.encode()).unwrap();
+    let err = m.iter(&root).unwrap_err().to_string();
+    assert!(err.contains("path"), "{err}");
+}
+
+/// Pins the format: the root of {"a": value 1, …, "f": value 6} (more than one bucket's worth).
+#[test]
+fn golden_root() {
+    let model: BTreeMap<Vec<u8>, ObjectId> = (0..6u8)
+        .map(|i| (vec![b'a' + i], val(u64::from(i) + 1)))
+        .collect();
+    let (m, root) = build(&model);
+    check_tree(&m, &root, 0);
+    eprintln!("golden root {root}");
+    assert_eq!(root.to_string(), GOLDEN_ROOT);
+}
+
+const GOLDEN_ROOT: &str = "b3:0427b96e791071d3b47648ac050ce5b7ae137715e581cda9648e669dc10be42d";
