@@ -6,6 +6,7 @@
 //!   expressions, the loader, the built-in `sys/` catalog, canonical node encoding and ids,
 //!   and whole-world validation.
 //! - [`codec`]: canonical CBOR (the one persisted data model) and its JSON mapping. Pure.
+//! - [`kernel`]: world-kernel data structures: the canonical Merkle map over `mapnode` objects.
 //! - [`object`]: object kinds and BLAKE3 ids with domain separation.
 //! - [`store`]: the `.aos` directory: loose objects, packs, refs with reflogs, fsck and gc.
 //! - [`progress`]: the callback through which long operations report progress.
@@ -14,6 +15,7 @@
 
 pub mod air;
 pub mod codec;
+pub mod kernel;
 pub mod object;
 pub mod progress;
 pub mod store;

@@ -255,7 +255,7 @@ impl Kind {
     /// subsystem that defines their structure exists.
     #[must_use]
     pub const fn is_active(self) -> bool {
-        matches!(self, Self::Blob | Self::Value | Self::Air)
+        matches!(self, Self::Blob | Self::Value | Self::Air | Self::MapNode)
     }
 
     /// Whether the payload is a canonical CBOR data item (every kind except `blob`).
