@@ -418,6 +418,22 @@ fn write_region(
     Ok(())
 }
 
+/// Our own fixed name for a trap, independent of the engine's wording.
+fn trap_name(code: TrapCode) -> String {
+    match code {
+        TrapCode::UnreachableCodeReached => "unreachable",
+        TrapCode::MemoryOutOfBounds => "memory out of bounds",
+        TrapCode::TableOutOfBounds => "table out of bounds",
+        TrapCode::IndirectCallToNull => "indirect call to null",
+        TrapCode::IntegerDivisionByZero => "integer division by zero",
+        TrapCode::IntegerOverflow => "integer overflow",
+        TrapCode::BadConversionToInteger => "invalid conversion to integer",
+        TrapCode::BadSignature => "indirect call signature mismatch",
+        other => return format!("{other:?}"),
+    }
+    .to_owned()
+}
+
 /// Maps an engine error to a deterministic fault.
 fn fault(error: wasmi::Error) -> Fault {
     if let Some(code) = error.as_trap_code() {
@@ -425,7 +441,7 @@ fn fault(error: wasmi::Error) -> Fault {
             TrapCode::OutOfFuel => Fault::OutOfFuel,
             TrapCode::StackOverflow => Fault::StackOverflow,
             TrapCode::GrowthOperationLimited => Fault::MemoryLimit,
-            other => Fault::Trap(other.trap_message().to_owned()),
+            other => Fault::Trap(trap_name(other)),
         };
     }
     match error.kind() {

@@ -300,3 +300,56 @@ fn too_small_stack_limit_is_rejected() {
         Err(ModuleError::Limits(_))
     ));
 }
+
+#[test]
+fn limits_encoding_is_pinned() {
+    let bytes = cbor::encode(&Limits::default().to_cbor());
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        hex,
+        "a5646675656c1a05f5e1006e6d61785f63616c6c5f64657074681903e86f6d61785f737461636b5f\
+         62797465731a000f4240706d61785f6d656d6f72795f62797465731a04000000706d61785f6f757470\
+         75745f62797465731a01000000"
+    );
+}
+
+#[test]
+fn trap_messages_are_fixed() {
+    let cases = [
+        ("unreachable", "unreachable"),
+        (
+            "(drop (i32.div_u (i32.const 1) (i32.const 0)))",
+            "integer division by zero",
+        ),
+        (
+            "(drop (i32.load (i32.const 70000)))",
+            "memory out of bounds",
+        ),
+    ];
+    for (code, message) in cases {
+        let body = format!(
+            r#"(func (export "step") (param i32 i32) (result i32 i32)
+                {code} (i32.const 0) (i32.const 0))"#
+        );
+        let m = reducer(&body, &Limits::default());
+        assert_eq!(m.step(b""), Err(Fault::Trap(message.into())), "{code}");
+    }
+}
+
+#[test]
+fn value_stack_limit_overflows() {
+    // Each frame holds many locals, so a small value stack runs out before the call depth.
+    let locals = "(local i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64)";
+    let body = format!(
+        r#"(func $f (param i32) (result i32) {locals}
+             (call $f (i32.add (local.get 0) (i32.const 1))))
+           (func (export "step") (param i32 i32) (result i32 i32)
+             (drop (call $f (i32.const 0))) (i32.const 0) (i32.const 0))"#
+    );
+    let limits = Limits {
+        max_stack_bytes: 4_096,
+        max_call_depth: 100_000,
+        ..Limits::default()
+    };
+    assert_eq!(reducer(&body, &limits).step(b""), Err(Fault::StackOverflow));
+}
