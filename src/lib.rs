@@ -9,6 +9,7 @@
 //! - [`kernel`]: world-kernel data structures: the canonical Merkle map over `mapnode` objects.
 //! - [`object`]: object kinds and BLAKE3 ids with domain separation.
 //! - [`store`]: the `.aos` directory: loose objects, packs, refs with reflogs, fsck and gc.
+//! - [`wasm`]: the deterministic WebAssembly engine for reducers and pure components.
 //! - [`progress`]: the callback through which long operations report progress.
 //!
 //! The library never prints; the `aos` binary renders what it returns.
@@ -19,5 +20,6 @@ pub mod kernel;
 pub mod object;
 pub mod progress;
 pub mod store;
+pub mod wasm;
 
 pub use object::{Kind, ObjectId};
