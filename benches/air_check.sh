@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
-aos="$PWD/target/release/aos"
+aos="${CARGO_TARGET_DIR:-$PWD/target}/release/aos"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 - "$work/air" <<'PY'

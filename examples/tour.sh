@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
-aos="$PWD/target/release/aos"
+aos="${CARGO_TARGET_DIR:-$PWD/target}/release/aos"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cd "$dir"
