@@ -283,7 +283,7 @@ pub fn node_value(node: &Node, cat: &Catalog<'_>) -> Result<Value, CanonError> {
             m.name("params_schema", &x.params_schema);
             m.name("receipt_schema", &x.receipt_schema);
             m.text("cap_type", &x.cap_type);
-            m.text("origin_scope", scope_word(x.origin_scope));
+            m.text("origin_scope", OriginScope::as_str(x.origin_scope));
             if let Some(d) = &x.description {
                 m.text("description", d);
             }
@@ -310,14 +310,6 @@ pub fn node_value(node: &Node, cat: &Catalog<'_>) -> Result<Value, CanonError> {
         Node::Manifest(x) => encode_manifest(&mut m, x, cat)?,
     }
     Ok(m.done())
-}
-
-fn scope_word(s: OriginScope) -> &'static str {
-    match s {
-        OriginScope::Reducer => "reducer",
-        OriginScope::Plan => "plan",
-        OriginScope::Both => "both",
-    }
 }
 
 fn encode_module(m: &mut MapB, x: &DefModule) {
@@ -514,24 +506,12 @@ fn encode_rule(r: &PolicyRule) -> Value {
         w.text("cap_name", c);
     }
     if let Some(o) = r.when.origin_kind {
-        w.text(
-            "origin_kind",
-            match o {
-                OriginKind::Plan => "plan",
-                OriginKind::Reducer => "reducer",
-            },
-        );
+        w.text("origin_kind", o.as_str());
     }
     w.opt_name("origin_name", r.when.origin_name.as_ref());
     let mut m = MapB::plain();
     m.put("when", w.done());
-    m.text(
-        "decision",
-        match r.decision {
-            Decision::Allow => "allow",
-            Decision::Deny => "deny",
-        },
-    );
+    m.text("decision", r.decision.as_str());
     m.done()
 }
 

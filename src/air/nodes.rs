@@ -521,6 +521,40 @@ pub enum OriginScope {
     Both,
 }
 
+impl Decision {
+    /// The word used in JSON and in the canonical encoding.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+        }
+    }
+}
+
+impl OriginKind {
+    /// The word used in JSON and in the canonical encoding.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plan => "plan",
+            Self::Reducer => "reducer",
+        }
+    }
+}
+
+impl OriginScope {
+    /// The word used in JSON and in the canonical encoding.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reducer => "reducer",
+            Self::Plan => "plan",
+            Self::Both => "both",
+        }
+    }
+}
+
 /// `defsecret`: a named secret resolved on the host.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DefSecret {
@@ -575,6 +609,20 @@ impl Manifest {
             NodeKind::DefPolicy => &self.policies,
             NodeKind::DefEffect => &self.effects,
             NodeKind::DefSecret => &self.secrets,
+            NodeKind::Manifest => return None,
+        })
+    }
+
+    /// The list of references to nodes of `kind`, for changing it (`None` for `manifest`).
+    pub fn refs_mut(&mut self, kind: NodeKind) -> Option<&mut Vec<NamedRef>> {
+        Some(match kind {
+            NodeKind::DefSchema => &mut self.schemas,
+            NodeKind::DefModule => &mut self.modules,
+            NodeKind::DefPlan => &mut self.plans,
+            NodeKind::DefCap => &mut self.caps,
+            NodeKind::DefPolicy => &mut self.policies,
+            NodeKind::DefEffect => &mut self.effects,
+            NodeKind::DefSecret => &mut self.secrets,
             NodeKind::Manifest => return None,
         })
     }
@@ -767,14 +815,7 @@ impl Node {
                 w.name("params_schema", &n.params_schema);
                 w.name("receipt_schema", &n.receipt_schema);
                 w.str("cap_type", &n.cap_type);
-                w.str(
-                    "origin_scope",
-                    match n.origin_scope {
-                        OriginScope::Reducer => "reducer",
-                        OriginScope::Plan => "plan",
-                        OriginScope::Both => "both",
-                    },
-                );
+                w.str("origin_scope", n.origin_scope.as_str());
                 if let Some(d) = &n.description {
                     w.str("description", d);
                 }
@@ -1985,24 +2026,12 @@ fn write_rule(r: &PolicyRule) -> Json {
         m.str("cap_name", c);
     }
     if let Some(o) = r.when.origin_kind {
-        m.str(
-            "origin_kind",
-            match o {
-                OriginKind::Plan => "plan",
-                OriginKind::Reducer => "reducer",
-            },
-        );
+        m.str("origin_kind", o.as_str());
     }
     m.opt_name("origin_name", r.when.origin_name.as_ref());
     let mut w = ObjWriter::new();
     w.put("when", m.done());
-    w.str(
-        "decision",
-        match r.decision {
-            Decision::Allow => "allow",
-            Decision::Deny => "deny",
-        },
-    );
+    w.str("decision", r.decision.as_str());
     w.done()
 }
 

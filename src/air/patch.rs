@@ -712,7 +712,9 @@ fn apply_manifest_op(m: &mut Manifest, op: &PatchOp, ids: &dyn Ids) -> Result<()
     match op {
         PatchOp::SetManifestRefs { add, remove } => {
             for (kind, name) in remove {
-                let list = refs_mut(m, *kind);
+                let Some(list) = m.refs_mut(*kind) else {
+                    return Err("a manifest does not list manifests".into());
+                };
                 let before = list.len();
                 list.retain(|r| r.name != *name);
                 if list.len() == before {
@@ -720,7 +722,9 @@ fn apply_manifest_op(m: &mut Manifest, op: &PatchOp, ids: &dyn Ids) -> Result<()
                 }
             }
             for (kind, name, hash) in add {
-                let list = refs_mut(m, *kind);
+                let Some(list) = m.refs_mut(*kind) else {
+                    return Err("a manifest does not list manifests".into());
+                };
                 if list.iter().any(|r| r.name == *name) {
                     return Err(format!("the manifest already lists {kind} {name}"));
                 }
@@ -777,24 +781,17 @@ fn apply_manifest_op(m: &mut Manifest, op: &PatchOp, ids: &dyn Ids) -> Result<()
     Ok(())
 }
 
-fn refs_mut(m: &mut Manifest, kind: NodeKind) -> &mut Vec<NamedRef> {
-    match kind {
-        NodeKind::DefSchema => &mut m.schemas,
-        NodeKind::DefModule => &mut m.modules,
-        NodeKind::DefPlan => &mut m.plans,
-        NodeKind::DefCap => &mut m.caps,
-        NodeKind::DefPolicy => &mut m.policies,
-        NodeKind::DefEffect => &mut m.effects,
-        NodeKind::DefSecret | NodeKind::Manifest => &mut m.secrets,
-    }
-}
-
 /// A replaced node has a new id: forget the one the manifest listed, so validation fills in
 /// the new one.
 fn clear_listed_hash(nodes: &mut [(Node, Origin)], kind: NodeKind, name: &Name) {
     for (n, _) in nodes.iter_mut() {
         if let Node::Manifest(m) = n {
-            for r in refs_mut(m, kind).iter_mut().filter(|r| r.name == *name) {
+            for r in m
+                .refs_mut(kind)
+                .into_iter()
+                .flatten()
+                .filter(|r| r.name == *name)
+            {
                 r.hash = None;
             }
         }
