@@ -17,9 +17,9 @@ use std::time::{Duration, SystemTime};
 
 use super::fs::{LockFile, TMP_PREFIX};
 use super::pack::Pack;
-use super::{Location, Store, StoreError, format, loose};
+use super::{Store, StoreError, loose};
 use crate::codec::cbor;
-use crate::object::{ObjectId, hash};
+use crate::object::ObjectId;
 use crate::progress::Progress;
 
 /// Knobs of [`gc`].
@@ -254,40 +254,10 @@ fn repack(
     let mut batch = store.batch();
     for id in sorted {
         let loc = store.locate(id).ok_or(StoreError::NotFound(*id))?;
-        let corrupt = |location: String, message: String| StoreError::Corrupt {
-            id: *id,
-            location,
-            message,
-        };
-        let (kind, encoding, size, stored) = match &loc {
-            Location::Loose(path) => {
-                let bytes = fs::read(path).map_err(StoreError::io(path))?;
-                let h = loose::parse_header(&bytes)
-                    .map_err(|m| corrupt(path.display().to_string(), m))?;
-                (
-                    h.kind,
-                    h.encoding,
-                    h.size,
-                    bytes[loose::HEADER_LEN..].to_vec(),
-                )
-            }
-            Location::Packed { pack, index } => {
-                let e = pack
-                    .read_index(*index)
-                    .map_err(|m| corrupt(pack.pack_path().display().to_string(), m))?;
-                (e.kind, e.encoding, e.size, e.stored)
-            }
-        };
+        let stored = store.read_stored(id, &loc)?;
         // Never carry corruption into the new pack.
-        let data = format::decompress(encoding, &stored, size)
-            .map_err(|m| corrupt("during gc".into(), m))?;
-        if hash(kind, &data) != *id {
-            return Err(corrupt(
-                "during gc".into(),
-                "content does not match its id".into(),
-            ));
-        }
-        batch.add_stored(id, kind, encoding, size, &stored)?;
+        stored.verify(id)?;
+        batch.add_stored(id, stored.kind, stored.encoding, stored.size, &stored.bytes)?;
         progress.advance(1);
     }
     let summary = batch.commit()?;

@@ -148,6 +148,33 @@ pub enum Location {
     },
 }
 
+/// An object's stored form, as read from a loose file or a pack entry.
+pub(crate) struct Stored {
+    pub(crate) kind: Kind,
+    pub(crate) encoding: Encoding,
+    pub(crate) size: u64,
+    pub(crate) bytes: Vec<u8>,
+    /// Where it was read, for messages.
+    pub(crate) location: String,
+}
+
+impl Stored {
+    /// Decompresses the payload and checks that it hashes to `id`.
+    pub(crate) fn verify(&self, id: &ObjectId) -> Result<Vec<u8>, StoreError> {
+        let corrupt = |message: String| StoreError::Corrupt {
+            id: *id,
+            location: self.location.clone(),
+            message,
+        };
+        let data = format::decompress(self.encoding, &self.bytes, self.size).map_err(corrupt)?;
+        let got = hash(self.kind, &data);
+        if got != *id {
+            return Err(corrupt(format!("content hashes to {got}")));
+        }
+        Ok(data)
+    }
+}
+
 /// An open store.
 #[derive(Debug)]
 pub struct Store {
@@ -373,38 +400,53 @@ impl Store {
     /// # Errors
     /// As [`Store::get`].
     pub fn read_at(&self, id: &ObjectId, loc: &Location) -> Result<Object, StoreError> {
+        let stored = self.read_stored(id, loc)?;
+        let data = stored.verify(id)?;
+        Ok(Object {
+            kind: stored.kind,
+            data,
+        })
+    }
+
+    /// Reads an object's stored form (header and stored bytes) without decompressing it.
+    pub(crate) fn read_stored(&self, id: &ObjectId, loc: &Location) -> Result<Stored, StoreError> {
         let corrupt = |location: String, message: String| StoreError::Corrupt {
             id: *id,
             location,
             message,
         };
-        let (kind, data, location) = match loc {
+        match loc {
             Location::Loose(path) => {
-                let bytes = stdfs::read(path).map_err(StoreError::io(path))?;
-                let where_ = path.display().to_string();
-                let h = loose::parse_header(&bytes).map_err(|m| corrupt(where_.clone(), m))?;
-                let data = format::decompress(h.encoding, &bytes[loose::HEADER_LEN..], h.size)
-                    .map_err(|m| corrupt(where_.clone(), m))?;
-                (h.kind, data, where_)
+                let mut bytes = stdfs::read(path).map_err(StoreError::io(path))?;
+                let location = path.display().to_string();
+                let h = loose::parse_header(&bytes).map_err(|m| corrupt(location.clone(), m))?;
+                bytes.drain(..loose::HEADER_LEN);
+                Ok(Stored {
+                    kind: h.kind,
+                    encoding: h.encoding,
+                    size: h.size,
+                    bytes,
+                    location,
+                })
             }
             Location::Packed { pack, index } => {
-                let off = pack.offset_at(*index);
-                let where_ = format!("{} offset {off}", pack.pack_path().display());
+                let location = format!(
+                    "{} offset {}",
+                    pack.pack_path().display(),
+                    pack.offset_at(*index)
+                );
                 let e = pack
                     .read_index(*index)
-                    .map_err(|m| corrupt(where_.clone(), m))?;
-                let data = format::decompress(e.encoding, &e.stored, e.size)
-                    .map_err(|m| corrupt(where_.clone(), m))?;
-                (e.kind, data, where_)
+                    .map_err(|m| corrupt(location.clone(), m))?;
+                Ok(Stored {
+                    kind: e.kind,
+                    encoding: e.encoding,
+                    size: e.size,
+                    bytes: e.stored,
+                    location,
+                })
             }
-        };
-        if hash(kind, &data) != *id {
-            return Err(corrupt(
-                location,
-                format!("content hashes to {}", hash(kind, &data)),
-            ));
         }
-        Ok(Object { kind, data })
     }
 
     /// The kind and payload size of an object, read from its header only (not verified).
