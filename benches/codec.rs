@@ -32,6 +32,9 @@ fn bench(c: &mut Criterion) {
     g.bench_function("cbor_decode", |b| {
         b.iter(|| cbor::decode(black_box(&bytes)).expect("valid"))
     });
+    g.bench_function("cbor_decode_lenient", |b| {
+        b.iter(|| cbor::decode_lenient(black_box(&bytes)).expect("valid"))
+    });
     g.bench_function("cbor_validate", |b| {
         b.iter(|| cbor::validate(black_box(&bytes)).expect("valid"))
     });

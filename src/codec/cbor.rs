@@ -6,7 +6,13 @@
 //! core deterministic encoding of RFC 8949 §4.2.1; the decoder accepts exactly that encoding
 //! and nothing else, so for every accepted input `encode(decode(x)) == x`.
 //!
-//! The decoder never panics, never recurses deeper than [`MAX_DEPTH`], and never reserves
+//! [`decode_lenient`] reads the same data model from CBOR that need not be canonical, as
+//! written by the serde CBOR libraries reducers link: map keys in any order, non-shortest
+//! heads and indefinite lengths. It is only for reducer output; what `aos` stores is always
+//! canonical. Both decoders share one decoding loop; the mode is a compile-time parameter,
+//! so the strict path pays nothing for the lenient one.
+//!
+//! The decoders never panic, never recurse deeper than [`MAX_DEPTH`], and never reserve
 //! more memory than the remaining input could fill.
 
 use std::cmp::Ordering;
@@ -395,7 +401,7 @@ pub struct DecodeError {
 /// # Errors
 /// [`DecodeError`] naming the first rule broken and its byte offset.
 pub fn decode(bytes: &[u8]) -> Result<Value, DecodeError> {
-    let mut d = Decoder { buf: bytes, pos: 0 };
+    let mut d = Decoder::<false> { buf: bytes, pos: 0 };
     let v = d.item(0, &mut Build)?;
     d.finish()?;
     Ok(v)
@@ -406,7 +412,7 @@ pub fn decode(bytes: &[u8]) -> Result<Value, DecodeError> {
 /// # Errors
 /// As [`decode`].
 pub fn validate(bytes: &[u8]) -> Result<(), DecodeError> {
-    let mut d = Decoder { buf: bytes, pos: 0 };
+    let mut d = Decoder::<false> { buf: bytes, pos: 0 };
     d.item(0, &mut Check)?;
     d.finish()
 }
@@ -416,11 +422,40 @@ pub fn validate(bytes: &[u8]) -> Result<(), DecodeError> {
 /// # Errors
 /// As [`decode`].
 pub fn links(bytes: &[u8]) -> Result<Vec<ObjectId>, DecodeError> {
-    let mut d = Decoder { buf: bytes, pos: 0 };
+    let mut d = Decoder::<false> { buf: bytes, pos: 0 };
     let mut sink = Links(Vec::new());
     d.item(0, &mut sink)?;
     d.finish()?;
     Ok(sink.0)
+}
+
+/// Decodes one data item of the data model from CBOR that need not be canonical, as
+/// reducers write it, and returns it in canonical form.
+///
+/// Compared with [`decode`] this accepts:
+/// - map keys in any order (the resulting [`Map`] is sorted canonically);
+/// - arguments (integers, lengths, counts) not encoded in the shortest form;
+/// - indefinite-length byte and text strings, whose chunks must be definite-length strings
+///   of the same major type (each text chunk valid UTF-8 by itself), and indefinite-length
+///   arrays and maps, closed by a break byte (`0xff`).
+///
+/// It still rejects everything outside the data model or not well-formed: floats
+/// ([`Rule::Float`]); simple values other than `false`, `true`, `null` ([`Rule::SimpleValue`]);
+/// every tag, the link tag included, so reducer output cannot forge links ([`Rule::Tag`]);
+/// invalid UTF-8; nesting deeper than [`MAX_DEPTH`]; truncation; trailing bytes; declared
+/// lengths beyond the remaining input. A stray break, an indefinite length on a major type
+/// without one (integers, tags), or a bad chunk in an indefinite string is
+/// [`Rule::IndefiniteLength`]. Two keys of one map with the same canonical encoding are
+/// [`Rule::DuplicateKey`] at the offset of the later one; duplicates are found when the map
+/// ends, so an error further inside the same map is reported first.
+///
+/// # Errors
+/// [`DecodeError`] naming the rule broken and its byte offset.
+pub fn decode_lenient(bytes: &[u8]) -> Result<Value, DecodeError> {
+    let mut d = Decoder::<true> { buf: bytes, pos: 0 };
+    let v = d.item(0, &mut Build)?;
+    d.finish()?;
+    Ok(v)
 }
 
 /// What the decoder does with each item: build a [`Value`], only check, or collect links.
@@ -431,6 +466,8 @@ trait Sink {
     fn text(&mut self, t: &str) -> Self::Out;
     fn array(&mut self, items: Vec<Self::Out>) -> Self::Out;
     fn map(&mut self, entries: Vec<(Self::Out, Self::Out)>) -> Self::Out;
+    /// A value built already: `false`, `true`, `null`, or in lenient mode a whole map key
+    /// (built to learn its canonical encoding; it holds no links, as lenient mode has none).
     fn simple(&mut self, v: Value) -> Self::Out;
     fn link(&mut self, id: ObjectId) -> Self::Out;
 }
@@ -494,12 +531,16 @@ impl Sink for Links {
 /// The most elements the decoder reserves room for before seeing them.
 const PREALLOC_MAX: usize = 64;
 
-struct Decoder<'a> {
+/// A lenient map entry: the key's canonical encoding, the key's offset, key and value.
+type UnorderedEntry<O> = (Vec<u8>, usize, O, O);
+
+/// The decoding loop; `LENIENT` selects [`decode_lenient`]'s rules over the canonical ones.
+struct Decoder<'a, const LENIENT: bool> {
     buf: &'a [u8],
     pos: usize,
 }
 
-impl<'a> Decoder<'a> {
+impl<'a, const LENIENT: bool> Decoder<'a, LENIENT> {
     fn err(rule: Rule, offset: usize) -> DecodeError {
         DecodeError { rule, offset }
     }
@@ -540,7 +581,7 @@ impl<'a> Decoder<'a> {
                 let v = u64::from(self.take(1, start)?[0]);
                 // Major type 7 with ai 24 is a one-byte simple value, not an integer argument;
                 // its shortest-form rule is handled by the caller.
-                if v < 24 && major != 7 {
+                if v < 24 && major != 7 && !LENIENT {
                     return Err(Self::err(Rule::NonShortestHead, start));
                 }
                 v
@@ -548,7 +589,7 @@ impl<'a> Decoder<'a> {
             25 => {
                 let b = self.take(2, start)?;
                 let v = u64::from(u16::from_be_bytes([b[0], b[1]]));
-                if v <= 0xff && major != 7 {
+                if v <= 0xff && major != 7 && !LENIENT {
                     return Err(Self::err(Rule::NonShortestHead, start));
                 }
                 v
@@ -556,7 +597,7 @@ impl<'a> Decoder<'a> {
             26 => {
                 let b = self.take(4, start)?;
                 let v = u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-                if v <= 0xffff && major != 7 {
+                if v <= 0xffff && major != 7 && !LENIENT {
                     return Err(Self::err(Rule::NonShortestHead, start));
                 }
                 v
@@ -564,7 +605,7 @@ impl<'a> Decoder<'a> {
             27 => {
                 let b = self.take(8, start)?;
                 let v = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-                if v <= 0xffff_ffff && major != 7 {
+                if v <= 0xffff_ffff && major != 7 && !LENIENT {
                     return Err(Self::err(Rule::NonShortestHead, start));
                 }
                 v
@@ -589,8 +630,28 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// In an indefinite-length item: consumes the break byte if it comes next.
+    fn at_break(&mut self) -> Result<bool, DecodeError> {
+        match self.buf.get(self.pos) {
+            None => Err(Self::err(Rule::Truncated, self.pos)),
+            Some(&0xff) => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(_) => Ok(false),
+        }
+    }
+
     fn item<S: Sink>(&mut self, depth: usize, sink: &mut S) -> Result<S::Out, DecodeError> {
         let start = self.pos;
+        if LENIENT
+            && let Some(&ib) = self.buf.get(start)
+            && ib & 0x1f == 31
+            && (2..=5).contains(&(ib >> 5))
+        {
+            self.pos += 1;
+            return self.indefinite(ib >> 5, start, depth, sink);
+        }
         let (major, ai, arg) = self.head()?;
         match major {
             0 => Ok(sink.int(i128::from(arg))),
@@ -627,6 +688,9 @@ impl<'a> Decoder<'a> {
                 if depth >= MAX_DEPTH {
                     return Err(Self::err(Rule::TooDeep, start));
                 }
+                if LENIENT {
+                    return self.unordered_map(Some(n), depth, sink);
+                }
                 let mut entries = Vec::with_capacity(n.min(PREALLOC_MAX));
                 let mut prev: Option<&'a [u8]> = None;
                 for _ in 0..n {
@@ -651,7 +715,7 @@ impl<'a> Decoder<'a> {
                 Ok(sink.map(entries))
             }
             6 => {
-                if arg != LINK_TAG {
+                if LENIENT || arg != LINK_TAG {
                     return Err(Self::err(Rule::Tag, start));
                 }
                 if depth >= MAX_DEPTH {
@@ -681,6 +745,99 @@ impl<'a> Decoder<'a> {
                 _ => Err(Self::err(Rule::SimpleValue, start)),
             },
         }
+    }
+
+    /// Lenient mode: the rest of an indefinite-length item of major type `major` (2 to 5)
+    /// whose initial byte is at `start`.
+    fn indefinite<S: Sink>(
+        &mut self,
+        major: u8,
+        start: usize,
+        depth: usize,
+        sink: &mut S,
+    ) -> Result<S::Out, DecodeError> {
+        if major == 2 || major == 3 {
+            let mut buf = Vec::new();
+            while !self.at_break()? {
+                let chunk = self.pos;
+                let (m, _, arg) = self.head()?;
+                if m != major {
+                    return Err(Self::err(Rule::IndefiniteLength, chunk));
+                }
+                let n = self.length(arg, 1, chunk)?;
+                let body = self.pos;
+                let b = self.take(n, chunk)?;
+                if major == 3
+                    && let Err(e) = std::str::from_utf8(b)
+                {
+                    return Err(Self::err(Rule::InvalidUtf8, body + e.valid_up_to()));
+                }
+                buf.extend_from_slice(b);
+            }
+            if major == 2 {
+                return Ok(sink.bytes(&buf));
+            }
+            // Valid chunks concatenate to valid text; the check cannot fail.
+            return match std::str::from_utf8(&buf) {
+                Ok(t) => Ok(sink.text(t)),
+                Err(_) => Err(Self::err(Rule::InvalidUtf8, start)),
+            };
+        }
+        if depth >= MAX_DEPTH {
+            return Err(Self::err(Rule::TooDeep, start));
+        }
+        if major == 5 {
+            return self.unordered_map(None, depth, sink);
+        }
+        let mut items = Vec::new();
+        while !self.at_break()? {
+            items.push(self.item(depth + 1, sink)?);
+        }
+        Ok(sink.array(items))
+    }
+
+    /// Lenient mode: the entries of a map at `depth` (already checked against
+    /// [`MAX_DEPTH`]), `count` of them or up to a break, sorted into canonical order.
+    fn unordered_map<S: Sink>(
+        &mut self,
+        count: Option<usize>,
+        depth: usize,
+        sink: &mut S,
+    ) -> Result<S::Out, DecodeError> {
+        let mut entries: Vec<UnorderedEntry<S::Out>> =
+            Vec::with_capacity(count.unwrap_or(0).min(PREALLOC_MAX));
+        let mut sorted = true;
+        loop {
+            let done = match count {
+                Some(n) => entries.len() == n,
+                None => self.at_break()?,
+            };
+            if done {
+                break;
+            }
+            let key_start = self.pos;
+            let key = self.item(depth + 1, &mut Build)?;
+            let enc = encode(&key);
+            if let Some((last, ..)) = entries.last() {
+                sorted &= last < &enc;
+            }
+            let k = sink.simple(key);
+            let v = self.item(depth + 1, sink)?;
+            entries.push((enc, key_start, k, v));
+        }
+        if !sorted {
+            // Stable: of equal keys, the earlier in the input stays first.
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let dup = entries
+                .windows(2)
+                .filter(|w| w[0].0 == w[1].0)
+                .map(|w| w[1].1)
+                .min();
+            if let Some(offset) = dup {
+                return Err(Self::err(Rule::DuplicateKey, offset));
+            }
+        }
+        Ok(sink.map(entries.into_iter().map(|(_, _, k, v)| (k, v)).collect()))
     }
 }
 
@@ -833,6 +990,187 @@ mod tests {
 }
 
 #[cfg(test)]
+mod lenient_tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn accepts(input: &str, want: &Value) {
+        assert_eq!(
+            decode_lenient(&hex(input)).as_ref(),
+            Ok(want),
+            "input {input}"
+        );
+    }
+
+    fn rejects(input: &str, rule: Rule, offset: usize) {
+        assert_eq!(
+            decode_lenient(&hex(input)),
+            Err(DecodeError { rule, offset }),
+            "input {input}"
+        );
+    }
+
+    fn map(entries: Vec<(Value, Value)>) -> Value {
+        Value::Map(Map::from_entries(entries).unwrap())
+    }
+
+    #[test]
+    fn accepts_non_shortest_heads() {
+        accepts("1817", &23u64.into());
+        accepts("1b0000000000000001", &1u64.into());
+        accepts("3900ff", &(-256i64).into());
+        accepts(
+            "3bffffffffffffffff",
+            &Value::Int(Int::new(INT_MIN).unwrap()),
+        );
+        accepts("5800", &Value::Bytes(vec![]));
+        accepts("7a00000001 61", &"a".into());
+        accepts("9b0000000000000001 00", &Value::Array(vec![0u64.into()]));
+        accepts("b80161611901f4", &map(vec![("a".into(), 500u64.into())]));
+    }
+
+    #[test]
+    fn accepts_indefinite_lengths() {
+        accepts("5fff", &Value::Bytes(vec![]));
+        accepts("5f 4101 40 580202 03 ff", &Value::Bytes(vec![1, 2, 3]));
+        accepts("7fff", &"".into());
+        accepts("7f 6161 7801 62 60 ff", &"ab".into());
+        accepts("7f 62c3bc ff", &"\u{fc}".into());
+        accepts("9fff", &Value::Array(vec![]));
+        accepts(
+            "9f 01 9f 02 ff 80 ff",
+            &Value::Array(vec![
+                1u64.into(),
+                Value::Array(vec![2u64.into()]),
+                Value::Array(vec![]),
+            ]),
+        );
+        accepts("bfff", &map(vec![]));
+        accepts(
+            "bf 6162 f5 6161 9fff ff",
+            &map(vec![
+                ("b".into(), true.into()),
+                ("a".into(), Value::Array(vec![])),
+            ]),
+        );
+    }
+
+    #[test]
+    fn sorts_map_keys_canonically() {
+        // {"b": 1, "a": 2, 100: null, 10: null} in input order; canonical: 10, 100, "a", "b".
+        let v = decode_lenient(&hex("a4 6162 01 6161 02 1864 f6 0a f6")).unwrap();
+        assert_eq!(encode(&v), hex("a4 0a f6 1864 f6 6161 02 6162 01"));
+        // A widened key sorts by its canonical encoding: 1000 (1903e8) after 24 (1818).
+        let v = decode_lenient(&hex("a2 1b00000000000003e8 f4 1b0000000000000018 f5")).unwrap();
+        assert_eq!(encode(&v), hex("a2 1818 f5 1903e8 f4"));
+        // Keys that are themselves non-canonical maps are canonicalized before comparison.
+        let v = decode_lenient(&hex("a2 a2 6162 01 6161 02 00 a0 01")).unwrap();
+        assert_eq!(encode(&v), hex("a2 a0 01 a2 6161 02 6162 01 00"));
+    }
+
+    #[test]
+    fn rejects_what_is_outside_the_model_or_malformed() {
+        rejects("f93c00", Rule::Float, 0);
+        rejects("fa47c35000", Rule::Float, 0);
+        rejects("82 01 fb3ff199999999999a", Rule::Float, 2);
+        rejects("f7", Rule::SimpleValue, 0);
+        rejects("f0", Rule::SimpleValue, 0);
+        rejects("f814", Rule::SimpleValue, 0);
+        rejects("f820", Rule::SimpleValue, 0);
+        rejects("c11a514b67b0", Rule::Tag, 0);
+        rejects("81 d818 4100", Rule::Tag, 1);
+        let link = encode(&Value::Link(ObjectId::from_bytes([9; 32])));
+        assert_eq!(
+            decode_lenient(&link),
+            Err(DecodeError {
+                rule: Rule::Tag,
+                offset: 0
+            })
+        );
+        rejects("62c328", Rule::InvalidUtf8, 1);
+        rejects("7f 62c328 ff", Rule::InvalidUtf8, 2);
+        // A character split across chunks is invalid in each chunk.
+        rejects("7f 61c3 61bc ff", Rule::InvalidUtf8, 2);
+        rejects("a2 6161 01 6161 02", Rule::DuplicateKey, 4);
+        rejects("a2 6161 01 780161 02", Rule::DuplicateKey, 4);
+        rejects("a3 6162 01 6161 02 6162 03", Rule::DuplicateKey, 7);
+        rejects("bf 6161 01 7f6161ff 02 ff", Rule::DuplicateKey, 4);
+        rejects("a3 6162 01 6162 02 6162 03", Rule::DuplicateKey, 4);
+        rejects("0000", Rule::TrailingBytes, 1);
+        rejects("9fff 00", Rule::TrailingBytes, 2);
+        rejects("", Rule::Truncated, 0);
+        rejects("19ff", Rule::Truncated, 0);
+        rejects("5f", Rule::Truncated, 1);
+        rejects("5f 4101", Rule::Truncated, 3);
+        rejects("5f 4201", Rule::LengthExceedsInput, 1);
+        rejects("9f 01", Rule::Truncated, 2);
+        rejects("bf 6161 01", Rule::Truncated, 4);
+        rejects("bf 6161", Rule::Truncated, 3);
+        rejects("8201", Rule::LengthExceedsInput, 0);
+        rejects("5a00ffffff00", Rule::LengthExceedsInput, 0);
+        rejects("9b0000000100000000 00", Rule::LengthExceedsInput, 0);
+        rejects("bb7fffffffffffffff", Rule::LengthExceedsInput, 0);
+        rejects("ff", Rule::IndefiniteLength, 0);
+        rejects("82 01 ff", Rule::IndefiniteLength, 2);
+        rejects("bf 6161 ff", Rule::IndefiniteLength, 3);
+        rejects("1f", Rule::IndefiniteLength, 0);
+        rejects("3f", Rule::IndefiniteLength, 0);
+        rejects("df 00", Rule::IndefiniteLength, 0);
+        rejects("5f 6161 ff", Rule::IndefiniteLength, 1);
+        rejects("7f 4161 ff", Rule::IndefiniteLength, 1);
+        rejects("5f 5f4101ff ff", Rule::IndefiniteLength, 1);
+        rejects("5f 00 ff", Rule::IndefiniteLength, 1);
+        rejects("1c", Rule::ReservedAdditionalInfo, 0);
+        rejects("5f 5c ff", Rule::ReservedAdditionalInfo, 1);
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let ok = [vec![0x9f; MAX_DEPTH], vec![0x00], vec![0xff; MAX_DEPTH]].concat();
+        assert!(decode_lenient(&ok).is_ok());
+        let deep = [
+            vec![0x9f; MAX_DEPTH + 1],
+            vec![0x00],
+            vec![0xff; MAX_DEPTH + 1],
+        ]
+        .concat();
+        assert_eq!(
+            decode_lenient(&deep),
+            Err(DecodeError {
+                rule: Rule::TooDeep,
+                offset: MAX_DEPTH
+            })
+        );
+        // A million nested items of each kind fail cleanly, without overflowing the stack;
+        // maps nest through their keys as well as their values.
+        for b in [0x9f, 0xbf, 0x81, 0xa1] {
+            let huge = vec![b; 1_000_000];
+            assert_eq!(
+                decode_lenient(&huge).unwrap_err().rule,
+                Rule::TooDeep,
+                "{b:x}"
+            );
+        }
+        let keys = [vec![0xbf; 500_000], vec![0x00]].concat();
+        assert_eq!(decode_lenient(&keys).unwrap_err().rule, Rule::TooDeep);
+    }
+
+    #[test]
+    fn canonical_input_decodes_as_strictly() {
+        for input in ["00", "a26161016162820203", "83010203", "f6", "40", "60"] {
+            assert_eq!(decode_lenient(&hex(input)), decode(&hex(input)), "{input}");
+        }
+    }
+}
+
+#[cfg(test)]
 mod props {
     use super::*;
     use proptest::prelude::*;
@@ -874,6 +1212,140 @@ mod props {
         })
     }
 
+    fn has_link(v: &Value) -> bool {
+        match v {
+            Value::Link(_) => true,
+            Value::Array(items) => items.iter().any(has_link),
+            Value::Map(m) => m.entries().iter().any(|(k, v)| has_link(k) || has_link(v)),
+            _ => false,
+        }
+    }
+
+    /// `v` with every link replaced by its id as a byte string (later keys win on collision).
+    fn unlink(v: Value) -> Value {
+        match v {
+            Value::Link(id) => Value::Bytes(id.as_bytes().to_vec()),
+            Value::Array(items) => Value::Array(items.into_iter().map(unlink).collect()),
+            Value::Map(m) => {
+                let mut out = Map::new();
+                for (k, v) in m.into_entries() {
+                    out.insert(unlink(k), unlink(v));
+                }
+                Value::Map(out)
+            }
+            other => other,
+        }
+    }
+
+    /// A test-only encoder of valid but non-canonical CBOR, steered by a cycle of choices:
+    /// widened heads, indefinite lengths with random chunking, and shuffled map keys.
+    struct NonCanonical<'c> {
+        choices: &'c [u8],
+        next: usize,
+    }
+
+    impl NonCanonical<'_> {
+        fn pick(&mut self) -> u8 {
+            let c = self.choices[self.next % self.choices.len()];
+            self.next += 1;
+            c
+        }
+
+        /// A head for `arg`, at the shortest width or any wider one.
+        fn head(&mut self, out: &mut Vec<u8>, major: u8, arg: u64) {
+            let widen = self.pick() % 5;
+            let m = major << 5;
+            if widen == 0 || (arg < 24 && widen == 1) {
+                write_head(out, major, arg);
+            } else if arg <= 0xff && widen <= 1 {
+                out.extend_from_slice(&[m | 24, arg as u8]);
+            } else if arg <= 0xffff && widen <= 2 {
+                out.push(m | 25);
+                out.extend_from_slice(&(arg as u16).to_be_bytes());
+            } else if arg <= 0xffff_ffff && widen <= 3 {
+                out.push(m | 26);
+                out.extend_from_slice(&(arg as u32).to_be_bytes());
+            } else {
+                out.push(m | 27);
+                out.extend_from_slice(&arg.to_be_bytes());
+            }
+        }
+
+        /// A string, definite or as indefinite-length chunks split at char boundaries.
+        fn string(&mut self, out: &mut Vec<u8>, major: u8, b: &[u8], text: bool) {
+            if !self.pick().is_multiple_of(3) {
+                self.head(out, major, b.len() as u64);
+                out.extend_from_slice(b);
+                return;
+            }
+            out.push((major << 5) | 31);
+            let mut rest = b;
+            for chunks in 0.. {
+                let mut n = usize::from(self.pick() % 6).min(rest.len());
+                while text && n < rest.len() && (rest[n] & 0xc0) == 0x80 {
+                    n += 1;
+                }
+                self.head(out, major, n as u64);
+                out.extend_from_slice(&rest[..n]);
+                rest = &rest[n..];
+                if rest.is_empty() && (chunks > 4 || self.pick().is_multiple_of(2)) {
+                    break;
+                }
+            }
+            out.push(0xff);
+        }
+
+        fn encode(&mut self, v: &Value, out: &mut Vec<u8>) {
+            match v {
+                Value::Int(i) => {
+                    let n = i.get();
+                    if n >= 0 {
+                        self.head(out, 0, u64::try_from(n).unwrap());
+                    } else {
+                        self.head(out, 1, u64::try_from(-1 - n).unwrap());
+                    }
+                }
+                Value::Bytes(b) => self.string(out, 2, b, false),
+                Value::Text(t) => self.string(out, 3, t.as_bytes(), true),
+                Value::Array(items) => {
+                    let indefinite = self.pick().is_multiple_of(2);
+                    if indefinite {
+                        out.push(0x9f);
+                    } else {
+                        self.head(out, 4, items.len() as u64);
+                    }
+                    for item in items {
+                        self.encode(item, out);
+                    }
+                    if indefinite {
+                        out.push(0xff);
+                    }
+                }
+                Value::Map(m) => {
+                    let mut entries: Vec<&(Value, Value)> = m.entries().iter().collect();
+                    for i in (1..entries.len()).rev() {
+                        let j = usize::from(self.pick()) % (i + 1);
+                        entries.swap(i, j);
+                    }
+                    let indefinite = self.pick().is_multiple_of(2);
+                    if indefinite {
+                        out.push(0xbf);
+                    } else {
+                        self.head(out, 5, entries.len() as u64);
+                    }
+                    for (k, v) in entries {
+                        self.encode(k, out);
+                        self.encode(v, out);
+                    }
+                    if indefinite {
+                        out.push(0xff);
+                    }
+                }
+                other => encode_into(other, out),
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn decode_inverts_encode(v in value()) {
@@ -904,6 +1376,46 @@ mod props {
             match decode(&bytes) {
                 Ok(w) => prop_assert_eq!(encode(&w), bytes),
                 Err(e) => prop_assert!(e.offset <= bytes.len()),
+            }
+        }
+
+        #[test]
+        fn lenient_decodes_canonical_input_like_strict(v in value()) {
+            let bytes = encode(&v);
+            if has_link(&v) {
+                prop_assert_eq!(decode_lenient(&bytes).map_err(|e| e.rule), Err(Rule::Tag));
+            } else {
+                prop_assert_eq!(decode_lenient(&bytes), Ok(v));
+            }
+        }
+
+        #[test]
+        fn lenient_canonicalizes_non_canonical_encodings(
+            v in value(),
+            choices in proptest::collection::vec(any::<u8>(), 1..64),
+        ) {
+            let v = unlink(v);
+            let mut out = Vec::new();
+            NonCanonical { choices: &choices, next: 0 }.encode(&v, &mut out);
+            prop_assert_eq!(decode_lenient(&out), Ok(v));
+        }
+
+        #[test]
+        fn lenient_accepts_only_model_values(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            match decode_lenient(&bytes) {
+                Ok(v) => {
+                    prop_assert!(!has_link(&v));
+                    prop_assert_eq!(decode(&encode(&v)), Ok(v.clone()));
+                    if let Ok(strict) = decode(&bytes) {
+                        prop_assert_eq!(strict, v);
+                    }
+                }
+                Err(e) => {
+                    prop_assert!(e.offset <= bytes.len());
+                    if let Ok(strict) = decode(&bytes) {
+                        prop_assert!(has_link(&strict));
+                    }
+                }
             }
         }
 
