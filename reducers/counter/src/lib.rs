@@ -4,7 +4,7 @@
 //! idle); reaching the target while counting returns to `Idle` and emits
 //! `demo/CounterDone@1 {count}`; `Reset` deletes the state.
 
-#![no_std]
+#![cfg_attr(target_arch = "wasm32", no_std)]
 
 use aos_reducer::{Context, Output, Reducer, aos_reducer};
 use serde::{Deserialize, Serialize};

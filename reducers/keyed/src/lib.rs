@@ -5,7 +5,7 @@
 //! covers it and otherwise leaves it and emits `demo/Overdraft@1`; every operation counts in
 //! `ops`; `Close` deletes the cell.
 
-#![no_std]
+#![cfg_attr(target_arch = "wasm32", no_std)]
 
 extern crate alloc;
 

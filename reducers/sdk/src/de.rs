@@ -49,11 +49,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Value, Error> {
         Reference::Long(b) => b.len(),
         Reference::Short(b) => b.len(),
     };
-    if rest == 0 {
-        Ok(value)
-    } else {
-        Err(Error)
-    }
+    if rest == 0 { Ok(value) } else { Err(Error) }
 }
 
 /// Decodes `bytes` (one CBOR item, nothing after it) into a `T`.
@@ -156,10 +152,7 @@ impl<'de> de::Deserializer<'de> for ValueDe {
         visitor: V,
     ) -> Result<V::Value, Error> {
         match self.0 {
-            Value::Text(tag) => visitor.visit_enum(Variant {
-                tag,
-                payload: None,
-            }),
+            Value::Text(tag) => visitor.visit_enum(Variant { tag, payload: None }),
             Value::Map(mut entries) if entries.len() == 1 => {
                 let Some((Value::Text(tag), payload)) = entries.pop() else {
                     return Err(Error);
@@ -231,5 +224,82 @@ impl<'de> de::VariantAccess<'de> for Payload {
         visitor: V,
     ) -> Result<V::Value, Error> {
         de::Deserializer::deserialize_any(self.value()?, visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::string::String;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    use serde::{Deserialize, Serialize};
+
+    use super::{Error, from_cbor};
+    use crate::to_cbor;
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    enum E {
+        Unit,
+        New(u64),
+        Rec { a: i64 },
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct S {
+        e: E,
+        o: Option<String>,
+        #[serde(with = "crate::bytes")]
+        b: Vec<u8>,
+    }
+
+    #[test]
+    fn unit_variant_in_both_forms() {
+        // {"Unit": null}
+        let map_form = [0xa1, 0x64, b'U', b'n', b'i', b't', 0xf6];
+        assert_eq!(from_cbor::<E>(&map_form), Ok(E::Unit));
+        assert_eq!(from_cbor::<E>(&to_cbor(&E::Unit)), Ok(E::Unit));
+        // Followed by more data: the null must be consumed. [{"Unit": null}, 5]
+        let mut arr = vec![0x82];
+        arr.extend_from_slice(&map_form);
+        arr.push(0x05);
+        assert_eq!(from_cbor::<(E, u8)>(&arr), Ok((E::Unit, 5)));
+        // A unit variant with a non-null payload is rejected.
+        assert_eq!(
+            from_cbor::<E>(&[0xa1, 0x64, b'U', b'n', b'i', b't', 0x01]),
+            Err(Error)
+        );
+    }
+
+    #[test]
+    fn round_trips_and_rejections() {
+        for v in [
+            S {
+                e: E::New(7),
+                o: None,
+                b: vec![1, 2],
+            },
+            S {
+                e: E::Rec { a: -3 },
+                o: Some("x".into()),
+                b: vec![],
+            },
+        ] {
+            let bytes = to_cbor(&v);
+            assert_eq!(from_cbor::<S>(&bytes), Ok(v));
+        }
+        // Trailing bytes, floats and tags are errors.
+        assert_eq!(from_cbor::<u64>(&[0x01, 0x02]), Err(Error));
+        assert_eq!(from_cbor::<u64>(&[0xf9, 0x3c, 0x00]), Err(Error));
+        assert_eq!(from_cbor::<u64>(&[0xc1, 0x01]), Err(Error));
+        // Byte strings are byte strings.
+        assert_eq!(
+            to_cbor(&S {
+                e: E::Unit,
+                o: None,
+                b: vec![9]
+            })[..3],
+            [0xa3, 0x61, b'e']
+        );
     }
 }

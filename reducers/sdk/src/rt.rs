@@ -91,7 +91,7 @@ mod bump {
     static GLOBAL: Bump = Bump;
 }
 
-#[cfg(all(feature = "panic-handler", target_arch = "wasm32"))]
+#[cfg(all(feature = "panic-handler", target_arch = "wasm32", not(test)))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
     core::arch::wasm32::unreachable()
@@ -100,7 +100,9 @@ fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
 /// Body of the `alloc` export: `len` bytes, 8-aligned, never freed.
 #[must_use]
 pub fn alloc_export(len: i32) -> i32 {
-    let Ok(len) = usize::try_from(len) else { trap() };
+    let Ok(len) = usize::try_from(len) else {
+        trap()
+    };
     let Ok(layout) = Layout::from_size_align(len.max(1), 8) else {
         trap()
     };
@@ -118,7 +120,9 @@ pub fn alloc_export(len: i32) -> i32 {
 ///
 /// `ptr..ptr+len` must be readable.
 unsafe fn input<'a>(ptr: i32, len: i32) -> &'a [u8] {
-    let Ok(len) = usize::try_from(len) else { trap() };
+    let Ok(len) = usize::try_from(len) else {
+        trap()
+    };
     // SAFETY: per the caller.
     unsafe { core::slice::from_raw_parts(ptr as usize as *const u8, len) }
 }
