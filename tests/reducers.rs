@@ -221,6 +221,8 @@ impl World {
     fn step(&self, state: Option<&Value>, schema: &str, event: &Value, key: Option<&Value>) -> Out {
         let input = envelope(state, schema, event, key);
         let out = self.module.step(&input).unwrap();
+        // Far below the default budget of 100 million (about 70,000 for the counter).
+        assert!(out.fuel_consumed < 1_000_000, "fuel {}", out.fuel_consumed);
         // The SDK writes the envelope itself canonically.
         let raw = decode(&out.bytes).unwrap();
         let Value::Map(m) = lenient(&out.bytes) else {

@@ -100,3 +100,41 @@ impl Reducer for Accounts {
 }
 
 aos_reducer!(Accounts);
+
+#[cfg(test)]
+mod tests {
+    use aos_reducer::{Context, Output, Reducer, from_cbor, to_cbor};
+
+    use super::{Account, AccountEvent, Accounts, Op};
+
+    #[test]
+    fn overdraft_leaves_balance_and_emits_event() {
+        let ctx = Context::new("demo/AccountEvent@1").with_key("alice");
+        let mut out = Output::default();
+        let event = AccountEvent {
+            account: "alice".into(),
+            op: Op::Withdraw { amount: 5 },
+        };
+        let state = Some(Account { balance: 3, ops: 1 });
+        let next = Accounts::step(state, event, &ctx, &mut out).unwrap();
+        assert_eq!((next.balance, next.ops), (3, 2));
+        let events: Vec<_> = out.events().collect();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].0, "demo/Overdraft@1");
+        #[derive(serde::Deserialize, PartialEq, Debug)]
+        struct Seen {
+            account: String,
+            requested: u64,
+            balance: u64,
+        }
+        assert_eq!(
+            from_cbor::<Seen>(events[0].1),
+            Ok(Seen {
+                account: "alice".into(),
+                requested: 5,
+                balance: 3
+            })
+        );
+        assert_eq!(to_cbor("alice"), ctx.key_bytes().unwrap());
+    }
+}

@@ -163,6 +163,26 @@ pub struct Context {
 }
 
 impl Context {
+    /// A context for an event of schema `schema`, outside cell mode; for calling
+    /// [`Reducer::step`] directly in host-side unit tests (the glue builds the real one).
+    #[must_use]
+    pub fn new(schema: &str) -> Self {
+        Self {
+            schema: schema.into(),
+            key: None,
+            event_key: None,
+            cell_mode: false,
+        }
+    }
+
+    /// This context in cell mode with cell key `key` (for host-side unit tests).
+    #[must_use]
+    pub fn with_key<K: Serialize + ?Sized>(mut self, key: &K) -> Self {
+        self.key = Some(to_cbor(key));
+        self.cell_mode = true;
+        self
+    }
+
     /// The event's schema name, e.g. `demo/CounterEvent@1`.
     #[must_use]
     pub fn schema(&self) -> &str {
@@ -265,6 +285,26 @@ impl Output {
             params: to_cbor(params),
             cap_slot: cap_slot.map(Into::into),
         });
+    }
+
+    /// The domain events emitted so far as (schema, CBOR value), in order.
+    pub fn events(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.events
+            .iter()
+            .map(|e| (e.schema.as_str(), e.value.as_slice()))
+    }
+
+    /// The effects emitted so far as (kind, CBOR params, cap slot), in order.
+    pub fn effects(&self) -> impl Iterator<Item = (&str, &[u8], Option<&str>)> {
+        self.effects
+            .iter()
+            .map(|e| (e.kind.as_str(), e.params.as_slice(), e.cap_slot.as_deref()))
+    }
+
+    /// The annotation, if one was set, as CBOR.
+    #[must_use]
+    pub fn annotation(&self) -> Option<&[u8]> {
+        self.ann.as_deref()
     }
 
     /// Sets the step's annotation (typed by `abi.reducer.annotations`); the last call wins.
