@@ -372,6 +372,39 @@ macro_rules! aos_reducer {
 ///
 /// `run` has the same return-pointer shape as a reducer's `step`; its input is the CBOR of
 /// the input value and its output the CBOR of the output value.
+///
+/// ```
+/// use aos_reducer::{Pure, aos_pure};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Deserialize)]
+/// struct Input {
+///     words: Vec<String>,
+/// }
+///
+/// #[derive(Serialize)]
+/// struct Stats {
+///     count: u64,
+///     longest: Option<String>,
+/// }
+///
+/// struct WordStats;
+///
+/// impl Pure for WordStats {
+///     type Input = Input;
+///     type Output = Stats;
+///
+///     fn run(input: Input) -> Stats {
+///         Stats {
+///             count: input.words.len() as u64,
+///             longest: input.words.into_iter().max_by_key(|w| w.len()),
+///         }
+///     }
+/// }
+///
+/// aos_pure!(WordStats);
+/// # fn main() {}
+/// ```
 #[macro_export]
 macro_rules! aos_pure {
     ($component:ty) => {

@@ -46,7 +46,7 @@ mod bump {
             let Some(end) = start.checked_add(layout.size()) else {
                 return core::ptr::null_mut();
             };
-            let have = core::arch::wasm32::memory_size(0) * PAGE;
+            let have = core::arch::wasm32::memory_size(0).saturating_mul(PAGE);
             if end > have {
                 let pages = (end - have).div_ceil(PAGE);
                 if core::arch::wasm32::memory_grow(0, pages) == usize::MAX {
@@ -66,7 +66,7 @@ mod bump {
                 let Some(new_end) = (ptr as usize).checked_add(new_size) else {
                     return core::ptr::null_mut();
                 };
-                let have = core::arch::wasm32::memory_size(0) * PAGE;
+                let have = core::arch::wasm32::memory_size(0).saturating_mul(PAGE);
                 if new_end > have {
                     let pages = (new_end - have).div_ceil(PAGE);
                     if core::arch::wasm32::memory_grow(0, pages) == usize::MAX {
