@@ -105,12 +105,12 @@ extern crate alloc;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use cbor4ii::core::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 mod de;
 mod rt;
+mod ser;
 
 pub use de::{Error, from_cbor};
 
@@ -248,6 +248,7 @@ pub(crate) struct EmittedEffect {
 impl Output {
     /// Emits a domain event of schema `schema` (e.g. `demo/CounterDone@1`). The world routes
     /// it like any other event, after this step.
+    #[inline(never)]
     pub fn emit_event<T: Serialize + ?Sized>(&mut self, schema: &str, value: &T) {
         self.events.push(EmittedEvent {
             schema: schema.into(),
@@ -258,6 +259,7 @@ impl Output {
 
     /// Emits a domain event carrying an explicit key (`key` is encoded as CBOR of the
     /// target's key schema), for events routed to a keyed reducer.
+    #[inline(never)]
     pub fn emit_event_keyed<T: Serialize + ?Sized, K: Serialize + ?Sized>(
         &mut self,
         schema: &str,
@@ -274,6 +276,7 @@ impl Output {
     /// Requests an effect of kind `kind` (e.g. `timer.set`) with `params` (typed by the
     /// effect's `params_schema`), authorized through the module's cap slot `cap_slot` if
     /// given. The receipt comes back later as an event (e.g. `sys/TimerFired@1`).
+    #[inline(never)]
     pub fn emit_effect<T: Serialize + ?Sized>(
         &mut self,
         kind: &str,
@@ -308,6 +311,7 @@ impl Output {
     }
 
     /// Sets the step's annotation (typed by `abi.reducer.annotations`); the last call wins.
+    #[inline(never)]
     pub fn annotate<T: Serialize + ?Sized>(&mut self, ann: &T) {
         self.ann = Some(to_cbor(ann));
     }
@@ -320,16 +324,21 @@ impl Output {
 ///
 /// Traps if serialization fails (only a custom `Serialize` impl that errors can cause it).
 #[must_use]
+#[inline(never)]
 pub fn to_cbor<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    cbor4ii::serde::to_vec(Vec::new(), &value).unwrap_or_else(|_| trap())
+    let mut w = ser::Writer { out: Vec::new() };
+    match value.serialize(&mut w) {
+        Ok(()) => w.out,
+        Err(_) => trap(),
+    }
 }
 
+#[inline(never)]
 pub(crate) fn decode_or_trap<T: DeserializeOwned>(bytes: &[u8]) -> T {
-    from_cbor(bytes).unwrap_or_else(|_| trap())
-}
-
-pub(crate) fn parse_or_trap(bytes: &[u8]) -> Value {
-    de::parse(bytes).unwrap_or_else(|_| trap())
+    match from_cbor(bytes) {
+        Ok(v) => v,
+        Err(_) => trap(),
+    }
 }
 
 /// Ends the call with a WebAssembly trap (`unreachable`); off wasm32 (host-side unit tests)
