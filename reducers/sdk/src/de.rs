@@ -133,26 +133,17 @@ impl<'de> Reader<'de> {
     #[inline(never)]
     fn long_head(&mut self, b: u8) -> Result<(u8, u64), Error> {
         let major = b >> 5;
-        // Floats (and two-byte simple values) never occur in AIR values.
-        if major == SIMPLE {
+        let info = b & 0x1f;
+        // Floats (and two-byte simple values) never occur in AIR values; 28..=31 are
+        // reserved or indefinite.
+        if major == SIMPLE || info > 27 {
             return Err(Error);
         }
-        let arg = match b & 0x1f {
-            24 => u64::from(self.take(1)?[0]),
-            25 => {
-                let s = self.take(2)?;
-                u64::from(u16::from_be_bytes([s[0], s[1]]))
-            }
-            26 => {
-                let s = self.take(4)?;
-                u64::from(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-            }
-            27 => {
-                let s = self.take(8)?;
-                u64::from_be_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]])
-            }
-            _ => return Err(Error),
-        };
+        // 24..=27: a 1, 2, 4 or 8-byte big-endian argument.
+        let mut arg = 0u64;
+        for &x in self.take(1 << (info - 24))? {
+            arg = (arg << 8) | u64::from(x);
+        }
         Ok((major, arg))
     }
 
@@ -621,7 +612,7 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, 'de> {
         if !self.payload {
             return Err(Error);
         }
-        de::Deserializer::deserialize_any(self.de, visitor)
+        de::Deserializer::deserialize_seq(self.de, visitor)
     }
 
     #[inline(never)]
@@ -633,7 +624,7 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, 'de> {
         if !self.payload {
             return Err(Error);
         }
-        de::Deserializer::deserialize_any(self.de, visitor)
+        de::Deserializer::deserialize_map(self.de, visitor)
     }
 }
 

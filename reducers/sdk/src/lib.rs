@@ -326,7 +326,11 @@ impl Output {
 #[must_use]
 #[inline(never)]
 pub fn to_cbor<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    let mut w = ser::Writer { out: Vec::new() };
+    // Room for typical values up front: growing a Vec costs more fuel than the unused
+    // capacity costs memory (the bump allocator never frees anyway).
+    let mut w = ser::Writer {
+        out: Vec::with_capacity(128),
+    };
     match value.serialize(&mut w) {
         Ok(()) => w.out,
         Err(_) => trap(),

@@ -26,19 +26,18 @@ pub(crate) fn head(out: &mut Vec<u8>, major: u8, n: u64) {
 
 #[inline(never)]
 fn long_head(out: &mut Vec<u8>, major: u8, n: u64) {
-    let m = major << 5;
-    if n <= 0xff {
-        out.extend_from_slice(&[m | 24, n as u8]);
+    // 1, 2, 4 or 8 argument bytes: additional information 24, 25, 26 or 27.
+    let len: usize = if n <= 0xff {
+        1
     } else if n <= 0xffff {
-        out.push(m | 25);
-        out.extend_from_slice(&(n as u16).to_be_bytes());
+        2
     } else if n <= 0xffff_ffff {
-        out.push(m | 26);
-        out.extend_from_slice(&(n as u32).to_be_bytes());
+        4
     } else {
-        out.push(m | 27);
-        out.extend_from_slice(&n.to_be_bytes());
-    }
+        8
+    };
+    out.push((major << 5) | (24 + len.trailing_zeros() as u8));
+    out.extend_from_slice(&n.to_be_bytes()[8 - len..]);
 }
 
 pub(crate) fn put_text(out: &mut Vec<u8>, s: &str) {
