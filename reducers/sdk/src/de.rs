@@ -1,6 +1,6 @@
 //! Decoding CBOR straight from the bytes into serde types.
 //!
-//! A small zero-copy [`Deserializer`] over the input slice: no intermediate value tree, text
+//! A small zero-copy serde deserializer over the input slice: no intermediate value tree, text
 //! and byte strings are borrowed, nothing is formatted. It accepts what the kernel writes
 //! (canonical CBOR of AIR values) and what [`crate::to_cbor`] writes: definite lengths, any
 //! integer width, map keys in any order (struct fields go through serde's field visitor), and
