@@ -10,12 +10,14 @@
 //! - [`object`]: object kinds and BLAKE3 ids with domain separation.
 //! - [`store`]: the `.aos` directory: loose objects, packs, refs with reflogs, fsck and gc.
 //! - [`wasm`]: the deterministic WebAssembly engine for reducers and pure components.
+//! - [`examples`]: the example worlds built into the binary.
 //! - [`progress`]: the callback through which long operations report progress.
 //!
 //! The library never prints; the `aos` binary renders what it returns.
 
 pub mod air;
 pub mod codec;
+pub mod examples;
 pub mod kernel;
 pub mod object;
 pub mod progress;

@@ -187,15 +187,15 @@ pub enum Kind {
     Blob,
     /// One canonical CBOR data item.
     Value,
-    /// An AIR node (reserved; added with AIR v1).
+    /// An AIR node.
     Air,
-    /// A journal entry (reserved; added with worlds).
+    /// A journal entry of a world.
     Entry,
-    /// A world snapshot (reserved; added with worlds).
+    /// A snapshot of a world's state.
     Snapshot,
     /// A signed effect receipt (reserved; added with effects).
     Receipt,
-    /// A node of a content-addressed Merkle map (reserved; added with cells).
+    /// A node of a content-addressed Merkle map (keyed reducers' cells).
     MapNode,
 }
 
@@ -255,7 +255,7 @@ impl Kind {
     /// subsystem that defines their structure exists.
     #[must_use]
     pub const fn is_active(self) -> bool {
-        matches!(self, Self::Blob | Self::Value | Self::Air | Self::MapNode)
+        !matches!(self, Self::Receipt)
     }
 
     /// Whether the payload is a canonical CBOR data item (every kind except `blob`).

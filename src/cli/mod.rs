@@ -12,6 +12,7 @@ mod hash_object;
 mod init;
 mod progress;
 mod refs;
+mod world;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -57,6 +58,13 @@ pub enum Command {
     ShowRef(refs::ShowRefArgs),
     UpdateRef(refs::UpdateRefArgs),
     Air(air::AirArgs),
+    World(world::WorldArgs),
+    Send(world::SendArgs),
+    State(world::StateArgs),
+    Log(world::LogArgs),
+    Show(world::ShowArgs),
+    Snapshot(world::SnapshotArgs),
+    Verify(world::VerifyArgs),
     Completions(completions::CompletionsArgs),
 }
 
@@ -143,7 +151,7 @@ impl CliError {
     }
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(c) = src {
@@ -247,6 +255,13 @@ pub fn main() -> ExitCode {
         Command::ShowRef(a) => refs::show_ref(&ctx, &a),
         Command::UpdateRef(a) => refs::update_ref(&ctx, &a),
         Command::Air(a) => air::run(&ctx, &a),
+        Command::World(a) => world::run_world(&ctx, &a),
+        Command::Send(a) => world::run_send(&ctx, &a),
+        Command::State(a) => world::run_state(&ctx, &a),
+        Command::Log(a) => world::run_log(&ctx, &a),
+        Command::Show(a) => world::run_show(&ctx, &a),
+        Command::Snapshot(a) => world::run_snapshot(&ctx, &a),
+        Command::Verify(a) => world::run_verify(&ctx, &a),
         Command::Completions(a) => completions::run(&a),
     };
     match result {

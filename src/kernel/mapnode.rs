@@ -85,6 +85,15 @@ pub trait NodeStore {
     fn put(&mut self, bytes: &[u8]) -> Result<ObjectId, MapError>;
 }
 
+impl<T: NodeStore + ?Sized> NodeStore for &mut T {
+    fn get(&self, id: &ObjectId) -> Result<Vec<u8>, MapError> {
+        (**self).get(id)
+    }
+    fn put(&mut self, bytes: &[u8]) -> Result<ObjectId, MapError> {
+        (**self).put(bytes)
+    }
+}
+
 /// An in-memory [`NodeStore`] that counts reads and writes.
 #[derive(Debug, Default)]
 pub struct MemNodeStore {

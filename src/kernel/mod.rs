@@ -1,7 +1,25 @@
-//! The world kernel's persistent data structures.
+//! The world kernel: journal entries, snapshots, the executable control plane, the stepper
+//! and the persistent data structures behind them.
 //!
+//! - [`entry`]: journal entries, the hash-chained history of a world.
+//! - [`snapshot`]: canonical, root-complete snapshots of a world's state.
+//! - [`program`]: a world's control plane made executable (schemas, reducers, routes).
+//! - [`machine`]: the deterministic stepper that turns events into entries.
+//! - [`replay`]: replaying recorded history and naming the first divergence.
+//! - [`world`]: worlds in a store: create, open, send, state, snapshot, verify.
 //! - [`mapnode`]: the canonical Merkle map (HAMT) keyed reducers keep their per-cell state in.
 //! - [`envelope`]: the CBOR envelopes passed into and out of a reducer's `step`.
 
+pub mod entry;
 pub mod envelope;
+pub mod error;
+mod fields;
+pub mod machine;
 pub mod mapnode;
+pub mod program;
+pub mod replay;
+pub mod snapshot;
+pub mod world;
+
+pub use error::{Divergence, WorldError};
+pub use fields::ShapeError;

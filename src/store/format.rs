@@ -31,8 +31,10 @@ impl Encoding {
 /// zstd level for objects written by `put` and batches: fast, with a useful ratio.
 pub const ZSTD_LEVEL: i32 = 3;
 
-/// Payloads smaller than this are stored raw: compressing them saves nothing worth a frame.
-pub const MIN_COMPRESS: usize = 64;
+/// Payloads smaller than this are stored raw: a zstd frame of a small object saves a few
+/// bytes at best and costs microseconds per object, which dominates journal appends (an entry
+/// is typically 100-300 bytes).
+pub const MIN_COMPRESS: usize = 512;
 
 /// Payloads this large are compressed with zstd's worker threads.
 pub const MT_COMPRESS: usize = 4 << 20;

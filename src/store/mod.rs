@@ -766,8 +766,8 @@ mod tests {
         let err = s.put(Kind::Value, &[0x18, 0x01]).unwrap_err();
         assert!(matches!(err, StoreError::NotCanonical { .. }), "{err}");
         assert!(matches!(
-            s.put(Kind::Entry, &[0xf6]).unwrap_err(),
-            StoreError::ReservedKind(Kind::Entry)
+            s.put(Kind::Receipt, &[0xf6]).unwrap_err(),
+            StoreError::ReservedKind(Kind::Receipt)
         ));
         assert!(s.list_objects().unwrap().is_empty());
     }

@@ -1,0 +1,247 @@
+//! A world's control plane made executable: schemas, reducers and routes, read from a
+//! validated manifest and the genesis entry.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::OnceLock;
+
+use crate::air::name::Name;
+use crate::air::nodes::{ModuleAbi, Node, NodeKind};
+use crate::air::types::Type;
+use crate::air::validate::Validated;
+use crate::kernel::entry::Genesis;
+use crate::object::ObjectId;
+use crate::wasm::{ModuleError, PureModule, ReducerModule};
+
+/// A reducer of the world.
+pub struct ReducerDef {
+    /// Its name.
+    pub name: Name,
+    /// Its WASM blob.
+    pub wasm: ObjectId,
+    /// The type of its state.
+    pub state_ty: Type,
+    /// The type of its cell keys, for a keyed reducer.
+    pub key_ty: Option<Type>,
+    /// Effect kinds it may emit.
+    pub effects_emitted: BTreeSet<String>,
+    /// Capability slots it declares.
+    pub cap_slots: BTreeSet<String>,
+    module: OnceLock<Result<ReducerModule, ModuleError>>,
+}
+
+impl ReducerDef {
+    /// Whether the reducer keeps per-cell state.
+    #[must_use]
+    pub fn keyed(&self) -> bool {
+        self.key_ty.is_some()
+    }
+}
+
+/// One route of an event schema to a reducer.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// Index of the reducer in [`Program::reducers`].
+    pub reducer: usize,
+    /// The path of the key field, for a keyed reducer.
+    pub key_field: Option<Vec<String>>,
+}
+
+/// The executable control plane of a world.
+pub struct Program {
+    /// The genesis entry's id.
+    pub genesis_id: ObjectId,
+    /// The genesis entry.
+    pub genesis: Genesis,
+    /// The validated control plane.
+    pub air: Validated,
+    schemas: HashMap<Name, Type>,
+    /// The reducers, in manifest order.
+    pub reducers: Vec<ReducerDef>,
+    by_name: HashMap<String, usize>,
+    routes: HashMap<String, Vec<Route>>,
+    effect_params: HashMap<String, Type>,
+    /// The pure modules: name and blob.
+    pub pures: Vec<(Name, ObjectId)>,
+}
+
+/// Why a validated control plane cannot run.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ProgramError(pub String);
+
+impl Program {
+    /// Builds the program of a world whose genesis entry is `genesis`.
+    ///
+    /// # Errors
+    /// If the genesis entry does not match the control plane (a module without a blob, or a
+    /// blob the manifest does not name).
+    pub fn new(
+        air: Validated,
+        genesis_id: ObjectId,
+        genesis: Genesis,
+    ) -> Result<Self, ProgramError> {
+        if air.manifest_id != genesis.manifest {
+            return Err(ProgramError(format!(
+                "genesis names manifest {}, but the control plane hashes to {}",
+                genesis.manifest, air.manifest_id
+            )));
+        }
+        let mut schemas = HashMap::new();
+        let mut effect_params = HashMap::new();
+        let mut reducers = Vec::new();
+        let mut pures = Vec::new();
+        let blob_of = |name: &Name| {
+            genesis
+                .modules
+                .iter()
+                .find(|(n, _)| n == name.as_str())
+                .map(|(_, id)| *id)
+        };
+        for vn in &air.nodes {
+            match &vn.node {
+                Node::DefSchema(s) => {
+                    schemas.insert(s.name.clone(), s.ty.clone());
+                }
+                Node::DefEffect(e) => {
+                    effect_params.insert(e.kind.clone(), Type::Ref(e.params_schema.clone()));
+                }
+                Node::DefModule(m) => {
+                    let Some(wasm) = m.wasm_hash else {
+                        return Err(ProgramError(format!("module {} has no wasm_hash", m.name)));
+                    };
+                    if blob_of(&m.name) != Some(wasm) {
+                        return Err(ProgramError(format!(
+                            "module {}: genesis does not bind its wasm_hash {wasm}",
+                            m.name
+                        )));
+                    }
+                    match &m.abi {
+                        ModuleAbi::Reducer(r) => reducers.push(ReducerDef {
+                            name: m.name.clone(),
+                            wasm,
+                            state_ty: Type::Ref(r.state.clone()),
+                            key_ty: m.key_schema.clone().map(Type::Ref),
+                            effects_emitted: r.effects_emitted.iter().cloned().collect(),
+                            cap_slots: r.cap_slots.iter().map(|(s, _)| s.clone()).collect(),
+                            module: OnceLock::new(),
+                        }),
+                        ModuleAbi::Pure(_) => pures.push((m.name.clone(), wasm)),
+                    }
+                }
+                _ => {}
+            }
+        }
+        let listed = air.manifest.refs(NodeKind::DefModule).map_or(0, <[_]>::len);
+        if genesis.modules.len() != listed {
+            return Err(ProgramError(format!(
+                "genesis binds {} modules, the manifest lists {listed}",
+                genesis.modules.len()
+            )));
+        }
+        let by_name: HashMap<String, usize> = reducers
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.as_str().to_owned(), i))
+            .collect();
+        let mut routes: HashMap<String, Vec<Route>> = HashMap::new();
+        for r in &air.manifest.routing.events {
+            let Some(&i) = by_name.get(r.reducer.as_str()) else {
+                return Err(ProgramError(format!(
+                    "route to {}, which is not a reducer",
+                    r.reducer
+                )));
+            };
+            routes
+                .entry(r.event.as_str().to_owned())
+                .or_default()
+                .push(Route {
+                    reducer: i,
+                    key_field: r
+                        .key_field
+                        .as_ref()
+                        .map(|f| f.split('.').map(str::to_owned).collect()),
+                });
+        }
+        Ok(Self {
+            genesis_id,
+            genesis,
+            air,
+            schemas,
+            reducers,
+            by_name,
+            routes,
+            effect_params,
+            pures,
+        })
+    }
+
+    /// The world's schemas, for reading and checking typed values.
+    #[must_use]
+    pub fn schemas(&self) -> &HashMap<Name, Type> {
+        &self.schemas
+    }
+
+    /// Whether the world defines the schema `name`.
+    #[must_use]
+    pub fn has_schema(&self, name: &str) -> bool {
+        Name::new(name).is_ok_and(|n| self.schemas.contains_key(&n))
+    }
+
+    /// The routes of events of schema `schema`, in manifest order.
+    #[must_use]
+    pub fn routes(&self, schema: &str) -> &[Route] {
+        self.routes.get(schema).map_or(&[], Vec::as_slice)
+    }
+
+    /// The index of the reducer named `name`.
+    #[must_use]
+    pub fn reducer_index(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The parameter type of effects of kind `kind`.
+    #[must_use]
+    pub fn effect_params(&self, kind: &str) -> Option<&Type> {
+        self.effect_params.get(kind)
+    }
+
+    /// The compiled module of reducer `i`, compiling it on first use from the bytes `load`
+    /// returns.
+    ///
+    /// # Errors
+    /// A message if the blob cannot be loaded or compiled.
+    pub fn module(
+        &self,
+        i: usize,
+        load: impl FnOnce(&ObjectId) -> Result<Vec<u8>, String>,
+    ) -> Result<&ReducerModule, String> {
+        let r = &self.reducers[i];
+        if let Some(m) = r.module.get() {
+            return m.as_ref().map_err(|e| format!("module {}: {e}", r.name));
+        }
+        let bytes = load(&r.wasm)?;
+        let compiled = ReducerModule::compile(&bytes, &self.genesis.limits);
+        let m = r.module.get_or_init(|| compiled);
+        m.as_ref().map_err(|e| format!("module {}: {e}", r.name))
+    }
+
+    /// Compiles every module now (reducers and pure components), so that a world is never
+    /// created with a module that cannot run.
+    ///
+    /// # Errors
+    /// The first module that does not compile, by name.
+    pub fn compile_all(
+        &self,
+        load: &dyn Fn(&ObjectId) -> Result<Vec<u8>, String>,
+    ) -> Result<(), String> {
+        for i in 0..self.reducers.len() {
+            self.module(i, load)?;
+        }
+        for (name, wasm) in &self.pures {
+            let bytes = load(wasm)?;
+            PureModule::compile(&bytes, &self.genesis.limits)
+                .map_err(|e| format!("module {name}: {e}"))?;
+        }
+        Ok(())
+    }
+}
