@@ -218,9 +218,84 @@ impl Entry {
     /// The canonical encoding and the id of this entry.
     #[must_use]
     pub fn encode(&self) -> (Vec<u8>, ObjectId) {
-        let bytes = cbor::encode(&self.to_value());
+        let bytes = match &self.body {
+            Body::Event(e) => self.encode_event(e),
+            _ => cbor::encode(&self.to_value()),
+        };
         let id = object::hash(Kind::Entry, &bytes);
         (bytes, id)
+    }
+
+    /// [`Entry::to_value`]'s encoding for event entries (the hot path), written directly in
+    /// canonical key order: `key`, `kind`, `prev`, `cause`, `steps`, `value`, `height`,
+    /// `origin`, `schema` (shorter keys first, then bytewise).
+    fn encode_event(&self, e: &Event) -> Vec<u8> {
+        let mut out = Vec::with_capacity(160);
+        let derived = matches!(e.origin, Origin::Derived { .. });
+        let n =
+            6 + u64::from(e.key.is_some()) + u64::from(self.prev.is_some()) + u64::from(derived);
+        cbor::write_head(&mut out, 5, n);
+        let text = |out: &mut Vec<u8>, t: &str| {
+            cbor::write_head(out, 3, t.len() as u64);
+            out.extend_from_slice(t.as_bytes());
+        };
+        if let Some(k) = &e.key {
+            text(&mut out, "key");
+            cbor::encode_into(k, &mut out);
+        }
+        text(&mut out, "kind");
+        text(&mut out, "event");
+        if let Some(p) = &self.prev {
+            text(&mut out, "prev");
+            cbor::encode_into(&Value::Link(*p), &mut out);
+        }
+        if let Origin::Derived {
+            cause,
+            reducer,
+            cell,
+        } = &e.origin
+        {
+            text(&mut out, "cause");
+            let mut c = Builder::new();
+            c.nat("height", *cause).text("reducer", reducer);
+            if let Some(k) = cell {
+                c.put("cell", k.clone());
+            }
+            cbor::encode_into(&c.done(), &mut out);
+        }
+        text(&mut out, "steps");
+        cbor::write_head(&mut out, 4, e.steps.len() as u64);
+        for st in &e.steps {
+            if st.effects.is_empty() {
+                // `cell`, `state`, `reducer`.
+                cbor::write_head(&mut out, 5, 2 + u64::from(st.cell.is_some()));
+                if let Some(c) = &st.cell {
+                    text(&mut out, "cell");
+                    cbor::encode_into(c, &mut out);
+                }
+                text(&mut out, "state");
+                match &st.state {
+                    Some(id) => {
+                        cbor::write_head(&mut out, 2, 32);
+                        out.extend_from_slice(id.as_bytes());
+                    }
+                    None => out.push(0xf6),
+                }
+                text(&mut out, "reducer");
+                text(&mut out, &st.reducer);
+            } else {
+                cbor::encode_into(&st.to_value(), &mut out);
+            }
+        }
+        text(&mut out, "value");
+        cbor::encode_into(&e.value, &mut out);
+        text(&mut out, "height");
+        cbor::write_head(&mut out, 0, self.height);
+        text(&mut out, "origin");
+        text(&mut out, if derived { "derived" } else { "ingress" });
+        text(&mut out, "schema");
+        text(&mut out, &e.schema);
+        out
     }
 
     /// Decodes an entry's payload.
@@ -485,6 +560,34 @@ mod tests {
                 }),
             },
             Entry {
+                height: 300,
+                prev: Some(id(10)),
+                body: Body::Event(Event {
+                    origin: Origin::Derived {
+                        cause: 299,
+                        reducer: "demo/A@1".into(),
+                        cell: Some(Value::Text("c".into())),
+                    },
+                    schema: "demo/E@1".into(),
+                    value: Value::Array(vec![1u64.into(), Value::Bool(true)]),
+                    key: Some(Value::Text("alice".into())),
+                    steps: vec![
+                        Step {
+                            reducer: "demo/A@1".into(),
+                            cell: Some(Value::Text("alice".into())),
+                            state: Some(id(11)),
+                            effects: vec![],
+                        },
+                        Step {
+                            reducer: "demo/Bb@1".into(),
+                            cell: None,
+                            state: Some(id(12)),
+                            effects: vec![],
+                        },
+                    ],
+                }),
+            },
+            Entry {
                 height: 3,
                 prev: Some(id(7)),
                 body: Body::Fault(Fault {
@@ -507,6 +610,11 @@ mod tests {
     fn entries_round_trip() {
         for e in samples() {
             let (bytes, eid) = e.encode();
+            assert_eq!(
+                bytes,
+                cbor::encode(&e.to_value()),
+                "fast path = canonical value"
+            );
             assert_eq!(Entry::decode(&bytes).unwrap(), e);
             assert_eq!(eid, object::hash(Kind::Entry, &bytes));
         }
@@ -529,7 +637,10 @@ mod tests {
             "{err}"
         );
 
-        let mut fault = samples()[3].clone();
+        let mut fault = samples()
+            .into_iter()
+            .find(|e| matches!(e.body, Body::Fault(_)))
+            .unwrap();
         if let Body::Fault(f) = &mut fault.body {
             f.cause = 3;
         }

@@ -94,8 +94,27 @@ pub(crate) fn find_base(
     store: &Store,
     head: &ObjectId,
     search: &BaseSearch,
-    mut tick: impl FnMut(u64),
+    tick: impl FnMut(u64),
 ) -> Result<(Base, Vec<ObjectId>), WorldError> {
+    find_base_marked(store, head, search, tick).map(|(b, t, _)| (b, t))
+}
+
+/// [`find_base`], also returning the snapshot markers among the returned entries: their index
+/// in the list and the snapshot they link.
+pub(crate) fn find_base_marked(
+    store: &Store,
+    head: &ObjectId,
+    search: &BaseSearch,
+    mut tick: impl FnMut(u64),
+) -> Result<(Base, Vec<ObjectId>, Vec<(usize, ObjectId)>), WorldError> {
+    let mut markers: Vec<(usize, ObjectId)> = Vec::new();
+    let finish = |mut tail: Vec<ObjectId>, markers: &[(usize, ObjectId)]| {
+        tail.reverse();
+        let n = tail.len();
+        let mut m: Vec<(usize, ObjectId)> = markers.iter().map(|(i, s)| (n - 1 - i, *s)).collect();
+        m.reverse();
+        (tail, m)
+    };
     let max = search.max_height.unwrap_or(u64::MAX);
     let mut tail = Vec::new();
     let mut cur = *head;
@@ -116,8 +135,8 @@ pub(crate) fn find_base(
                     ),
                 ));
             }
-            tail.reverse();
-            return Ok((Base::Snapshot(*sid, s.clone()), tail));
+            let (tail, m) = finish(tail, &markers);
+            return Ok((Base::Snapshot(*sid, s.clone()), tail, m));
         }
         let e = read_entry(store, &cur)?;
         walked += 1;
@@ -140,8 +159,8 @@ pub(crate) fn find_base(
                             "the snapshot is not part of this world's history".into(),
                         ));
                     }
-                    tail.reverse();
-                    return Ok((Base::Genesis(cur), tail));
+                    let (tail, m) = finish(tail, &markers);
+                    return Ok((Base::Genesis(cur), tail, m));
                 }
                 Body::Snapshot { snapshot } if search.use_markers && !search.require_anchor => {
                     let s = read_snapshot(store, snapshot)?;
@@ -155,8 +174,12 @@ pub(crate) fn find_base(
                         ));
                     }
                     tail.push(cur);
-                    tail.reverse();
-                    return Ok((Base::Snapshot(*snapshot, s), tail));
+                    let (tail, m) = finish(tail, &markers);
+                    return Ok((Base::Snapshot(*snapshot, s), tail, m));
+                }
+                Body::Snapshot { snapshot } => {
+                    markers.push((tail.len(), *snapshot));
+                    tail.push(cur);
                 }
                 _ => tail.push(cur),
             }

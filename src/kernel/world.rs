@@ -25,7 +25,7 @@ use crate::kernel::machine::{Cascade, EventIn, Host, Machine, StateVal, field};
 use crate::kernel::mapnode::{MapError, MapNode, NodeStore};
 use crate::kernel::program::Program;
 use crate::kernel::replay::{
-    Base, BaseSearch, ReplayStats, find_base, read_entry, read_snapshot, replay,
+    Base, BaseSearch, ReplayStats, find_base, find_base_marked, read_entry, read_snapshot, replay,
 };
 use crate::kernel::snapshot::Snapshot;
 use crate::object::{self, Kind, ObjectId};
@@ -33,6 +33,7 @@ use crate::progress::Progress;
 use crate::store::refs::{Expected, RefError, RefName};
 use crate::store::{Batch, Store};
 use crate::wasm::Limits;
+use rayon::prelude::*;
 
 /// Default of [`CreateOptions::snapshot_every`].
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
@@ -914,32 +915,70 @@ pub fn verify(
             require_anchor: true,
         },
     };
-    let (base, tail) = find_base(store, &head, &search, |_| {})?;
+    let (base, tail, markers) = find_base_marked(store, &head, &search, |_| {})?;
     progress.start("verify", Some(tail.len() as u64));
-    let mut scratch = Scratch::new(store);
-    let mut machine = match &base {
-        Base::Genesis(g) => Machine::genesis(Arc::new(load_program(store, g)?)),
-        Base::Snapshot(_, s) => {
-            let prog = Arc::new(load_program(store, &s.genesis)?);
-            Machine::from_snapshot(prog, s, &scratch)?
-        }
+    let (prog, base_snapshot) = match &base {
+        Base::Genesis(g) => (Arc::new(load_program(store, g)?), None),
+        Base::Snapshot(_, s) => (Arc::new(load_program(store, &s.genesis)?), Some(s.clone())),
     };
-    let from_height = machine.height();
-    let recorded = Box::new(
-        tail.into_iter()
-            .map(move |id| read_entry(store, &id).map(|e| (id, e))),
-    );
-    let mut reported = 0;
-    let stats = replay(&mut machine, &mut scratch, store, recorded, false, |s| {
-        if s.entries - reported >= 1024 {
-            progress.advance(s.entries - reported);
-            reported = s.entries;
-        }
-    })?;
+    let from_height = base_snapshot.as_ref().map_or(0, |s| s.height);
+    // Segments between snapshot markers replay in parallel: each starts from the snapshot its
+    // first marker links (proven by the previous segment, which recomputes it) and ends with
+    // the next marker, whose snapshot it recomputes.
+    let mut segments: Vec<(Option<ObjectId>, std::ops::Range<usize>)> = Vec::new();
+    let mut first = 0;
+    let mut start_snap: Option<ObjectId> = None;
+    for (i, sid) in &markers {
+        segments.push((start_snap, first..i + 1));
+        first = *i;
+        start_snap = Some(*sid);
+    }
+    if first < tail.len() || segments.is_empty() {
+        segments.push((start_snap, first..tail.len()));
+    }
+    let run = |(snap, range): &(Option<ObjectId>, std::ops::Range<usize>)| {
+        let mut scratch = Scratch::new(store);
+        let mut machine = match (snap, &base_snapshot) {
+            (Some(sid), _) => {
+                Machine::from_snapshot(Arc::clone(&prog), &read_snapshot(store, sid)?, &scratch)?
+            }
+            (None, Some(s)) => Machine::from_snapshot(Arc::clone(&prog), s, &scratch)?,
+            (None, None) => Machine::genesis(Arc::clone(&prog)),
+        };
+        let ids = &tail[range.clone()];
+        let recorded = Box::new(
+            ids.iter()
+                .map(move |id| read_entry(store, id).map(|e| (*id, e))),
+        );
+        let mut reported = 0;
+        let stats = replay(&mut machine, &mut scratch, store, recorded, false, |s| {
+            if s.entries - reported >= 1024 {
+                progress.advance(s.entries - reported);
+                reported = s.entries;
+            }
+        })?;
+        progress.advance(stats.entries - reported);
+        Ok::<_, WorldError>((stats, machine.height()))
+    };
+    let results: Vec<Result<(ReplayStats, u64), WorldError>> =
+        segments.par_iter().map(run).collect();
+    let mut stats = ReplayStats::default();
+    let mut height = from_height;
+    for (k, r) in results.into_iter().enumerate() {
+        let (s, h) = r?;
+        // A segment after the first starts by re-checking the marker that ends the previous one.
+        let again = u64::from(k > 0 && s.snapshots > 0);
+        stats.entries += s.entries - again;
+        stats.snapshots += s.snapshots - again;
+        stats.ingress += s.ingress;
+        stats.derived += s.derived;
+        stats.faults += s.faults;
+        height = h;
+    }
     progress.finish();
     Ok(VerifyReport {
         head,
-        height: machine.height(),
+        height,
         from_height,
         stats,
         elapsed: start.elapsed(),

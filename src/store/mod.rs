@@ -587,6 +587,7 @@ impl Store {
             compressor: None,
             seen: HashSet::new(),
             existing: 0,
+            freshened: HashSet::new(),
         }
     }
 
@@ -617,6 +618,8 @@ pub struct Batch<'s> {
     compressor: Option<zstd::bulk::Compressor<'static>>,
     seen: HashSet<ObjectId>,
     existing: u64,
+    /// Packs already freshened by this batch (one touch per pack is enough for gc).
+    freshened: HashSet<PathBuf>,
 }
 
 /// What a committed batch wrote.
@@ -644,7 +647,14 @@ impl Batch<'_> {
             return Ok(id);
         }
         if let Some(loc) = self.store.locate_once(&id) {
-            self.store.freshen(&loc);
+            match &loc {
+                Location::Packed { pack, .. } => {
+                    if self.freshened.insert(pack.pack_path().to_owned()) {
+                        self.store.freshen(&loc);
+                    }
+                }
+                Location::Loose(_) => self.store.freshen(&loc),
+            }
             self.existing += 1;
             return Ok(id);
         }
