@@ -387,7 +387,12 @@ impl Entry {
                 let steps = as_array(r.req("steps")?, "/steps")?
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| Step::from_value(s, &format!("/steps/{i}")))
+                    .map(|(i, s)| {
+                        Step::from_value(s).map_err(|mut e| {
+                            e.path = format!("/steps/{i}{}", e.path);
+                            e
+                        })
+                    })
                     .collect::<Result<_, _>>()?;
                 Body::Event(Event {
                     origin,
@@ -460,7 +465,9 @@ impl Step {
         b.done()
     }
 
-    fn from_value(v: &Value, path: &str) -> Result<Self, ShapeError> {
+    /// Reads a step; error paths are relative to the step.
+    fn from_value(v: &Value) -> Result<Self, ShapeError> {
+        let path = "";
         let mut r = Reader::new(v, path)?;
         let reducer = r.text("reducer")?;
         let cell = r.opt("cell").cloned();
@@ -476,7 +483,8 @@ impl Step {
                 list.iter()
                     .enumerate()
                     .map(|(i, e)| {
-                        let mut x = Reader::new(e, &format!("{p}/{i}"))?;
+                        let at = format!("{p}/{i}");
+                        let mut x = Reader::new(e, &at)?;
                         let eff = Effect {
                             kind: x.text("kind")?,
                             params: x.req("params")?.clone(),

@@ -1,8 +1,6 @@
 //! Small helpers for building and reading the canonical maps of kernel objects (journal
 //! entries, snapshots): text-keyed maps with a fixed set of members.
 
-use std::collections::BTreeSet;
-
 use crate::codec::cbor::{Int, Map, Value};
 use crate::object::ObjectId;
 
@@ -63,17 +61,17 @@ impl Builder {
 /// Reads the members of a text-keyed map, then checks that no other member is present.
 pub(crate) struct Reader<'v> {
     m: &'v Map,
-    path: String,
-    taken: BTreeSet<&'static str>,
+    path: &'v str,
+    taken: Vec<&'static str>,
 }
 
 impl<'v> Reader<'v> {
-    pub(crate) fn new(v: &'v Value, path: &str) -> Result<Self, ShapeError> {
+    pub(crate) fn new(v: &'v Value, path: &'v str) -> Result<Self, ShapeError> {
         match v {
             Value::Map(m) => Ok(Self {
                 m,
-                path: path.to_owned(),
-                taken: BTreeSet::new(),
+                path,
+                taken: Vec::with_capacity(m.len()),
             }),
             _ => Err(shape(path, "expected a map")),
         }
@@ -84,46 +82,49 @@ impl<'v> Reader<'v> {
     }
 
     pub(crate) fn opt(&mut self, k: &'static str) -> Option<&'v Value> {
-        self.taken.insert(k);
+        self.taken.push(k);
         self.m.get_text(k)
     }
 
     pub(crate) fn req(&mut self, k: &'static str) -> Result<&'v Value, ShapeError> {
-        let p = self.at(k);
-        self.opt(k).ok_or_else(|| shape(&p, "missing"))
+        match self.opt(k) {
+            Some(v) => Ok(v),
+            None => Err(shape(&self.at(k), "missing")),
+        }
     }
 
     pub(crate) fn text(&mut self, k: &'static str) -> Result<String, ShapeError> {
-        let p = self.at(k);
-        as_text(self.req(k)?, &p).map(str::to_owned)
+        match self.req(k)? {
+            Value::Text(t) => Ok(t.clone()),
+            _ => Err(shape(&self.at(k), "expected text")),
+        }
     }
 
     pub(crate) fn opt_text(&mut self, k: &'static str) -> Result<Option<String>, ShapeError> {
-        let p = self.at(k);
-        self.opt(k)
-            .map(|v| as_text(v, &p).map(str::to_owned))
-            .transpose()
+        match self.opt(k) {
+            None => Ok(None),
+            Some(Value::Text(t)) => Ok(Some(t.clone())),
+            Some(_) => Err(shape(&self.at(k), "expected text")),
+        }
     }
 
     pub(crate) fn nat(&mut self, k: &'static str) -> Result<u64, ShapeError> {
-        let p = self.at(k);
-        as_nat(self.req(k)?, &p)
+        let v = self.req(k)?;
+        as_nat(v, "").map_err(|_| shape(&self.at(k), "expected a u64"))
     }
 
     pub(crate) fn link(&mut self, k: &'static str) -> Result<ObjectId, ShapeError> {
-        let p = self.at(k);
         match self.req(k)? {
             Value::Link(id) => Ok(*id),
-            _ => Err(shape(&p, "expected a link")),
+            _ => Err(shape(&self.at(k), "expected a link")),
         }
     }
 
     pub(crate) fn opt_link(&mut self, k: &'static str) -> Result<Option<ObjectId>, ShapeError> {
-        let p = self.at(k);
         match self.opt(k) {
             None => Ok(None),
             Some(Value::Link(id)) => Ok(Some(*id)),
-            Some(_) => Err(shape(&p, "expected a link")),
+            Some(_) => Err(shape(&self.at(k), "expected a link")),
         }
     }
 
@@ -132,21 +133,22 @@ impl<'v> Reader<'v> {
         &mut self,
         k: &'static str,
     ) -> Result<Option<ObjectId>, ShapeError> {
-        let p = self.at(k);
         match self.req(k)? {
             Value::Null => Ok(None),
-            v => as_digest(v, &p).map(Some),
+            v => as_digest(v, "")
+                .map(Some)
+                .map_err(|_| shape(&self.at(k), "expected 32 bytes")),
         }
     }
 
     pub(crate) fn finish(self) -> Result<(), ShapeError> {
         for (k, _) in self.m.entries() {
             match k {
-                Value::Text(t) if self.taken.contains(t.as_str()) => {}
+                Value::Text(t) if self.taken.contains(&t.as_str()) => {}
                 Value::Text(t) => {
-                    return Err(shape(&self.path, format!("unexpected member `{t}`")));
+                    return Err(shape(self.path, format!("unexpected member `{t}`")));
                 }
-                _ => return Err(shape(&self.path, "unexpected non-text key")),
+                _ => return Err(shape(self.path, "unexpected non-text key")),
             }
         }
         Ok(())

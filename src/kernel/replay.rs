@@ -94,27 +94,8 @@ pub(crate) fn find_base(
     store: &Store,
     head: &ObjectId,
     search: &BaseSearch,
-    tick: impl FnMut(u64),
-) -> Result<(Base, Vec<ObjectId>), WorldError> {
-    find_base_marked(store, head, search, tick).map(|(b, t, _)| (b, t))
-}
-
-/// [`find_base`], also returning the snapshot markers among the returned entries: their index
-/// in the list and the snapshot they link.
-pub(crate) fn find_base_marked(
-    store: &Store,
-    head: &ObjectId,
-    search: &BaseSearch,
     mut tick: impl FnMut(u64),
-) -> Result<(Base, Vec<ObjectId>, Vec<(usize, ObjectId)>), WorldError> {
-    let mut markers: Vec<(usize, ObjectId)> = Vec::new();
-    let finish = |mut tail: Vec<ObjectId>, markers: &[(usize, ObjectId)]| {
-        tail.reverse();
-        let n = tail.len();
-        let mut m: Vec<(usize, ObjectId)> = markers.iter().map(|(i, s)| (n - 1 - i, *s)).collect();
-        m.reverse();
-        (tail, m)
-    };
+) -> Result<(Base, Vec<ObjectId>), WorldError> {
     let max = search.max_height.unwrap_or(u64::MAX);
     let mut tail = Vec::new();
     let mut cur = *head;
@@ -135,8 +116,8 @@ pub(crate) fn find_base_marked(
                     ),
                 ));
             }
-            let (tail, m) = finish(tail, &markers);
-            return Ok((Base::Snapshot(*sid, s.clone()), tail, m));
+            tail.reverse();
+            return Ok((Base::Snapshot(*sid, s.clone()), tail));
         }
         let e = read_entry(store, &cur)?;
         walked += 1;
@@ -159,8 +140,8 @@ pub(crate) fn find_base_marked(
                             "the snapshot is not part of this world's history".into(),
                         ));
                     }
-                    let (tail, m) = finish(tail, &markers);
-                    return Ok((Base::Genesis(cur), tail, m));
+                    tail.reverse();
+                    return Ok((Base::Genesis(cur), tail));
                 }
                 Body::Snapshot { snapshot } if search.use_markers && !search.require_anchor => {
                     let s = read_snapshot(store, snapshot)?;
@@ -174,12 +155,8 @@ pub(crate) fn find_base_marked(
                         ));
                     }
                     tail.push(cur);
-                    let (tail, m) = finish(tail, &markers);
-                    return Ok((Base::Snapshot(*snapshot, s), tail, m));
-                }
-                Body::Snapshot { snapshot } => {
-                    markers.push((tail.len(), *snapshot));
-                    tail.push(cur);
+                    tail.reverse();
+                    return Ok((Base::Snapshot(*snapshot, s), tail));
                 }
                 _ => tail.push(cur),
             }

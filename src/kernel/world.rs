@@ -25,7 +25,7 @@ use crate::kernel::machine::{Cascade, EventIn, Host, Machine, StateVal, field};
 use crate::kernel::mapnode::{MapError, MapNode, NodeStore};
 use crate::kernel::program::Program;
 use crate::kernel::replay::{
-    Base, BaseSearch, ReplayStats, find_base, find_base_marked, read_entry, read_snapshot, replay,
+    Base, BaseSearch, ReplayStats, find_base, read_entry, read_snapshot, replay,
 };
 use crate::kernel::snapshot::Snapshot;
 use crate::object::{self, Kind, ObjectId};
@@ -33,7 +33,8 @@ use crate::progress::Progress;
 use crate::store::refs::{Expected, RefError, RefName};
 use crate::store::{Batch, Store};
 use crate::wasm::Limits;
-use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// Default of [`CreateOptions::snapshot_every`].
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
@@ -864,6 +865,55 @@ pub fn parse_event(
 // ---------------------------------------------------------------------------------------------
 // Verification
 
+/// Decoded entries a verification may hold in memory at once; beyond this, segments keep ids
+/// and read their entries again when they replay.
+const VERIFY_BUFFER_ENTRIES: usize = 200_000;
+
+type SegmentResult = Result<ReplayStats, WorldError>;
+
+enum SegmentStart {
+    Genesis,
+    Snapshot(ObjectId),
+}
+
+enum SegmentEntries {
+    Decoded(Vec<(ObjectId, Entry)>),
+    Ids(Vec<ObjectId>),
+}
+
+fn replay_segment(
+    store: &Store,
+    prog: &Arc<Program>,
+    start: &SegmentStart,
+    entries: SegmentEntries,
+    progress: &dyn Progress,
+) -> SegmentResult {
+    let mut scratch = Scratch::new(store);
+    let mut machine = match start {
+        SegmentStart::Genesis => Machine::genesis(Arc::clone(prog)),
+        SegmentStart::Snapshot(sid) => {
+            Machine::from_snapshot(Arc::clone(prog), &read_snapshot(store, sid)?, &scratch)?
+        }
+    };
+    let recorded: Box<dyn Iterator<Item = Result<(ObjectId, Entry), WorldError>> + '_> =
+        match entries {
+            SegmentEntries::Decoded(v) => Box::new(v.into_iter().map(Ok)),
+            SegmentEntries::Ids(ids) => Box::new(
+                ids.into_iter()
+                    .map(move |id| read_entry(store, &id).map(|e| (id, e))),
+            ),
+        };
+    let mut reported = 0;
+    let stats = replay(&mut machine, &mut scratch, store, recorded, false, |s| {
+        if s.entries - reported >= 1024 {
+            progress.advance(s.entries - reported);
+            reported = s.entries;
+        }
+    })?;
+    progress.advance(stats.entries - reported);
+    Ok(stats)
+}
+
 /// Where `verify` starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VerifyFrom {
@@ -906,76 +956,138 @@ pub fn verify(
         .refs()
         .read(&world_ref(name)?)?
         .ok_or_else(|| WorldError::NoWorld(name.to_owned()))?;
-    let search = match from {
-        VerifyFrom::Genesis => BaseSearch::default(),
-        VerifyFrom::Snapshot(id) => BaseSearch {
-            use_markers: false,
-            anchor: Some((*id, read_snapshot(store, id)?)),
-            max_height: None,
-            require_anchor: true,
-        },
+    let anchor = match from {
+        VerifyFrom::Genesis => None,
+        VerifyFrom::Snapshot(id) => Some((*id, read_snapshot(store, id)?)),
     };
-    let (base, tail, markers) = find_base_marked(store, &head, &search, |_| {})?;
-    progress.start("verify", Some(tail.len() as u64));
-    let (prog, base_snapshot) = match &base {
-        Base::Genesis(g) => (Arc::new(load_program(store, g)?), None),
-        Base::Snapshot(_, s) => (Arc::new(load_program(store, &s.genesis)?), Some(s.clone())),
-    };
-    let from_height = base_snapshot.as_ref().map_or(0, |s| s.height);
-    // Segments between snapshot markers replay in parallel: each starts from the snapshot its
-    // first marker links (proven by the previous segment, which recomputes it) and ends with
-    // the next marker, whose snapshot it recomputes.
-    let mut segments: Vec<(Option<ObjectId>, std::ops::Range<usize>)> = Vec::new();
-    let mut first = 0;
-    let mut start_snap: Option<ObjectId> = None;
-    for (i, sid) in &markers {
-        segments.push((start_snap, first..i + 1));
-        first = *i;
-        start_snap = Some(*sid);
-    }
-    if first < tail.len() || segments.is_empty() {
-        segments.push((start_snap, first..tail.len()));
-    }
-    let run = |(snap, range): &(Option<ObjectId>, std::ops::Range<usize>)| {
-        let mut scratch = Scratch::new(store);
-        let mut machine = match (snap, &base_snapshot) {
-            (Some(sid), _) => {
-                Machine::from_snapshot(Arc::clone(&prog), &read_snapshot(store, sid)?, &scratch)?
-            }
-            (None, Some(s)) => Machine::from_snapshot(Arc::clone(&prog), s, &scratch)?,
-            (None, None) => Machine::genesis(Arc::clone(&prog)),
+    let head_height = read_entry(store, &head)?.height;
+    progress.start(
+        "verify",
+        Some(head_height - anchor.as_ref().map_or(0, |(_, s)| s.height)),
+    );
+    // Walking back from the head, each snapshot marker closes a segment that can be replayed
+    // on its own: from the snapshot the marker links (which the previous segment recomputes
+    // and so proves) to the next marker (whose snapshot it recomputes) or the head. Segments
+    // replay on the rayon pool while the walk goes on.
+    let prog: OnceLock<Arc<Program>> = OnceLock::new();
+    let results: Mutex<Vec<(u64, SegmentResult)>> = Mutex::new(Vec::new());
+    let buffered = AtomicUsize::new(0);
+    let mut segments = 0u64;
+    let mut from_height = 0;
+    rayon::scope(|sc| -> Result<(), WorldError> {
+        let spawn = |start: SegmentStart, mut seg: Vec<(ObjectId, Entry)>| {
+            seg.reverse();
+            let first = seg.first().map_or(u64::MAX, |(_, e)| e.height);
+            let entries = if buffered.load(Ordering::Relaxed) > VERIFY_BUFFER_ENTRIES {
+                SegmentEntries::Ids(seg.into_iter().map(|(id, _)| id).collect())
+            } else {
+                buffered.fetch_add(seg.len(), Ordering::Relaxed);
+                SegmentEntries::Decoded(seg)
+            };
+            let prog = prog.get().map(Arc::clone);
+            let (results, buffered) = (&results, &buffered);
+            sc.spawn(move |_| {
+                let n = match &entries {
+                    SegmentEntries::Decoded(v) => v.len(),
+                    SegmentEntries::Ids(_) => 0,
+                };
+                let r = match prog {
+                    Some(p) => replay_segment(store, &p, &start, entries, progress),
+                    None => Err(WorldError::Input("no control plane".into())),
+                };
+                buffered.fetch_sub(n, Ordering::Relaxed);
+                if let Ok(mut g) = results.lock() {
+                    g.push((first, r));
+                }
+            });
         };
-        let ids = &tail[range.clone()];
-        let recorded = Box::new(
-            ids.iter()
-                .map(move |id| read_entry(store, id).map(|e| (*id, e))),
-        );
-        let mut reported = 0;
-        let stats = replay(&mut machine, &mut scratch, store, recorded, false, |s| {
-            if s.entries - reported >= 1024 {
-                progress.advance(s.entries - reported);
-                reported = s.entries;
+        let program_of = |genesis: &ObjectId| -> Result<(), WorldError> {
+            match prog.get() {
+                Some(p) if p.genesis_id != *genesis => Err(WorldError::corrupt(
+                    *genesis,
+                    "snapshots of this journal name another genesis",
+                )),
+                Some(_) => Ok(()),
+                None => {
+                    let p = Arc::new(load_program(store, genesis)?);
+                    let _ = prog.set(p);
+                    Ok(())
+                }
             }
-        })?;
-        progress.advance(stats.entries - reported);
-        Ok::<_, WorldError>((stats, machine.height()))
-    };
-    let results: Vec<Result<(ReplayStats, u64), WorldError>> =
-        segments.par_iter().map(run).collect();
+        };
+        let mut seg: Vec<(ObjectId, Entry)> = Vec::new();
+        let mut cur = head;
+        let mut expected: Option<u64> = None;
+        loop {
+            if let Some((sid, s)) = &anchor
+                && cur == s.head
+            {
+                program_of(&s.genesis)?;
+                from_height = s.height;
+                segments += 1;
+                spawn(SegmentStart::Snapshot(*sid), seg);
+                return Ok(());
+            }
+            let e = read_entry(store, &cur)?;
+            if let Some(h) = expected
+                && e.height != h
+            {
+                return Err(WorldError::Chain {
+                    height: h,
+                    message: format!("entry {cur} says it has height {}", e.height),
+                });
+            }
+            match &e.body {
+                Body::Genesis(_) => {
+                    if anchor.is_some() {
+                        return Err(WorldError::Input(
+                            "the snapshot is not part of this world's history".into(),
+                        ));
+                    }
+                    program_of(&cur)?;
+                    segments += 1;
+                    spawn(SegmentStart::Genesis, seg);
+                    return Ok(());
+                }
+                Body::Snapshot { snapshot } if anchor.is_none() => {
+                    let snapshot = *snapshot;
+                    program_of(&read_snapshot(store, &snapshot)?.genesis)?;
+                    seg.push((cur, e.clone()));
+                    segments += 1;
+                    spawn(SegmentStart::Snapshot(snapshot), std::mem::take(&mut seg));
+                    seg.push((cur, e.clone()));
+                }
+                _ => seg.push((cur, e.clone())),
+            }
+            let Some(prev) = e.prev else {
+                return Err(WorldError::Chain {
+                    height: e.height,
+                    message: format!("entry {cur} has no predecessor"),
+                });
+            };
+            expected = Some(e.height.saturating_sub(1));
+            cur = prev;
+        }
+    })?;
+    let mut results = results
+        .into_inner()
+        .map_err(|_| WorldError::Input("a verify task panicked".into()))?;
+    results.sort_by_key(|(first, _)| *first);
     let mut stats = ReplayStats::default();
-    let mut height = from_height;
-    for (k, r) in results.into_iter().enumerate() {
-        let (s, h) = r?;
-        // A segment after the first starts by re-checking the marker that ends the previous one.
-        let again = u64::from(k > 0 && s.snapshots > 0);
-        stats.entries += s.entries - again;
-        stats.snapshots += s.snapshots - again;
+    for (_, r) in results {
+        let s = r?;
+        stats.entries += s.entries;
+        stats.snapshots += s.snapshots;
         stats.ingress += s.ingress;
         stats.derived += s.derived;
         stats.faults += s.faults;
-        height = h;
     }
+    // Each marker between two segments was replayed by both.
+    let again = segments.saturating_sub(1);
+    stats.entries -= again.min(stats.entries);
+    stats.snapshots -= again.min(stats.snapshots);
     progress.finish();
+    let height = head_height;
     Ok(VerifyReport {
         head,
         height,
