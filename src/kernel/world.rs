@@ -638,12 +638,14 @@ impl<'s> World<'s> {
                 since = 0;
             }
         }
+        // The checkpoint goes into the last group's pack: one pack and one fsync per command.
+        let checkpoint = self.machine.snapshot(&mut live)?;
+        self.commit(&mut live)?;
         if since > 0 {
-            self.commit(&mut live)?;
             s.commits += 1;
             progress.advance(since);
         }
-        self.checkpoint(&mut live)?;
+        self.set_checkpoint(checkpoint)?;
         s.head = self.head();
         s.height = self.height();
         s.elapsed = start.elapsed();
@@ -673,16 +675,14 @@ impl<'s> World<'s> {
         Ok(())
     }
 
-    fn checkpoint(&mut self, live: &mut Live<'_>) -> Result<ObjectId, WorldError> {
-        let id = self.machine.snapshot(live)?;
-        live.commit()?;
+    fn set_checkpoint(&mut self, id: ObjectId) -> Result<(), WorldError> {
         self.store.refs().update(
             &checkpoint_ref(&self.name)?,
             Some(id),
             Expected::Any,
             &format!("checkpoint at height {}", self.machine.height()),
         )?;
-        Ok(id)
+        Ok(())
     }
 
     /// Takes a snapshot now: appends a snapshot marker and returns the snapshot's id.
@@ -692,8 +692,9 @@ impl<'s> World<'s> {
     pub fn snapshot(&mut self) -> Result<ObjectId, WorldError> {
         let mut live = Live::new(self.store);
         let id = self.machine.mark(&mut live)?;
+        // The marker's snapshot is the head state: it is also the checkpoint.
         self.commit(&mut live)?;
-        self.checkpoint(&mut live)?;
+        self.set_checkpoint(id)?;
         Ok(id)
     }
 
