@@ -15,7 +15,7 @@ use crate::codec::cbor::{self, Value};
 use crate::kernel::entry::{self, Body, Entry, Origin};
 use crate::kernel::envelope::{StepInput, decode_output, encode_input};
 use crate::kernel::error::WorldError;
-use crate::kernel::mapnode::{MapNode, MerkleMap, NodeStore};
+use crate::kernel::mapnode::{MapNode, MerkleMap, NodeCache, NodeStore};
 use crate::kernel::program::{Program, ReducerDef};
 use crate::kernel::snapshot::Snapshot;
 use crate::object::{self, Kind, ObjectId};
@@ -77,6 +77,7 @@ pub struct EventIn {
 /// A world's live state.
 pub struct Machine {
     prog: Arc<Program>,
+    nodes: std::sync::Mutex<NodeCache>,
     height: u64,
     head: ObjectId,
     last_marker: u64,
@@ -143,6 +144,7 @@ impl Machine {
         let head = prog.genesis_id;
         Self {
             prog,
+            nodes: std::sync::Mutex::new(NodeCache::new()),
             height: 0,
             head,
             last_marker: 0,
@@ -233,7 +235,11 @@ impl Machine {
                     return Ok(s.clone());
                 }
                 let map = MerkleMap::new(HostNodes(host));
-                match map.get(root, k)? {
+                let found = match self.nodes.lock() {
+                    Ok(mut cache) => map.get_cached(root, k, &mut cache)?,
+                    Err(_) => map.get(root, k)?,
+                };
+                match found {
                     None => Ok(None),
                     Some(id) => {
                         let bytes = host.value(&id)?;

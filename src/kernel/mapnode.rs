@@ -24,6 +24,13 @@ pub const MAX_DEPTH: u8 = 63;
 /// The largest number of leaves a slot keeps inline as a bucket (except at [`MAX_DEPTH`]).
 pub const BUCKET_MAX: usize = 4;
 
+/// Decoded nodes by id, each with the path (slot nibbles) it was checked against; see
+/// [`MerkleMap::get_cached`].
+pub type NodeCache = HashMap<ObjectId, (std::sync::Arc<MapNode>, Vec<u8>)>;
+
+/// The most nodes a [`NodeCache`] holds before it is cleared (about 20-50 MiB).
+pub const NODE_CACHE_MAX: usize = 65_536;
+
 /// A (key, value) pair of the map.
 pub type Leaf = (Vec<u8>, ObjectId);
 
@@ -502,6 +509,62 @@ impl<S: NodeStore> MerkleMap<S> {
                 }
             }
         }
+    }
+
+    /// [`MerkleMap::get`] through `cache`, which keeps decoded nodes (with the path they were
+    /// checked against) across calls: upper levels of a large map are then read and checked
+    /// once. Ids name contents, so a cache never goes stale; it is cleared when it grows past
+    /// [`NODE_CACHE_MAX`] nodes.
+    ///
+    /// # Errors
+    /// Store errors or malformed nodes.
+    pub fn get_cached(
+        &self,
+        root: &ObjectId,
+        key: &[u8],
+        cache: &mut NodeCache,
+    ) -> Result<Option<ObjectId>, MapError> {
+        let h = key_hash(key);
+        let path: Vec<u8> = (0..=MAX_DEPTH).map(|i| nibble(&h, i)).collect();
+        let mut node = self.load_cached(root, &[], cache)?;
+        loop {
+            let n = nibble(&h, node.depth);
+            let Ok(i) = node.slots.binary_search_by_key(&n, |(s, _)| *s) else {
+                return Ok(None);
+            };
+            match &node.slots[i].1 {
+                Slot::Bucket(leaves) => {
+                    return Ok(leaves
+                        .binary_search_by(|(k, _)| k.as_slice().cmp(key))
+                        .ok()
+                        .map(|j| leaves[j].1));
+                }
+                Slot::Child(id) => {
+                    let id = *id;
+                    let below = &path[..=usize::from(node.depth)];
+                    node = self.load_cached(&id, below, cache)?;
+                }
+            }
+        }
+    }
+
+    fn load_cached(
+        &self,
+        id: &ObjectId,
+        path: &[u8],
+        cache: &mut NodeCache,
+    ) -> Result<std::sync::Arc<MapNode>, MapError> {
+        if let Some((n, p)) = cache.get(id)
+            && p.as_slice() == path
+        {
+            return Ok(std::sync::Arc::clone(n));
+        }
+        let n = std::sync::Arc::new(self.load(id, path)?);
+        if cache.len() >= NODE_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(*id, (std::sync::Arc::clone(&n), path.to_vec()));
+        Ok(n)
     }
 
     /// Sets `key` to `value`; returns the new root.
