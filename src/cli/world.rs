@@ -1,6 +1,9 @@
 //! World commands: `aos world new|list`, `send`, `state`, `log`, `show`, `snapshot`, `verify`.
 
 use std::io::Read;
+use std::sync::Arc;
+
+use aos::kernel::program::Program;
 use std::path::PathBuf;
 
 use aos::air::load::load_path;
@@ -222,7 +225,7 @@ fn parse_json_arg(what: &str, text: &str) -> Result<Json, CliError> {
     parse_json(text).map_err(|e| CliError::user(format!("{what}: {e}")))
 }
 
-fn parse_batch_line(w: &World<'_>, line: &str, n: usize) -> Result<Option<EventIn>, CliError> {
+fn parse_batch_line(prog: &Program, line: &str, n: usize) -> Result<Option<EventIn>, CliError> {
     let t = line.trim();
     if t.is_empty() {
         return Ok(None);
@@ -250,31 +253,166 @@ fn parse_batch_line(w: &World<'_>, line: &str, n: usize) -> Result<Option<EventI
     }
     let schema = schema.ok_or_else(|| at("missing `schema`".into()))?;
     let val = val.ok_or_else(|| at("missing `value`".into()))?;
-    w.parse_event(&schema, val, key)
+    world::parse_event(prog, &schema, val, key)
         .map(Some)
         .map_err(|e| at(e.to_string()))
+}
+
+/// Lines a batch is read and parsed in at a time.
+const CHUNK_LINES: usize = 16_384;
+
+/// Where a batch comes from.
+enum Source {
+    Text(String),
+    File(PathBuf),
+}
+
+impl Source {
+    /// Calls `f` with successive chunks of lines and the 1-based number of each chunk's first line.
+    fn chunks(
+        &self,
+        mut f: impl FnMut(usize, &[String]) -> Result<(), CliError>,
+    ) -> Result<(), CliError> {
+        let mut reader = self.reader()?;
+        let mut first = 1;
+        loop {
+            let lines = read_lines(&mut reader, CHUNK_LINES)?;
+            if lines.is_empty() {
+                return Ok(());
+            }
+            f(first, &lines)?;
+            first += lines.len();
+        }
+    }
+
+    fn reader(&self) -> Result<Box<dyn std::io::BufRead + '_>, CliError> {
+        Ok(match self {
+            Source::Text(t) => Box::new(std::io::Cursor::new(t.as_bytes())),
+            Source::File(p) => Box::new(std::io::BufReader::with_capacity(
+                1 << 20,
+                std::fs::File::open(p)
+                    .map_err(|e| CliError::user(format!("{}: {e}", p.display())))?,
+            )),
+        })
+    }
+}
+
+fn read_lines(r: &mut dyn std::io::BufRead, n: usize) -> Result<Vec<String>, CliError> {
+    let mut lines = Vec::with_capacity(n);
+    while lines.len() < n {
+        let mut line = String::new();
+        let got = r
+            .read_line(&mut line)
+            .map_err(|e| CliError::user(format!("reading the batch: {e}")))?;
+        if got == 0 {
+            break;
+        }
+        lines.push(line);
+    }
+    Ok(lines)
+}
+
+/// The events of a batch, parsed a chunk at a time (in parallel) as `send` consumes them.
+struct ChunkedEvents<'a> {
+    reader: Box<dyn std::io::BufRead + 'a>,
+    prog: Arc<Program>,
+    ready: std::vec::IntoIter<EventIn>,
+    first: usize,
+    failed: &'a std::cell::RefCell<Option<CliError>>,
+}
+
+impl<'a> ChunkedEvents<'a> {
+    fn new(
+        source: &'a Source,
+        prog: Arc<Program>,
+        failed: &'a std::cell::RefCell<Option<CliError>>,
+    ) -> Result<Self, CliError> {
+        Ok(Self {
+            reader: source.reader()?,
+            prog,
+            ready: Vec::new().into_iter(),
+            first: 1,
+            failed,
+        })
+    }
+}
+
+impl Iterator for ChunkedEvents<'_> {
+    type Item = EventIn;
+
+    fn next(&mut self) -> Option<EventIn> {
+        loop {
+            if let Some(e) = self.ready.next() {
+                return Some(e);
+            }
+            let lines = match read_lines(&mut self.reader, CHUNK_LINES) {
+                Ok(l) if l.is_empty() => return None,
+                Ok(l) => l,
+                Err(e) => {
+                    *self.failed.borrow_mut() = Some(e);
+                    return None;
+                }
+            };
+            let first = self.first;
+            self.first += lines.len();
+            let prog = &*self.prog;
+            let parsed: Result<Vec<Option<EventIn>>, CliError> = lines
+                .par_iter()
+                .enumerate()
+                .map(|(i, l)| parse_batch_line(prog, l, first + i))
+                .collect();
+            match parsed {
+                Ok(v) => self.ready = v.into_iter().flatten().collect::<Vec<_>>().into_iter(),
+                Err(e) => {
+                    *self.failed.borrow_mut() = Some(e);
+                    return None;
+                }
+            }
+        }
+    }
 }
 
 /// Runs `aos send`.
 pub fn run_send(ctx: &Ctx, a: &SendArgs) -> Result<(), CliError> {
     let store = ctx.store()?;
     let mut w = World::open(&store, &a.world)?;
-    let events: Vec<EventIn> = if let Some(path) = &a.batch {
-        let mut text = String::new();
-        if path.as_os_str() == "-" {
+    let opts = SendOptions {
+        commit_events: a.commit_every.max(1),
+        ..SendOptions::default()
+    };
+    let bar = ctx.progress();
+    let s = if let Some(path) = &a.batch {
+        // Every line is checked before anything is appended; then the file is read again in
+        // chunks, so memory does not grow with the batch (standard input is kept in memory).
+        let source = if path.as_os_str() == "-" {
+            let mut text = String::new();
             std::io::stdin().lock().read_to_string(&mut text)?;
+            Source::Text(text)
         } else {
-            let p = ctx.cwd.join(path);
-            text = std::fs::read_to_string(&p)
-                .map_err(|e| CliError::user(format!("{}: {e}", p.display())))?;
+            Source::File(ctx.cwd.join(path))
+        };
+        let prog = w.program_arc();
+        let mut total = 0u64;
+        source.chunks(|first, lines| {
+            let parsed: Result<Vec<Option<EventIn>>, CliError> = lines
+                .par_iter()
+                .enumerate()
+                .map(|(i, l)| parse_batch_line(&prog, l, first + i))
+                .collect();
+            total += parsed?.iter().flatten().count() as u64;
+            Ok(())
+        })?;
+        bar.start("send", Some(total));
+        let failed: std::cell::RefCell<Option<CliError>> = std::cell::RefCell::new(None);
+        let events = ChunkedEvents::new(&source, Arc::clone(&prog), &failed)?;
+        let s = w.send(events, &opts, &bar)?;
+        if let Some(e) = failed.into_inner() {
+            return Err(CliError::user(format!(
+                "the batch changed while it was being sent ({}); {} events were appended, up to height {}",
+                e.message, s.events, s.height
+            )));
         }
-        let lines: Vec<&str> = text.lines().collect();
-        let parsed: Result<Vec<Option<EventIn>>, CliError> = lines
-            .par_iter()
-            .enumerate()
-            .map(|(i, l)| parse_batch_line(&w, l, i + 1))
-            .collect();
-        parsed?.into_iter().flatten().collect()
+        s
     } else {
         let schema = a.schema.as_deref().expect("clap requires it");
         let value = parse_json_arg("value", a.value.as_deref().expect("clap requires it"))?;
@@ -283,15 +421,10 @@ pub fn run_send(ctx: &Ctx, a: &SendArgs) -> Result<(), CliError> {
             .as_deref()
             .map(|k| parse_json_arg("--key", k))
             .transpose()?;
-        vec![w.parse_event(schema, &value, key.as_ref())?]
+        let ev = w.parse_event(schema, &value, key.as_ref())?;
+        bar.start("send", Some(1));
+        w.send([ev], &opts, &bar)?
     };
-    let bar = ctx.progress();
-    bar.start("send", Some(events.len() as u64));
-    let opts = SendOptions {
-        commit_events: a.commit_every.max(1),
-        ..SendOptions::default()
-    };
-    let s = w.send(events, &opts, &bar)?;
     bar.finish();
     let secs = s.elapsed.as_secs_f64();
     #[allow(clippy::cast_precision_loss)]

@@ -585,6 +585,12 @@ impl<'s> World<'s> {
         self.machine.program()
     }
 
+    /// The world's program, shared (e.g. to parse events on other threads while sending).
+    #[must_use]
+    pub fn program_arc(&self) -> Arc<Program> {
+        Arc::clone(self.machine.program())
+    }
+
     /// Reads an ingress event from JSON (either lens) through schema `schema`, with an
     /// optional key (checked against the key field of every keyed route).
     ///
