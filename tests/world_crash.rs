@@ -74,7 +74,8 @@ fn assert_recovers(env: &Env) -> u64 {
     for r in ["refs/worlds/w.lock", "refs/checkpoints/w.lock"] {
         let _ = std::fs::remove_file(env.store().join(r));
     }
-    env.run(&["send", "w", "demo/CounterEvent@1", r#""Tick""#]).ok();
+    env.run(&["send", "w", "demo/CounterEvent@1", r#""Tick""#])
+        .ok();
     let (_, h2) = head(env);
     assert!(h2 == h + 1 || h2 == h + 2, "{h} -> {h2}");
     assert_eq!(count(env), ticks_at(h2));
@@ -110,7 +111,14 @@ fn killed_world_batches_recover() {
         let (before, h0) = head(&env);
         let mut child = common::command(env.path())
             // Small commits: the debug binary appends a few hundred events per second.
-            .args(["send", "w", "--batch", "batch.jsonl", "--commit-every", "100"])
+            .args([
+                "send",
+                "w",
+                "--batch",
+                "batch.jsonl",
+                "--commit-every",
+                "100",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -130,7 +138,10 @@ fn killed_world_batches_recover() {
         interrupted += usize::from(!status.success());
         let (_, h1) = head(&env);
         assert!(h1 > h0, "the first commit is durable");
-        assert!(ticks_at(h1) - ticks_at(h0) < 200_000, "trial {trial} was interrupted");
+        assert!(
+            ticks_at(h1) - ticks_at(h0) < 200_000,
+            "trial {trial} was interrupted"
+        );
         assert_recovers(&env);
     }
     assert_eq!(interrupted, 4);

@@ -110,9 +110,7 @@ fn log(env: &Env, world: &str) -> Vec<serde_json::Value> {
 }
 
 fn counter_count(env: &Env, world: &str) -> u64 {
-    let r = env
-        .run(&["--json", "state", world, "demo/Counter@1"])
-        .ok();
+    let r = env.run(&["--json", "state", world, "demo/Counter@1"]).ok();
     let j: serde_json::Value = serde_json::from_str(&r.out()).unwrap();
     j["state"]["count"].as_u64().unwrap()
 }
@@ -120,10 +118,16 @@ fn counter_count(env: &Env, world: &str) -> u64 {
 /// Sends Start{100} and three Ticks; checks the faults' codes (one of `codes`), that the
 /// counter counted, and that the world verifies. Returns the fault entries.
 fn exercise(env: &Env, world: &str, codes: &[&str]) -> Vec<serde_json::Value> {
-    env.run(&["send", world, "demo/CounterEvent@1", r#"{"Start":{"target":100}}"#])
-        .ok();
+    env.run(&[
+        "send",
+        world,
+        "demo/CounterEvent@1",
+        r#"{"Start":{"target":100}}"#,
+    ])
+    .ok();
     for _ in 0..3 {
-        env.run(&["send", world, "demo/CounterEvent@1", r#""Tick""#]).ok();
+        env.run(&["send", world, "demo/CounterEvent@1", r#""Tick""#])
+            .ok();
     }
     assert_eq!(counter_count(env, world), 3);
     let entries = log(env, world);
@@ -137,9 +141,15 @@ fn exercise(env: &Env, world: &str, codes: &[&str]) -> Vec<serde_json::Value> {
         let e = &f["entry"];
         assert_eq!(e["reducer"], "test/Hostile@1");
         let code = e["code"].as_str().unwrap();
-        assert!(codes.contains(&code), "fault code {code}, expected one of {codes:?}: {e}");
+        assert!(
+            codes.contains(&code),
+            "fault code {code}, expected one of {codes:?}: {e}"
+        );
         // A fault follows the event entry it belongs to.
-        assert_eq!(e["cause"].as_u64().unwrap() + 1, f["height"].as_u64().unwrap());
+        assert_eq!(
+            e["cause"].as_u64().unwrap() + 1,
+            f["height"].as_u64().unwrap()
+        );
     }
     // The counter's steps are recorded in the event entries; the hostile one has none.
     let events: Vec<_> = entries.iter().filter(|e| e["kind"] == "event").collect();
@@ -267,8 +277,10 @@ fn nan_state_is_deterministic_and_verifies() {
     for _ in 0..2 {
         let env = setup(&module(NAN_STEP));
         new_world(&env, "w", &[]).ok();
-        env.run(&["send", "w", "demo/CounterEvent@1", r#""Tick""#]).ok();
-        env.run(&["send", "w", "demo/CounterEvent@1", r#""Reset""#]).ok();
+        env.run(&["send", "w", "demo/CounterEvent@1", r#""Tick""#])
+            .ok();
+        env.run(&["send", "w", "demo/CounterEvent@1", r#""Reset""#])
+            .ok();
         let entries = log(&env, "w");
         assert!(
             entries.iter().all(|e| e["kind"] != "fault"),
@@ -303,7 +315,11 @@ fn a_module_with_an_import_is_rejected() {
     .unwrap();
     let env = setup(&wasm);
     let r = new_world(&env, "w", &[]).fails(1);
-    assert!(r.stderr.contains("import") || r.stderr.contains("Hostile"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("import") || r.stderr.contains("Hostile"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(env.run(&["world", "list"]).ok().out(), "");
     env.run(&["state", "w", "demo/Counter@1"]).fails(1);
     // The same AIR with an import-free module creates the world under that name.

@@ -55,8 +55,12 @@ impl CEv {
         }
     }
     pub fn parse(&self, w: &World<'_>) -> EventIn {
-        w.parse_event("demo/CounterEvent@1", &parse_json(&self.json()).unwrap(), None)
-            .unwrap()
+        w.parse_event(
+            "demo/CounterEvent@1",
+            &parse_json(&self.json()).unwrap(),
+            None,
+        )
+        .unwrap()
     }
 }
 
