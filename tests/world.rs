@@ -72,7 +72,7 @@ fn reopened_state_counter(ts: &TempStore) -> (Option<serde_json::Value>, u64) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 10, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
 
     #[test]
     fn counter_matches_model(
