@@ -798,3 +798,136 @@ fn forged_genesis_is_rejected() {
     let d = divergence(&env);
     assert_eq!(d["height"], 3);
 }
+
+// ---------------------------------------------------------------------------------------------
+// More behaviours
+
+#[test]
+fn a_moved_world_refuses_stale_appends() {
+    let ts = TempStore::new();
+    ts.example_world("c", "counter", 0);
+    let mut w1 = ts.open("c");
+    let mut w2 = ts.open("c");
+    let e1 = CEv::Tick.parse(&w1);
+    send_all(&mut w1, vec![e1], 1);
+    let head = w1.head();
+    let e2 = CEv::Start(9).parse(&w2);
+    let err = w2
+        .send(vec![e2], &SendOptions::default(), &NoProgress)
+        .unwrap_err();
+    assert!(
+        matches!(err, aos::kernel::WorldError::Moved(ref n) if n == "c"),
+        "{err}"
+    );
+    let w = ts.open("c");
+    assert_eq!(w.head(), head);
+    assert_eq!(
+        plain_state(&w, "demo/Counter@1"),
+        counter_json(&Some((false, 1, 0)))
+    );
+    verify(&ts.store, "c", &VerifyFrom::Genesis, &NoProgress).unwrap();
+    // A fresh handle continues the history.
+    let mut w3 = ts.open("c");
+    let e3 = CEv::Start(9).parse(&w3);
+    send_all(&mut w3, vec![e3], 1);
+    assert_eq!(w3.height(), 2);
+    assert_eq!(ts.open("c").head(), w3.head());
+}
+
+#[test]
+fn starved_reducers_fault_and_keep_their_state() {
+    let env = Env::new();
+    env.run(&[
+        "world",
+        "new",
+        "f",
+        "--example",
+        "counter",
+        "--fuel",
+        "1000",
+    ])
+    .ok();
+    for ev in [r#"{"Start":{"target":1}}"#, r#""Tick""#] {
+        let r = env
+            .run(&["--json", "send", "f", "demo/CounterEvent@1", ev])
+            .ok();
+        let j = json_of(&r);
+        assert_eq!(
+            (j["entries"].as_u64(), j["faults"].as_u64()),
+            (Some(2), Some(1))
+        );
+    }
+    let r = env.run(&["log", "f", "-n", "1"]).ok().out();
+    assert!(r.contains("out-of-fuel"), "{r}");
+    let s = json_of(&env.run(&["--json", "state", "f", "demo/Counter@1"]).ok());
+    assert_eq!(s["state"], serde_json::Value::Null);
+    assert_eq!(s["height"], 4);
+    let v = json_of(&env.run(&["--json", "verify", "f"]).ok());
+    assert_eq!(
+        (v["faults"].as_u64(), v["events"].as_u64()),
+        (Some(2), Some(2))
+    );
+}
+
+#[test]
+fn world_names_are_checked() {
+    let env = Env::new();
+    for bad in ["", "a/../b", "a b", ".x", "x.lock"] {
+        rejected(
+            &env,
+            &["world", "new", bad, "--example", "counter"],
+            "invalid world name",
+        );
+    }
+    env.run(&["world", "new", "a/b", "--example", "counter"])
+        .ok();
+    // A world cannot also be a directory of worlds (refs are files).
+    rejected(
+        &env,
+        &["world", "new", "a", "--example", "counter"],
+        "refs/worlds/a",
+    );
+    tick_world(&env, "a/b");
+    let g = json_of(&env.run(&["--json", "show", "a/b@1"]).ok());
+    assert_eq!(g["kind"], "event");
+    env.run(&["verify", "a/b"]).ok();
+    env.run(&["show", "a/b@-1"]).fails(2);
+    env.run(&["show", "nope@0"]).fails(1);
+}
+
+fn tick_world(env: &Env, w: &str) {
+    env.run(&["send", w, "demo/CounterEvent@1", r#""Tick""#])
+        .ok();
+}
+
+#[test]
+fn verify_from_a_checkpoint_and_an_empty_batch() {
+    let env = counter_env("0");
+    tick(&env, r#""Tick""#);
+    let cp = std::fs::read_to_string(env.store().join("refs/checkpoints/c")).unwrap();
+    let cp = cp.trim();
+    let v = json_of(&env.run(&["--json", "verify", "c", "--from", cp]).ok());
+    assert_eq!(
+        (v["from_height"].as_u64(), v["entries"].as_u64()),
+        (Some(1), Some(0))
+    );
+    tick(&env, r#""Tick""#);
+    let v = json_of(&env.run(&["--json", "verify", "c", "--from", cp]).ok());
+    assert_eq!(
+        (v["from_height"].as_u64(), v["entries"].as_u64()),
+        (Some(1), Some(1))
+    );
+    // A value that is not a snapshot.
+    let head = worlds(&env)[0]["head"].as_str().unwrap().to_owned();
+    env.run(&["verify", "c", "--from", &head]).fails(1);
+    env.write("empty.jsonl", b"\n\n");
+    let j = json_of(
+        &env.run(&["--json", "send", "c", "--batch", "empty.jsonl"])
+            .ok(),
+    );
+    assert_eq!(
+        (j["events"].as_u64(), j["height"].as_u64()),
+        (Some(0), Some(2))
+    );
+    assert_eq!(worlds(&env)[0]["head"], head.as_str());
+}
