@@ -329,3 +329,76 @@ fn a_module_with_an_import_is_rejected() {
     );
     new_world(&env, "w", &[]).ok();
 }
+
+/// CBOR text head and bytes.
+fn text(out: &mut Vec<u8>, s: &str) {
+    assert!(s.len() < 24);
+    out.push(0x60 + s.len() as u8);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// `{state: null, domain_events: [{schema: "demo/CounterEvent@1", value: h'{"Tick": null}'}]}`
+fn echo_tick_envelope() -> Vec<u8> {
+    let mut tick = vec![0xa1];
+    text(&mut tick, "Tick");
+    tick.push(0xf6);
+    let mut out = vec![0xa2];
+    text(&mut out, "state");
+    out.push(0xf6);
+    text(&mut out, "domain_events");
+    out.extend_from_slice(&[0x81, 0xa2]);
+    text(&mut out, "schema");
+    text(&mut out, "demo/CounterEvent@1");
+    text(&mut out, "value");
+    out.push(0x40 + tick.len() as u8);
+    out.extend_from_slice(&tick);
+    out
+}
+
+#[test]
+fn self_feeding_cascades_stop_at_max_derived() {
+    let env_bytes = echo_tick_envelope();
+    let data: String = env_bytes.iter().map(|b| format!("\\{b:02x}")).collect();
+    let env = setup(&module(&format!(
+        r#"(data (i32.const 0) "{data}")
+           (func (export "step") (param i32 i32) (result i32 i32)
+             (i32.const 0) (i32.const {}))"#,
+        env_bytes.len()
+    )));
+    new_world(&env, "w", &["--max-derived", "5"]).ok();
+    let r = env
+        .run(&[
+            "--json",
+            "send",
+            "w",
+            "demo/CounterEvent@1",
+            r#"{"Start":{"target":1000}}"#,
+        ])
+        .ok();
+    let j: serde_json::Value = serde_json::from_str(&r.out()).unwrap();
+    // The Start, five derived Ticks, and one fault for the dropped rest.
+    assert_eq!(j["derived"], 5, "{j}");
+    assert_eq!(j["faults"], 1, "{j}");
+    assert_eq!(j["entries"], 7, "{j}");
+    assert_eq!(counter_count(&env, "w"), 5);
+    env.run(&["send", "w", "demo/CounterEvent@1", r#""Tick""#])
+        .ok();
+    assert_eq!(counter_count(&env, "w"), 11);
+    let entries = log(&env, "w");
+    let faults: Vec<_> = entries.iter().filter(|e| e["kind"] == "fault").collect();
+    assert_eq!(faults.len(), 2);
+    for f in faults {
+        assert_eq!(f["entry"]["code"], "derived-bound", "{f}");
+    }
+    let derived = entries
+        .iter()
+        .filter(|e| e["entry"]["origin"] == "derived")
+        .count();
+    assert_eq!(derived, 10);
+    let v = env.run(&["--json", "verify", "w"]).ok();
+    let j: serde_json::Value = serde_json::from_str(&v.out()).unwrap();
+    assert_eq!(
+        (j["derived"].as_u64(), j["faults"].as_u64()),
+        (Some(10), Some(2))
+    );
+}
