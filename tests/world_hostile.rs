@@ -402,3 +402,115 @@ fn self_feeding_cascades_stop_at_max_derived() {
         (Some(10), Some(2))
     );
 }
+
+/// A module whose `step` returns `envelope` every time.
+fn constant(envelope: &[u8]) -> Vec<u8> {
+    let data: String = envelope.iter().map(|b| format!("\\{b:02x}")).collect();
+    module(&format!(
+        r#"(data (i32.const 0) "{data}")
+           (func (export "step") (param i32 i32) (result i32 i32)
+             (i32.const 0) (i32.const {}))"#,
+        envelope.len()
+    ))
+}
+
+/// `{state: h'<state>'}` plus raw extra members (`extra_n` of them).
+fn envelope(state: &[u8], extra_n: u8, extra: &[u8]) -> Vec<u8> {
+    let mut out = vec![0xa1 + extra_n];
+    text(&mut out, "state");
+    out.push(0x40 + u8::try_from(state.len()).unwrap());
+    out.extend_from_slice(state);
+    out.extend_from_slice(extra);
+    out
+}
+
+fn one_event(schema: &str, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    text(&mut out, "domain_events");
+    out.extend_from_slice(&[0x81, 0xa2]);
+    text(&mut out, "schema");
+    text(&mut out, schema);
+    text(&mut out, "value");
+    out.push(0x40 + u8::try_from(value.len()).unwrap());
+    out.extend_from_slice(value);
+    out
+}
+
+#[test]
+fn invalid_outputs_fault_with_their_codes() {
+    let nat7 = [0x07];
+    let mut effect = Vec::new();
+    text(&mut effect, "effects");
+    effect.extend_from_slice(&[0x81, 0xa2]);
+    text(&mut effect, "kind");
+    text(&mut effect, "http.request");
+    text(&mut effect, "params_cbor");
+    effect.extend_from_slice(&[0x41, 0xf6]);
+    let mut unknown = Vec::new();
+    text(&mut unknown, "bogus");
+    unknown.push(0xf6);
+    let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
+        // A text where the schema says nat.
+        (
+            "text state",
+            envelope(&[0x61, 0x78], 0, &[]),
+            &["invalid-state"],
+        ),
+        // A negative number for a nat.
+        (
+            "negative state",
+            envelope(&[0x20], 0, &[]),
+            &["invalid-state"],
+        ),
+        // State bytes that are not CBOR at all.
+        (
+            "torn state",
+            envelope(&[0x1a, 0x00], 0, &[]),
+            &["invalid-state", "bad-output"],
+        ),
+        (
+            "unknown event schema",
+            envelope(&nat7, 1, &one_event("demo/Nope@1", &[0xf6])),
+            &["invalid-event"],
+        ),
+        (
+            "event value off-schema",
+            envelope(&nat7, 1, &one_event("demo/CounterEvent@1", &[0x07])),
+            &["invalid-event"],
+        ),
+        (
+            "undeclared effect",
+            envelope(&nat7, 1, &effect),
+            &["invalid-effect"],
+        ),
+        (
+            "unknown member",
+            envelope(&nat7, 1, &unknown),
+            &["bad-output"],
+        ),
+    ];
+    for (what, env_bytes, codes) in cases {
+        let env = setup(&constant(&env_bytes));
+        new_world(&env, "w", &[]).ok();
+        let faults = exercise(&env, "w", codes);
+        assert_eq!(faults.len(), 4, "{what}");
+        // The failed steps left the hostile reducer without a state.
+        let r = env.run(&["--json", "state", "w", "test/Hostile@1"]).ok();
+        let j: serde_json::Value = serde_json::from_str(&r.out()).unwrap();
+        assert_eq!(j["state"], serde_json::Value::Null, "{what}");
+    }
+}
+
+#[test]
+fn a_valid_constant_module_sets_its_state() {
+    // The control for the cases above: the same builder, a valid output.
+    let env = setup(&constant(&envelope(&[0x18, 0x2a], 0, &[])));
+    new_world(&env, "w", &[]).ok();
+    env.run(&["send", "w", "demo/CounterEvent@1", r#""Tick""#])
+        .ok();
+    let r = env.run(&["--json", "state", "w", "test/Hostile@1"]).ok();
+    let j: serde_json::Value = serde_json::from_str(&r.out()).unwrap();
+    assert_eq!(j["state"], 42);
+    assert!(log(&env, "w").iter().all(|e| e["kind"] != "fault"));
+    env.run(&["verify", "w"]).ok();
+}
