@@ -1,0 +1,944 @@
+//! Worlds: property tests against models of the example reducers, tamper detection, and the
+//! world CLI's behaviour on good and bad input.
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+mod common;
+#[path = "common/world.rs"]
+mod wc;
+
+use aos::codec::json::parse_json;
+use aos::kernel::entry::{Body, Entry};
+use aos::kernel::replay::{read_entry, read_entry_at};
+use aos::kernel::world::{SendOptions, VerifyFrom, World, verify, world_ref};
+use aos::object::{Kind, ObjectId};
+use aos::progress::NoProgress;
+use aos::store::Store;
+use aos::store::refs::{Expected, RefName};
+use common::Env;
+use proptest::prelude::*;
+use wc::*;
+
+fn send_all(w: &mut World<'_>, evs: Vec<aos::kernel::machine::EventIn>, commit: u64) {
+    let opts = SendOptions {
+        commit_events: commit.max(1),
+        ..SendOptions::default()
+    };
+    w.send(evs, &opts, &NoProgress).unwrap();
+}
+
+fn counter_events() -> impl Strategy<Value = Vec<CEv>> {
+    prop::collection::vec(
+        prop_oneof![
+            1 => (0u64..4).prop_map(CEv::Start),
+            5 => Just(CEv::Tick),
+            1 => Just(CEv::Reset),
+        ],
+        0..24,
+    )
+}
+
+fn keyed_events() -> impl Strategy<Value = Vec<(usize, Op)>> {
+    prop::collection::vec(
+        (
+            0usize..ACCOUNTS.len(),
+            prop_oneof![
+                3 => (0u64..20).prop_map(Op::Deposit),
+                3 => (0u64..20).prop_map(Op::Withdraw),
+                1 => Just(Op::Close),
+            ],
+        ),
+        0..30,
+    )
+}
+
+/// Splits `n` items into chunk sizes from `cuts` (each >= 1).
+fn chunks(n: usize, cuts: &[usize]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut left = n;
+    let mut i = 0;
+    while left > 0 {
+        let c = cuts.get(i).copied().unwrap_or(1).clamp(1, left);
+        out.push(c);
+        left -= c;
+        i += 1;
+    }
+    out
+}
+
+fn reopened_state_counter(ts: &TempStore) -> (Option<serde_json::Value>, u64) {
+    let w = ts.open("c");
+    (plain_state(&w, "demo/Counter@1"), w.open_stats().replayed)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    #[test]
+    fn counter_matches_model(
+        evs in counter_events(),
+        every in prop_oneof![Just(0u64), Just(5u64), Just(3u64)],
+        cuts in prop::collection::vec(1usize..8, 0..40),
+        commit in 1u64..6,
+    ) {
+        let model = counter_model(&evs, every);
+        // One batch.
+        let a = TempStore::new();
+        a.example_world("c", "counter", every);
+        let mut wa = a.open("c");
+        let parsed: Vec<_> = evs.iter().map(|e| e.parse(&wa)).collect();
+        send_all(&mut wa, parsed, 1 << 20);
+        // (a) live state and height against the model.
+        prop_assert_eq!(plain_state(&wa, "demo/Counter@1"), counter_json(model.state()));
+        prop_assert_eq!(wa.height(), model.height());
+        // (b) verify from genesis, with the right counts.
+        let r = verify(&a.store, "c", &VerifyFrom::Genesis, &NoProgress).unwrap();
+        prop_assert_eq!(r.height, model.height());
+        prop_assert_eq!(r.head, wa.head());
+        prop_assert_eq!(r.from_height, 0);
+        prop_assert_eq!(r.stats.entries, model.height());
+        prop_assert_eq!(r.stats.ingress, model.ingress);
+        prop_assert_eq!(r.stats.derived, model.derived);
+        prop_assert_eq!(r.stats.faults, 0);
+        prop_assert_eq!(r.stats.snapshots, model.markers);
+        // (c) one event per send, and random chunkings with random commit sizes.
+        let b = TempStore::new();
+        b.example_world("c", "counter", every);
+        let mut wb = b.open("c");
+        for e in &evs {
+            let ev = e.parse(&wb);
+            send_all(&mut wb, vec![ev], 1);
+        }
+        prop_assert_eq!(wb.head(), wa.head());
+        let c = TempStore::new();
+        c.example_world("c", "counter", every);
+        let mut at = 0;
+        for n in chunks(evs.len(), &cuts) {
+            // Reopen between chunks: the checkpoint path must continue the same history.
+            let mut wc = c.open("c");
+            let part: Vec<_> = evs[at..at + n].iter().map(|e| e.parse(&wc)).collect();
+            send_all(&mut wc, part, commit);
+            at += n;
+        }
+        prop_assert_eq!(c.open("c").head(), wa.head());
+        // (d) independent stores take identical snapshots.
+        let sa = wa.snapshot().unwrap();
+        let sb = wb.snapshot().unwrap();
+        prop_assert_eq!(sa, sb);
+        prop_assert_eq!(wa.head(), wb.head());
+        prop_assert_eq!(wa.height(), model.height() + 1);
+        // (e) every height's state.
+        let wa = a.open("c");
+        let mut model = model;
+        model.mark();
+        for h in 0..=wa.height() {
+            let past = wa.at(h).unwrap();
+            prop_assert_eq!(past.height(), h);
+            prop_assert_eq!(
+                plain_state(&past, "demo/Counter@1"),
+                counter_json(&model.states[h as usize]),
+                "height {}", h
+            );
+        }
+        prop_assert!(wa.at(wa.height() + 1).is_err());
+        // (f) reopen: checkpoint path, then replay path without the checkpoint.
+        let (s1, replayed) = reopened_state_counter(&a);
+        prop_assert_eq!(&s1, &counter_json(model.state()));
+        prop_assert_eq!(replayed, 0, "a fresh checkpoint needs no replay");
+        let cref = RefName::new("refs/checkpoints/c").unwrap();
+        a.store.refs().update(&cref, None, Expected::Any, "test").unwrap();
+        let (s2, _) = reopened_state_counter(&a);
+        prop_assert_eq!(s2, s1);
+        prop_assert_eq!(a.open("c").head(), sa_head(&a));
+    }
+
+    #[test]
+    fn keyed_matches_model(
+        evs in keyed_events(),
+        every in prop_oneof![Just(0u64), Just(5u64)],
+        cuts in prop::collection::vec(1usize..6, 0..30),
+        with_key in any::<bool>(),
+    ) {
+        let model = keyed_model(&evs, every);
+        let a = TempStore::new();
+        a.example_world("k", "keyed", every);
+        let mut wa = a.open("k");
+        let parsed: Vec<_> = evs.iter().map(|(i, op)| keyed_parse(&wa, *i, *op, with_key)).collect();
+        send_all(&mut wa, parsed, 7);
+        prop_assert_eq!(&keyed_state(&wa), model.state());
+        prop_assert_eq!(wa.height(), model.height());
+        // Cells the model lacks read as no state.
+        for name in ACCOUNTS {
+            let k = parse_json(&format!("\"{name}\"")).unwrap();
+            let s = wa.state("demo/Accounts@1", Some(&k)).unwrap().state;
+            prop_assert_eq!(s.is_some(), model.state().contains_key(name));
+        }
+        let r = verify(&a.store, "k", &VerifyFrom::Genesis, &NoProgress).unwrap();
+        prop_assert_eq!(r.stats.entries, model.height());
+        prop_assert_eq!(r.stats.ingress, model.ingress);
+        prop_assert_eq!(r.stats.derived, model.derived);
+        prop_assert_eq!(r.stats.snapshots, model.markers);
+        // Chunked sends give the same history (the key, when given, is recorded in the entry).
+        let b = TempStore::new();
+        b.example_world("k", "keyed", every);
+        let mut at = 0;
+        for n in chunks(evs.len(), &cuts) {
+            let mut wb = b.open("k");
+            let part: Vec<_> = evs[at..at + n].iter().map(|(i, op)| keyed_parse(&wb, *i, *op, with_key)).collect();
+            send_all(&mut wb, part, 2);
+            at += n;
+        }
+        let mut wb = b.open("k");
+        prop_assert_eq!(wb.head(), wa.head());
+        prop_assert_eq!(wb.snapshot().unwrap(), wa.snapshot().unwrap());
+        let wa = a.open("k");
+        let mut model = model;
+        model.mark();
+        for h in 0..=wa.height() {
+            prop_assert_eq!(&keyed_state(&wa.at(h).unwrap()), &model.states[h as usize], "height {}", h);
+        }
+        let cref = RefName::new("refs/checkpoints/k").unwrap();
+        a.store.refs().update(&cref, None, Expected::Any, "test").unwrap();
+        prop_assert_eq!(&keyed_state(&a.open("k")), model.state());
+    }
+}
+
+fn sa_head(ts: &TempStore) -> ObjectId {
+    ts.store
+        .refs()
+        .read(&world_ref("c").unwrap())
+        .unwrap()
+        .unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// CLI
+
+fn counter_env(every: &str) -> Env {
+    let env = Env::new();
+    env.run(&[
+        "world",
+        "new",
+        "c",
+        "--example",
+        "counter",
+        "--snapshot-every",
+        every,
+    ])
+    .ok();
+    env
+}
+
+fn tick(env: &Env, ev: &str) {
+    env.run(&["send", "c", "demo/CounterEvent@1", ev]).ok();
+}
+
+fn json_of(r: &common::Run) -> serde_json::Value {
+    serde_json::from_str(r.out().trim()).unwrap()
+}
+
+fn worlds(env: &Env) -> serde_json::Value {
+    json_of(&env.run(&["--json", "world", "list"]).ok())
+}
+
+#[track_caller]
+fn rejected(env: &Env, args: &[&str], needle: &str) {
+    let before = worlds(env);
+    let r = env.run(args).fails(1);
+    assert!(
+        r.stderr.contains(needle),
+        "{args:?}: stderr should mention `{needle}`: {}",
+        r.stderr
+    );
+    assert_eq!(worlds(env), before, "{args:?} changed a world");
+}
+
+#[test]
+fn bad_input_is_rejected_and_appends_nothing() {
+    let env = counter_env("0");
+    tick(&env, r#"{"Start":{"target":3}}"#);
+    let ev = "demo/CounterEvent@1";
+    rejected(
+        &env,
+        &["send", "nope", ev, r#""Tick""#],
+        "no world named `nope`",
+    );
+    rejected(
+        &env,
+        &["send", "c", "demo/Nope@1", r#""Tick""#],
+        "demo/Nope@1",
+    );
+    rejected(&env, &["send", "c", ev, r#""Tock""#], ev);
+    rejected(&env, &["send", "c", ev, r#"{"Start":{"target":-1}}"#], ev);
+    rejected(&env, &["send", "c", ev, r#"{"Start":{}}"#], ev);
+    rejected(&env, &["send", "c", ev, "not json"], "value");
+    rejected(&env, &["send", "c", ev, r#""Tick""#, "--key", "1"], "--key");
+    rejected(&env, &["state", "c", "demo/Nope@1"], "demo/Nope@1");
+    rejected(
+        &env,
+        &["state", "nope", "demo/Counter@1"],
+        "no world named `nope`",
+    );
+    rejected(
+        &env,
+        &["state", "c", "demo/Counter@1", "--key", "1"],
+        "not keyed",
+    );
+    rejected(
+        &env,
+        &["state", "c", "demo/Counter@1", "--at", "99"],
+        "beyond",
+    );
+    let good = format!("{{\"schema\":\"{ev}\",\"value\":\"Tick\"}}\n");
+    let batch = format!("{good}{good}{{\"schema\":\"{ev}\",\"value\":\"Tock\"}}\n{good}");
+    env.write("bad.jsonl", batch.as_bytes());
+    rejected(&env, &["send", "c", "--batch", "bad.jsonl"], "line 3");
+    env.write(
+        "bad2.jsonl",
+        format!("{good}{{\"schema\":\"{ev}\"}}\n").as_bytes(),
+    );
+    rejected(&env, &["send", "c", "--batch", "bad2.jsonl"], "line 2");
+    rejected(
+        &env,
+        &["send", "c", "--batch", "missing.jsonl"],
+        "missing.jsonl",
+    );
+    // The same batch without its bad line goes through, whole, from standard input.
+    let r = env
+        .run_stdin(
+            &["--json", "send", "c", "--batch", "-"],
+            good.repeat(3).as_bytes(),
+        )
+        .ok();
+    let j = json_of(&r);
+    assert_eq!(j["events"], 3);
+    assert_eq!(j["derived"], 1);
+    assert_eq!(j["entries"], 4);
+    assert_eq!(j["height"], 5);
+    let s = json_of(&env.run(&["--json", "state", "c", "demo/Counter@1"]).ok());
+    assert_eq!(s["state"]["count"], 3);
+    assert_eq!(s["state"]["pc"], "Idle");
+}
+
+#[test]
+fn world_new_rejects_bad_modules_and_duplicates() {
+    let env = Env::new();
+    let air = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/worlds/counter/air");
+    let air = air.to_str().unwrap();
+    rejected(&env, &["world", "new", "c", "--air", air], "--wasm");
+    env.write("junk.wasm", b"\0asm\x01\0\0\0garbage");
+    rejected(
+        &env,
+        &[
+            "world",
+            "new",
+            "c",
+            "--air",
+            air,
+            "--wasm",
+            "demo/Counter@1=junk.wasm",
+        ],
+        "demo/Counter@1",
+    );
+    rejected(
+        &env,
+        &[
+            "world",
+            "new",
+            "c",
+            "--air",
+            air,
+            "--wasm",
+            "demo/Other@1=junk.wasm",
+        ],
+        "demo/Other@1",
+    );
+    rejected(&env, &["world", "new", "c", "--example", "nope"], "nope");
+    assert_eq!(worlds(&env), serde_json::json!([]));
+    let wasm = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reducers/wasm/counter.wasm");
+    let spec = format!("demo/Counter@1={}", wasm.display());
+    let r = env
+        .run(&["--json", "world", "new", "c", "--air", air, "--wasm", &spec])
+        .ok();
+    let j = json_of(&r);
+    assert_eq!(j["world"], "c");
+    assert_eq!(j["modules"][0]["name"], "demo/Counter@1");
+    // The AIR directory and the example are the same world: the same genesis.
+    let e = json_of(
+        &env.run(&["--json", "world", "new", "e", "--example", "counter"])
+            .ok(),
+    );
+    assert_eq!(e["genesis"], j["genesis"]);
+    rejected(
+        &env,
+        &["world", "new", "c", "--example", "counter"],
+        "exists already",
+    );
+    let list = worlds(&env);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list[0]["name"], "c");
+    assert_eq!(list[0]["head"], j["genesis"]);
+}
+
+#[test]
+fn json_outputs_have_their_fields() {
+    let env = counter_env("3");
+    let r = env
+        .run(&[
+            "--json",
+            "send",
+            "c",
+            "demo/CounterEvent@1",
+            r#"{"Start":{"target":1}}"#,
+        ])
+        .ok();
+    let s = json_of(&r);
+    for f in [
+        "world", "events", "entries", "derived", "faults", "commits", "head", "height",
+    ] {
+        assert!(s.get(f).is_some(), "send --json lacks {f}: {s}");
+    }
+    assert_eq!(s["height"], 1);
+    let r = env
+        .run(&["--json", "send", "c", "demo/CounterEvent@1", r#""Tick""#])
+        .ok();
+    let s = json_of(&r);
+    // Tick (2), CounterDone (3), then a marker (4): 4 entries since genesis.
+    assert_eq!(
+        (s["entries"].as_u64(), s["derived"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(s["height"], 4);
+    let head = s["head"].as_str().unwrap().to_owned();
+    let lines: Vec<serde_json::Value> = env
+        .run(&["--json", "log", "c"])
+        .ok()
+        .out()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["snapshot", "event", "event", "event", "genesis"]);
+    assert_eq!(lines[0]["id"], head.as_str());
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["height"].as_u64().unwrap(), 4 - i as u64);
+        assert_eq!(l["entry"]["height"], l["height"]);
+    }
+    assert_eq!(lines[1]["entry"]["origin"], "derived");
+    assert_eq!(lines[1]["entry"]["cause"]["height"], 2);
+    assert_eq!(lines[1]["entry"]["value"]["count"], 1);
+    let two = env.run(&["--json", "log", "c", "-n", "2"]).ok().out();
+    assert_eq!(two.lines().count(), 2);
+    let g = json_of(&env.run(&["--json", "show", "c@0"]).ok());
+    assert_eq!(g["kind"], "genesis");
+    assert_eq!(g["height"], 0);
+    assert_eq!(g["entry"]["snapshot_every"], 3);
+    assert_eq!(g["id"], lines[4]["id"]);
+    assert!(g["entry"].get("prev").is_none());
+    let text = env.run(&["show", "c@0"]).ok().out();
+    assert!(text.contains("genesis"), "{text}");
+    let by_id = json_of(&env.run(&["--json", "show", &head]).ok());
+    assert_eq!(by_id, lines[0]);
+    env.run(&["show", "c@5"]).fails(1);
+    let v = json_of(&env.run(&["--json", "verify", "c"]).ok());
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["head"], head.as_str());
+    assert_eq!(
+        (
+            v["height"].as_u64(),
+            v["entries"].as_u64(),
+            v["events"].as_u64()
+        ),
+        (Some(4), Some(4), Some(2))
+    );
+    assert_eq!(
+        (v["derived"].as_u64(), v["snapshots"].as_u64()),
+        (Some(1), Some(1))
+    );
+    // state --at: before and after the Tick.
+    let at = |h: &str| {
+        json_of(
+            &env.run(&["--json", "state", "c", "demo/Counter@1", "--at", h])
+                .ok(),
+        )
+    };
+    assert_eq!(at("0")["state"], serde_json::Value::Null);
+    assert_eq!(at("1")["state"]["count"], 0);
+    assert_eq!(at("1")["height"], 1);
+    assert_eq!(at("2")["state"]["count"], 1);
+    assert_eq!(at("2")["state"]["pc"], "Idle");
+    let tagged = env
+        .run(&["state", "c", "demo/Counter@1", "--tagged"])
+        .ok()
+        .out();
+    assert!(tagged.contains("Idle"), "{tagged}");
+    // snapshot, then verify from it.
+    let snap = json_of(&env.run(&["--json", "snapshot", "c"]).ok());
+    assert_eq!(snap["height"], 5);
+    let sid = snap["snapshot"].as_str().unwrap();
+    let v = json_of(&env.run(&["--json", "verify", "c", "--from", sid]).ok());
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["from_height"], 4);
+    assert_eq!(v["entries"], 1);
+    tick(&env, r#""Tick""#);
+    let v = json_of(
+        &env.run(&["--json", "verify", "c", "--from", &sid[..20]])
+            .ok(),
+    );
+    assert_eq!(
+        (v["from_height"].as_u64(), v["entries"].as_u64()),
+        (Some(4), Some(2))
+    );
+    let shown = json_of(&env.run(&["--json", "show", sid]).ok());
+    assert_eq!(shown["kind"], "snapshot");
+    // A snapshot of another world is not part of this one's history.
+    env.run(&["world", "new", "d", "--example", "counter"]).ok();
+    env.run(&["verify", "d", "--from", sid]).fails(1);
+}
+
+#[test]
+fn keyed_cli_keys_and_cells() {
+    let env = Env::new();
+    env.run(&["world", "new", "k", "--example", "keyed"]).ok();
+    let ev = "demo/AccountEvent@1";
+    for (acct, op) in [
+        ("bob", r#"{"Deposit":{"amount":5}}"#),
+        ("alice", r#"{"Deposit":{"amount":7}}"#),
+        ("alice", r#"{"Withdraw":{"amount":9}}"#),
+    ] {
+        let v = format!(r#"{{"account":"{acct}","op":{op}}}"#);
+        env.run(&["send", "k", ev, &v, "--key", &format!("\"{acct}\"")])
+            .ok();
+    }
+    // A key that does not match the event's field.
+    rejected(
+        &env,
+        &[
+            "send",
+            "k",
+            ev,
+            r#"{"account":"bob","op":"Close"}"#,
+            "--key",
+            r#""alice""#,
+        ],
+        "--key",
+    );
+    // Keys come in cell-map order (by hash), not sorted.
+    let keys = env
+        .run(&["state", "k", "demo/Accounts@1", "--keys"])
+        .ok()
+        .out();
+    let mut sorted: Vec<&str> = keys.lines().collect();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["\"alice\"", "\"bob\""]);
+    let j = json_of(
+        &env.run(&["--json", "state", "k", "demo/Accounts@1", "--keys"])
+            .ok(),
+    );
+    let cells = j["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2);
+    let mut names: Vec<&str> = cells.iter().map(|c| c["key"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["alice", "bob"]);
+    assert!(
+        cells
+            .iter()
+            .all(|c| c["state"].as_str().unwrap().starts_with("b3:"))
+    );
+    assert_ne!(cells[0]["state"], cells[1]["state"]);
+    let a = json_of(
+        &env.run(&[
+            "--json",
+            "state",
+            "k",
+            "demo/Accounts@1",
+            "--key",
+            r#""alice""#,
+        ])
+        .ok(),
+    );
+    assert_eq!(a["state"], serde_json::json!({"balance": 7, "ops": 2}));
+    rejected(&env, &["state", "k", "demo/Accounts@1"], "--key");
+    let none = json_of(
+        &env.run(&[
+            "--json",
+            "state",
+            "k",
+            "demo/Accounts@1",
+            "--key",
+            r#""zed""#,
+        ])
+        .ok(),
+    );
+    assert_eq!(none["state"], serde_json::Value::Null);
+    let log = env.run(&["log", "k", "-n", "1"]).ok().out();
+    assert!(log.contains("demo/Overdraft@1"), "{log}");
+    env.run(&["send", "k", ev, r#"{"account":"bob","op":"Close"}"#])
+        .ok();
+    let keys = env
+        .run(&["state", "k", "demo/Accounts@1", "--keys"])
+        .ok()
+        .out();
+    assert_eq!(keys, "\"alice\"\n");
+    env.run(&["verify", "k"]).ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tampering
+
+/// Every file under `.aos/objects` that holds object bytes: loose objects and packs.
+fn object_files(env: &Env) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![env.store().join("objects")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_none_or(|x| x == "pack") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn flip_and_check(env: &Env, file: &std::path::Path, pos: u64) {
+    let orig = std::fs::read(file).unwrap();
+    let mut perms = std::fs::metadata(file).unwrap().permissions();
+    let ro = perms.readonly();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(file, perms.clone()).unwrap();
+    let mut bad = orig.clone();
+    bad[pos as usize] ^= 0x20;
+    std::fs::write(file, &bad).unwrap();
+    let fsck = env.run(&["fsck"]);
+    std::fs::write(file, &orig).unwrap();
+    perms.set_readonly(ro);
+    std::fs::set_permissions(file, perms).unwrap();
+    assert_eq!(
+        fsck.code,
+        1,
+        "fsck after flipping byte {pos} of {}",
+        file.display()
+    );
+}
+
+#[test]
+fn flipped_bytes_are_detected() {
+    let env = counter_env("3");
+    for ev in [
+        r#"{"Start":{"target":2}}"#,
+        r#""Tick""#,
+        r#""Tick""#,
+        r#""Tick""#,
+        r#""Reset""#,
+    ] {
+        tick(&env, ev);
+    }
+    env.run(&["gc"]).ok();
+    env.run(&["fsck"]).ok();
+    env.run(&["verify", "c"]).ok();
+    let files = object_files(&env);
+    assert!(!files.is_empty());
+    let mut tried = 0;
+    for f in &files {
+        let len = std::fs::metadata(f).unwrap().len();
+        // Sample positions across the file, ends included.
+        let mut pos: Vec<u64> = (0..10).map(|i| i * (len - 1) / 9).collect();
+        pos.dedup();
+        for p in pos {
+            flip_and_check(&env, f, p);
+            tried += 1;
+        }
+    }
+    assert!(tried >= 10);
+    env.run(&["fsck"]).ok();
+    env.run(&["verify", "c"]).ok();
+}
+
+/// Rewrites the entry at `height` with `edit`, re-chains every later entry, and points the
+/// world at the new head. Returns the forged head.
+fn forge(env: &Env, world: &str, height: u64, edit: impl FnOnce(&mut Entry)) -> ObjectId {
+    let store = Store::open(&env.store()).unwrap();
+    let wref = world_ref(world).unwrap();
+    let head = store.refs().read(&wref).unwrap().unwrap();
+    let top = read_entry(&store, &head).unwrap().height;
+    let mut prev = None;
+    let mut edit = Some(edit);
+    for h in height..=top {
+        let id = read_entry_at(&store, &head, h).unwrap();
+        let mut e = read_entry(&store, &id).unwrap();
+        if let Some(edit) = edit.take() {
+            edit(&mut e);
+        } else {
+            e.prev = prev;
+        }
+        let (bytes, nid) = e.encode();
+        assert_eq!(store.put(Kind::Entry, &bytes).unwrap(), nid);
+        prev = Some(nid);
+    }
+    let new = prev.unwrap();
+    assert_ne!(new, head);
+    store
+        .refs()
+        .update(&wref, Some(new), Expected::Any, "forged")
+        .unwrap();
+    new
+}
+
+fn step_state(env: &Env, height: u64) -> ObjectId {
+    let store = Store::open(&env.store()).unwrap();
+    let head = store
+        .refs()
+        .read(&world_ref("c").unwrap())
+        .unwrap()
+        .unwrap();
+    let e = read_entry(&store, &read_entry_at(&store, &head, height).unwrap()).unwrap();
+    let Body::Event(ev) = e.body else {
+        panic!("not an event")
+    };
+    ev.steps[0].state.unwrap()
+}
+
+fn divergence(env: &Env) -> serde_json::Value {
+    let r = env.run(&["--json", "verify", "c"]).fails(1);
+    let j = json_of(&r);
+    assert_eq!(j["ok"], false);
+    j["divergence"].clone()
+}
+
+fn ticking_world() -> Env {
+    let env = counter_env("0");
+    tick(&env, r#"{"Start":{"target":100}}"#);
+    for _ in 0..5 {
+        tick(&env, r#""Tick""#);
+    }
+    env
+}
+
+#[test]
+fn forged_state_digest_is_named() {
+    let env = ticking_world();
+    let real = step_state(&env, 4);
+    let forged = step_state(&env, 3);
+    forge(&env, "c", 4, |e| {
+        let Body::Event(ev) = &mut e.body else {
+            panic!()
+        };
+        ev.steps[0].state = Some(forged);
+    });
+    // The forged chain is well-formed: log and show read it.
+    env.run(&["log", "c"]).ok();
+    let d = divergence(&env);
+    assert_eq!(d["height"], 4);
+    assert_eq!(d["reducer"], "demo/Counter@1");
+    let detail = d["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("expected state {forged}")),
+        "{detail}"
+    );
+    assert!(
+        detail.contains(&format!("replay computed {real}")),
+        "{detail}"
+    );
+    let text = env.run(&["verify", "c"]).fails(1).stderr;
+    assert!(text.contains("height 4"), "{text}");
+    // The forged entries were stored as loose objects: damage to any of them is caught.
+    env.run(&["fsck"]).ok();
+    let loose: Vec<_> = object_files(&env)
+        .into_iter()
+        .filter(|p| p.extension().is_none())
+        .collect();
+    assert!(loose.len() >= 3, "{loose:?}");
+    for f in &loose {
+        let len = std::fs::metadata(f).unwrap().len();
+        for p in [0, len / 3, len / 2, len - 1] {
+            flip_and_check(&env, f, p);
+        }
+    }
+    env.run(&["fsck"]).ok();
+}
+
+#[test]
+fn forged_event_value_diverges_at_its_height() {
+    let env = ticking_world();
+    let store = Store::open(&env.store()).unwrap();
+    let reset = World::open(&store, "c")
+        .unwrap()
+        .parse_event(
+            "demo/CounterEvent@1",
+            &parse_json(r#""Reset""#).unwrap(),
+            None,
+        )
+        .unwrap()
+        .value;
+    forge(&env, "c", 3, |e| {
+        let Body::Event(ev) = &mut e.body else {
+            panic!()
+        };
+        assert_ne!(ev.value, reset);
+        ev.value = reset;
+    });
+    let d = divergence(&env);
+    assert_eq!(d["height"], 3);
+    assert_eq!(d["reducer"], "demo/Counter@1");
+    let detail = d["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&step_state(&env, 3).to_string()),
+        "{detail}"
+    );
+}
+
+#[test]
+fn forged_genesis_is_rejected() {
+    // Changing the configuration in the genesis entry and re-chaining everything moves the
+    // head, and the recorded history no longer follows from the new configuration.
+    let env = ticking_world();
+    let old = worlds(&env)[0]["head"].clone();
+    let new = forge(&env, "c", 0, |e| {
+        let Body::Genesis(g) = &mut e.body else {
+            panic!()
+        };
+        g.snapshot_every = 2;
+    });
+    assert_ne!(old, serde_json::json!(new.to_string()));
+    // With snapshot_every = 2 the recorded history lacks the markers the genesis now asks for.
+    let d = divergence(&env);
+    assert_eq!(d["height"], 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// More behaviours
+
+#[test]
+fn a_moved_world_refuses_stale_appends() {
+    let ts = TempStore::new();
+    ts.example_world("c", "counter", 0);
+    let mut w1 = ts.open("c");
+    let mut w2 = ts.open("c");
+    let e1 = CEv::Tick.parse(&w1);
+    send_all(&mut w1, vec![e1], 1);
+    let head = w1.head();
+    let e2 = CEv::Start(9).parse(&w2);
+    let err = w2
+        .send(vec![e2], &SendOptions::default(), &NoProgress)
+        .unwrap_err();
+    assert!(
+        matches!(err, aos::kernel::WorldError::Moved(ref n) if n == "c"),
+        "{err}"
+    );
+    let w = ts.open("c");
+    assert_eq!(w.head(), head);
+    assert_eq!(
+        plain_state(&w, "demo/Counter@1"),
+        counter_json(&Some((false, 1, 0)))
+    );
+    verify(&ts.store, "c", &VerifyFrom::Genesis, &NoProgress).unwrap();
+    // A fresh handle continues the history.
+    let mut w3 = ts.open("c");
+    let e3 = CEv::Start(9).parse(&w3);
+    send_all(&mut w3, vec![e3], 1);
+    assert_eq!(w3.height(), 2);
+    assert_eq!(ts.open("c").head(), w3.head());
+}
+
+#[test]
+fn starved_reducers_fault_and_keep_their_state() {
+    let env = Env::new();
+    env.run(&[
+        "world",
+        "new",
+        "f",
+        "--example",
+        "counter",
+        "--fuel",
+        "1000",
+    ])
+    .ok();
+    for ev in [r#"{"Start":{"target":1}}"#, r#""Tick""#] {
+        let r = env
+            .run(&["--json", "send", "f", "demo/CounterEvent@1", ev])
+            .ok();
+        let j = json_of(&r);
+        assert_eq!(
+            (j["entries"].as_u64(), j["faults"].as_u64()),
+            (Some(2), Some(1))
+        );
+    }
+    let r = env.run(&["log", "f", "-n", "1"]).ok().out();
+    assert!(r.contains("out-of-fuel"), "{r}");
+    let s = json_of(&env.run(&["--json", "state", "f", "demo/Counter@1"]).ok());
+    assert_eq!(s["state"], serde_json::Value::Null);
+    assert_eq!(s["height"], 4);
+    let v = json_of(&env.run(&["--json", "verify", "f"]).ok());
+    assert_eq!(
+        (v["faults"].as_u64(), v["events"].as_u64()),
+        (Some(2), Some(2))
+    );
+}
+
+#[test]
+fn world_names_are_checked() {
+    let env = Env::new();
+    for bad in ["", "a/../b", "a b", ".x", "x.lock"] {
+        rejected(
+            &env,
+            &["world", "new", bad, "--example", "counter"],
+            "invalid world name",
+        );
+    }
+    env.run(&["world", "new", "a/b", "--example", "counter"])
+        .ok();
+    // A world cannot also be a directory of worlds (refs are files).
+    rejected(
+        &env,
+        &["world", "new", "a", "--example", "counter"],
+        "refs/worlds/a",
+    );
+    tick_world(&env, "a/b");
+    let g = json_of(&env.run(&["--json", "show", "a/b@1"]).ok());
+    assert_eq!(g["kind"], "event");
+    env.run(&["verify", "a/b"]).ok();
+    env.run(&["show", "a/b@-1"]).fails(2);
+    env.run(&["show", "nope@0"]).fails(1);
+}
+
+fn tick_world(env: &Env, w: &str) {
+    env.run(&["send", w, "demo/CounterEvent@1", r#""Tick""#])
+        .ok();
+}
+
+#[test]
+fn verify_from_a_checkpoint_and_an_empty_batch() {
+    let env = counter_env("0");
+    tick(&env, r#""Tick""#);
+    let cp = std::fs::read_to_string(env.store().join("refs/checkpoints/c")).unwrap();
+    let cp = cp.trim();
+    let v = json_of(&env.run(&["--json", "verify", "c", "--from", cp]).ok());
+    assert_eq!(
+        (v["from_height"].as_u64(), v["entries"].as_u64()),
+        (Some(1), Some(0))
+    );
+    tick(&env, r#""Tick""#);
+    let v = json_of(&env.run(&["--json", "verify", "c", "--from", cp]).ok());
+    assert_eq!(
+        (v["from_height"].as_u64(), v["entries"].as_u64()),
+        (Some(1), Some(1))
+    );
+    // A value that is not a snapshot.
+    let head = worlds(&env)[0]["head"].as_str().unwrap().to_owned();
+    env.run(&["verify", "c", "--from", &head]).fails(1);
+    env.write("empty.jsonl", b"\n\n");
+    let j = json_of(
+        &env.run(&["--json", "send", "c", "--batch", "empty.jsonl"])
+            .ok(),
+    );
+    assert_eq!(
+        (j["events"].as_u64(), j["height"].as_u64()),
+        (Some(0), Some(2))
+    );
+    assert_eq!(worlds(&env)[0]["head"], head.as_str());
+}
