@@ -604,8 +604,20 @@ fn summary(e: &Entry) -> String {
 
 fn entry_json(id: &ObjectId, e: &Entry) -> serde_json::Value {
     let v = e.to_value();
-    let body: serde_json::Value =
+    let mut body: serde_json::Value =
         serde_json::from_str(&json::to_json(&v)).unwrap_or(serde_json::Value::Null);
+    // Step states are digests (byte strings) in the entry; show them as ids.
+    if let (Body::Event(ev), Some(steps)) = (&e.body, body.get_mut("steps")) {
+        for (st, js) in ev
+            .steps
+            .iter()
+            .zip(steps.as_array_mut().into_iter().flatten())
+        {
+            js["state"] = st
+                .state
+                .map_or(serde_json::Value::Null, |id| id.to_string().into());
+        }
+    }
     json!({"id": id.to_string(), "height": e.height, "kind": e.kind_word(), "entry": body})
 }
 

@@ -314,6 +314,16 @@ pub fn create_world(
     wasm: &[(String, Vec<u8>)],
     opts: &CreateOptions,
 ) -> Result<Created, WorldError> {
+    if name.contains('/') {
+        return Err(WorldError::Input(format!(
+            "invalid world name `{name}`: it must not contain `/`"
+        )));
+    }
+    if opts.limits.fuel == 0 {
+        return Err(WorldError::Input(
+            "the fuel per step must be at least 1".into(),
+        ));
+    }
     let wref = world_ref(name)?;
     checkpoint_ref(name)?;
     if store.refs().read(&wref)?.is_some() {
@@ -698,9 +708,10 @@ impl<'s> World<'s> {
     pub fn snapshot(&mut self) -> Result<ObjectId, WorldError> {
         let mut live = Live::new(self.store);
         let id = self.machine.mark(&mut live)?;
-        // The marker's snapshot is the head state: it is also the checkpoint.
+        // The checkpoint is the state at the new head (the marker), in the same pack.
+        let checkpoint = self.machine.snapshot(&mut live)?;
         self.commit(&mut live)?;
-        self.set_checkpoint(id)?;
+        self.set_checkpoint(checkpoint)?;
         Ok(id)
     }
 
@@ -970,7 +981,7 @@ pub fn verify(
     let head_height = read_entry(store, &head)?.height;
     progress.start(
         "verify",
-        Some(head_height - anchor.as_ref().map_or(0, |(_, s)| s.height)),
+        Some(head_height.saturating_sub(anchor.as_ref().map_or(0, |(_, s)| s.height))),
     );
     // Walking back from the head, each snapshot marker closes a segment that can be replayed
     // on its own: from the snapshot the marker links (which the previous segment recomputes
