@@ -12,9 +12,7 @@ use aos::codec::cbor::{self, Value};
 use aos::codec::json::{Json, parse_json};
 use aos::kernel::envelope::{StepInput, encode_input};
 use aos::kernel::machine::EventIn;
-use aos::kernel::world::{
-    CreateOptions, SendOptions, VerifyFrom, World, create_world, verify,
-};
+use aos::kernel::world::{CreateOptions, SendOptions, VerifyFrom, World, create_world, verify};
 use aos::progress::NoProgress;
 use aos::store::Store;
 use aos::wasm::{Limits, ReducerModule};
@@ -76,7 +74,8 @@ fn bench_send(c: &mut Criterion) {
     {
         let (_dir, store) = fresh("counter");
         let mut w = World::open(&store, "w").expect("open");
-        w.send([start(&w)], &one_commit(), &NoProgress).expect("start");
+        w.send([start(&w)], &one_commit(), &NoProgress)
+            .expect("start");
         let ticks: Vec<EventIn> = (0..PER_ITER).map(|_| tick(&w)).collect();
         g.bench_function("send/counter_tick_x1000", |b| {
             b.iter_batched(
@@ -92,7 +91,8 @@ fn bench_send(c: &mut Criterion) {
         let (_dir, store) = fresh("keyed");
         let mut w = World::open(&store, "w").expect("open");
         let deps: Vec<EventIn> = (0..PER_ITER).map(|i| deposit(&w, i)).collect();
-        w.send(deps.clone(), &one_commit(), &NoProgress).expect("warm");
+        w.send(deps.clone(), &one_commit(), &NoProgress)
+            .expect("warm");
         g.bench_function("send/keyed_deposit_x1000", |b| {
             b.iter_batched(
                 || deps.clone(),

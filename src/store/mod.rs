@@ -314,7 +314,7 @@ impl Store {
             let pack_path = idx.with_extension("pack");
             if let Some(p) = packs.iter().find(|p| p.pack_path() == pack_path) {
                 next.push(Arc::clone(p));
-            } else if let Ok(p) = Pack::open(&idx) {
+            } else if let Ok(p) = Pack::open_for_reading(&idx) {
                 next.push(Arc::new(p));
             }
         }
