@@ -1282,6 +1282,11 @@ mod props {
             let mut rest = b;
             for chunks in 0.. {
                 let mut n = usize::from(self.pick() % 6).min(rest.len());
+                // An empty chunk is fine now and then, but the string must get shorter
+                // (a cycle of choices could otherwise pick 0 forever).
+                if n == 0 && !rest.is_empty() && chunks > 2 {
+                    n = 1;
+                }
                 while text && n < rest.len() && (rest[n] & 0xc0) == 0x80 {
                     n += 1;
                 }

@@ -77,6 +77,9 @@ pub struct EventIn {
 /// A world's live state.
 pub struct Machine {
     prog: Arc<Program>,
+    /// This machine's own compiled modules: a wasmi engine is shared by everything compiled
+    /// with it, so machines replaying in parallel must not share one.
+    modules: Vec<std::sync::OnceLock<crate::wasm::ReducerModule>>,
     nodes: std::sync::Mutex<NodeCache>,
     height: u64,
     head: ObjectId,
@@ -142,8 +145,14 @@ impl Machine {
             })
             .collect();
         let head = prog.genesis_id;
+        let modules = prog
+            .reducers
+            .iter()
+            .map(|_| std::sync::OnceLock::new())
+            .collect();
         Self {
             prog,
+            modules,
             nodes: std::sync::Mutex::new(NodeCache::new()),
             height: 0,
             head,
@@ -393,9 +402,19 @@ impl Machine {
                 },
                 &mut self.input,
             );
-            let module = prog
-                .module(route.reducer, |id| host.wasm(id))
-                .map_err(WorldError::Module)?;
+            let module = match self.modules[route.reducer].get() {
+                Some(m) => m,
+                None => {
+                    // Validates the blob and the module once per program; then compiles a
+                    // private copy for this machine.
+                    prog.module(route.reducer, |id| host.wasm(id))
+                        .map_err(WorldError::Module)?;
+                    let bytes = host.wasm(&red.wasm).map_err(WorldError::Module)?;
+                    let m = crate::wasm::ReducerModule::compile(&bytes, &prog.genesis.limits)
+                        .map_err(|e| WorldError::Module(format!("module {}: {e}", red.name)))?;
+                    self.modules[route.reducer].get_or_init(|| m)
+                }
+            };
             let outcome = module
                 .step(&self.input)
                 .map_err(|f| (fault_code(&f), f.to_string()))
