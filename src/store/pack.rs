@@ -31,6 +31,8 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::format::{self, Encoding};
 use super::fs::{create_temp, publish_new, sync_dir};
@@ -238,15 +240,25 @@ pub struct Entry {
     pub stored: Vec<u8>,
 }
 
-/// An open pack with its index in memory.
+/// An open pack. Its index's header and fan-out table are in memory from the start; the id
+/// and offset tables are read on demand (`pread` of one fan-out bucket per lookup) until the
+/// pack has served [`LAZY_LOOKUPS`] lookups, and then loaded whole.
 #[derive(Debug)]
 pub struct Pack {
     pack_path: PathBuf,
     file: File,
     pack_len: u64,
-    idx: Vec<u8>,
+    idx_path: PathBuf,
+    idx_file: File,
     count: usize,
+    fanout: Vec<u32>,
+    checksum: [u8; 32],
+    data: OnceLock<Vec<u8>>,
+    lookups: AtomicU32,
 }
+
+/// Lookups a pack answers by reading its index piecemeal before it loads the index whole.
+pub const LAZY_LOOKUPS: u32 = 64;
 
 impl Pack {
     /// Opens the pack whose index is at `idx_path`, checking the index's structure and
@@ -259,9 +271,10 @@ impl Pack {
     }
 
     /// Opens a pack for reading, checking the index's structure (header, length, fan-out
-    /// bounds) and that it belongs to the pack, but not its checksum or the order of its ids:
-    /// that is O(size) work on every open of a large store, and every object read through it
-    /// is verified against its id anyway. `fsck` opens packs with [`Pack::open`].
+    /// bounds) and that it belongs to the pack, but not its checksum or the order of its ids,
+    /// and without reading its id and offset tables: opening a large store costs little, and
+    /// every object read through a pack is verified against its id anyway. `fsck` opens packs
+    /// with [`Pack::open`].
     ///
     /// # Errors
     /// A message naming the file and what is wrong.
@@ -270,13 +283,38 @@ impl Pack {
     }
 
     fn open_with(idx_path: &Path, full: bool) -> Result<Self, String> {
-        let idx = fs::read(idx_path).map_err(|e| format!("{}: {e}", idx_path.display()))?;
-        let count = if full {
-            check_index(&idx)
+        let at = |e: String| format!("{}: {e}", idx_path.display());
+        let idx_file = File::open(idx_path).map_err(|e| at(e.to_string()))?;
+        let (count, head, data) = if full {
+            let idx = fs::read(idx_path).map_err(|e| at(e.to_string()))?;
+            let count = check_index(&idx).map_err(at)?;
+            (
+                count,
+                idx[..IDX_HEADER_LEN + FANOUT_LEN].to_vec(),
+                Some(idx),
+            )
         } else {
-            check_index_shape(&idx)
-        }
-        .map_err(|e| format!("{}: {e}", idx_path.display()))?;
+            let len = idx_file.metadata().map_err(|e| at(e.to_string()))?.len();
+            let mut head = vec![0u8; IDX_HEADER_LEN + FANOUT_LEN];
+            if len < (IDX_HEADER_LEN + FANOUT_LEN + 64) as u64 {
+                return Err(at("index too short".into()));
+            }
+            idx_file
+                .read_exact_at(&mut head, 0)
+                .map_err(|e| at(e.to_string()))?;
+            let count = check_index_head(&head, len).map_err(at)?;
+            (count, head, None)
+        };
+        let fanout: Vec<u32> = (0..256)
+            .map(|b| format::read_u32(&head, IDX_HEADER_LEN + b * 4).unwrap_or(0))
+            .collect();
+        let mut checksum = [0u8; 32];
+        idx_file
+            .read_exact_at(
+                &mut checksum,
+                (IDX_HEADER_LEN + FANOUT_LEN + count * 40) as u64,
+            )
+            .map_err(|e| at(e.to_string()))?;
         let pack_path = idx_path.with_extension("pack");
         let file = File::open(&pack_path).map_err(|e| format!("{}: {e}", pack_path.display()))?;
         let pack_len = file
@@ -287,9 +325,17 @@ impl Pack {
             pack_path,
             file,
             pack_len,
-            idx,
+            idx_path: idx_path.to_owned(),
+            idx_file,
             count,
+            fanout,
+            checksum,
+            data: OnceLock::new(),
+            lookups: AtomicU32::new(0),
         };
+        if let Some(d) = data {
+            let _ = p.data.set(d);
+        }
         // The pack's trailer must carry the checksum the index names.
         let mut trailer = [0u8; 40];
         if p.pack_len < PACK_HEADER_LEN + PACK_TRAILER_LEN
@@ -307,6 +353,27 @@ impl Pack {
             ));
         }
         Ok(p)
+    }
+
+    /// The whole index, loading it on first use. If it cannot be read (say gc removed it),
+    /// a zeroed table stands in: lookups then find nothing and reads fail their id check.
+    fn data(&self) -> &[u8] {
+        self.data.get_or_init(|| {
+            let expect = IDX_HEADER_LEN + FANOUT_LEN + self.count * 40 + 64;
+            match fs::read(&self.idx_path) {
+                Ok(d) if d.len() == expect => d,
+                _ => vec![0; expect],
+            }
+        })
+    }
+
+    /// Reads `len` bytes of the index at `at` without loading it (zeros if that fails).
+    fn read_idx(&self, at: usize, len: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; len];
+        if self.idx_file.read_exact_at(&mut buf, at as u64).is_err() {
+            buf.fill(0);
+        }
+        buf
     }
 
     /// Path of the `.pack` file.
@@ -330,13 +397,11 @@ impl Pack {
     /// The checksum of the pack file, as recorded in the index.
     #[must_use]
     pub fn pack_checksum(&self) -> &[u8] {
-        let at = IDX_HEADER_LEN + FANOUT_LEN + self.count * 40;
-        &self.idx[at..at + 32]
+        &self.checksum
     }
 
     fn fanout(&self, b: usize) -> usize {
-        format::read_u32(&self.idx, IDX_HEADER_LEN + b * 4).expect("index length checked on open")
-            as usize
+        self.fanout[b] as usize
     }
 
     /// The `i`-th id in sorted order.
@@ -344,7 +409,10 @@ impl Pack {
     pub fn id_at(&self, i: usize) -> ObjectId {
         let at = IDX_HEADER_LEN + FANOUT_LEN + i * ID_LEN;
         let mut raw = [0u8; ID_LEN];
-        raw.copy_from_slice(&self.idx[at..at + ID_LEN]);
+        match self.data.get() {
+            Some(d) => raw.copy_from_slice(&d[at..at + ID_LEN]),
+            None => raw.copy_from_slice(&self.read_idx(at, ID_LEN)),
+        }
         ObjectId::from_bytes(raw)
     }
 
@@ -352,19 +420,22 @@ impl Pack {
     #[must_use]
     pub fn offset_at(&self, i: usize) -> u64 {
         let at = IDX_HEADER_LEN + FANOUT_LEN + self.count * ID_LEN + i * 8;
-        format::read_u64(&self.idx, at).expect("index length checked on open")
+        match self.data.get() {
+            Some(d) => format::read_u64(d, at).unwrap_or(0),
+            None => format::read_u64(&self.read_idx(at, 8), 0).unwrap_or(0),
+        }
     }
 
     fn id_slice(&self, i: usize) -> &[u8] {
         let at = IDX_HEADER_LEN + FANOUT_LEN + i * ID_LEN;
-        &self.idx[at..at + ID_LEN]
+        &self.data()[at..at + ID_LEN]
     }
 
     /// The position of `id` in the index.
     #[must_use]
     pub fn find(&self, id: &ObjectId) -> Option<usize> {
         let first = usize::from(id.as_bytes()[0]);
-        let (mut lo, mut hi) = (
+        let (lo, hi) = (
             if first == 0 {
                 0
             } else {
@@ -372,7 +443,25 @@ impl Pack {
             },
             self.fanout(first),
         );
+        if lo >= hi {
+            return None;
+        }
         let key = id.as_bytes().as_slice();
+        if self.data.get().is_none() && self.lookups.fetch_add(1, Ordering::Relaxed) < LAZY_LOOKUPS
+        {
+            // One read of this id's fan-out bucket.
+            let ids = self.read_idx(
+                IDX_HEADER_LEN + FANOUT_LEN + lo * ID_LEN,
+                (hi - lo) * ID_LEN,
+            );
+            return ids
+                .chunks_exact(ID_LEN)
+                .collect::<Vec<_>>()
+                .binary_search(&key)
+                .ok()
+                .map(|j| lo + j);
+        }
+        let (mut lo, mut hi) = (lo, hi);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             match self.id_slice(mid).cmp(key) {
@@ -623,34 +712,30 @@ impl Pack {
     }
 }
 
-/// Checks an index's header, length and fan-out bounds (everything lookups rely on not to go
-/// out of bounds); returns its entry count.
-fn check_index_shape(idx: &[u8]) -> Result<usize, String> {
-    if idx.len() < IDX_HEADER_LEN + FANOUT_LEN + 64 {
-        return Err("index too short".into());
-    }
-    if &idx[..4] != IDX_MAGIC {
+/// Checks an index's header (magic, version, count), its length `len` and its fan-out
+/// bounds (everything lookups rely on not to go out of bounds); returns its entry count.
+fn check_index_head(head: &[u8], len: u64) -> Result<usize, String> {
+    if &head[..4] != IDX_MAGIC {
         return Err("bad index magic at offset 0".into());
     }
-    let version = format::read_u32(idx, 4).expect("length checked");
+    let version = format::read_u32(head, 4).ok_or("index too short")?;
     if version != VERSION {
         return Err(format!("unsupported index version {version} at offset 4"));
     }
-    let count = format::read_u64(idx, 8).expect("length checked");
+    let count = format::read_u64(head, 8).ok_or("index too short")?;
     let count = usize::try_from(count).map_err(|_| "entry count too large".to_owned())?;
     let expect_len = count
         .checked_mul(40)
         .and_then(|n| n.checked_add(IDX_HEADER_LEN + FANOUT_LEN + 64))
         .ok_or("entry count too large")?;
-    if idx.len() != expect_len {
+    if len != expect_len as u64 {
         return Err(format!(
-            "index is {} bytes, {count} entries need {expect_len}",
-            idx.len()
+            "index is {len} bytes, {count} entries need {expect_len}"
         ));
     }
     let mut prev_fan = 0usize;
     for b in 0..256usize {
-        let fan = format::read_u32(idx, IDX_HEADER_LEN + b * 4).expect("length checked") as usize;
+        let fan = format::read_u32(head, IDX_HEADER_LEN + b * 4).ok_or("index too short")? as usize;
         if fan < prev_fan || fan > count {
             return Err(format!("fan-out entry {b} out of order"));
         }
