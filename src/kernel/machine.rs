@@ -612,12 +612,20 @@ fn empty_node(id: &ObjectId) -> Option<Vec<u8>> {
     (object::hash(Kind::MapNode, &empty) == *id).then_some(empty)
 }
 
+/// Reads node `id` through `host`, standing in the empty root if it is not stored.
+fn node_or_empty(
+    host: &dyn Host,
+    id: &ObjectId,
+) -> Result<Vec<u8>, crate::kernel::mapnode::MapError> {
+    match host.get(id) {
+        Err(e) => empty_node(id).ok_or(e),
+        ok => ok,
+    }
+}
+
 impl NodeStore for HostNodes<'_> {
     fn get(&self, id: &ObjectId) -> Result<Vec<u8>, crate::kernel::mapnode::MapError> {
-        match self.0.get(id) {
-            Err(e) => empty_node(id).ok_or(e),
-            ok => ok,
-        }
+        node_or_empty(self.0, id)
     }
     fn put(&mut self, _bytes: &[u8]) -> Result<ObjectId, crate::kernel::mapnode::MapError> {
         Err(crate::kernel::mapnode::MapError::Store(
@@ -630,10 +638,7 @@ struct HostNodesMut<'h>(&'h mut dyn Host);
 
 impl NodeStore for HostNodesMut<'_> {
     fn get(&self, id: &ObjectId) -> Result<Vec<u8>, crate::kernel::mapnode::MapError> {
-        match self.0.get(id) {
-            Err(e) => empty_node(id).ok_or(e),
-            ok => ok,
-        }
+        node_or_empty(&*self.0, id)
     }
     fn put(&mut self, bytes: &[u8]) -> Result<ObjectId, crate::kernel::mapnode::MapError> {
         self.0.put(bytes)

@@ -488,27 +488,7 @@ impl<S: NodeStore> MerkleMap<S> {
     /// # Errors
     /// Store errors or malformed nodes.
     pub fn get(&self, root: &ObjectId, key: &[u8]) -> Result<Option<ObjectId>, MapError> {
-        let h = key_hash(key);
-        let path: Vec<u8> = (0..=MAX_DEPTH).map(|i| nibble(&h, i)).collect();
-        let mut node = self.load(root, &[])?;
-        loop {
-            let n = nibble(&h, node.depth);
-            let Ok(i) = node.slots.binary_search_by_key(&n, |(s, _)| *s) else {
-                return Ok(None);
-            };
-            match &node.slots[i].1 {
-                Slot::Bucket(leaves) => {
-                    return Ok(leaves
-                        .binary_search_by(|(k, _)| k.as_slice().cmp(key))
-                        .ok()
-                        .map(|j| leaves[j].1));
-                }
-                Slot::Child(id) => {
-                    let id = *id;
-                    node = self.load(&id, &path[..=usize::from(node.depth)])?;
-                }
-            }
-        }
+        self.get_cached(root, key, &mut NodeCache::new())
     }
 
     /// [`MerkleMap::get`] through `cache`, which keeps decoded nodes (with the path they were
