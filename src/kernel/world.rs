@@ -181,7 +181,10 @@ impl Host for Live<'_> {
         self.add(Kind::Snapshot, bytes).map(|_| ())
     }
     fn entry(&mut self, _e: &Entry, bytes: &[u8], _id: &ObjectId) -> Result<(), WorldError> {
-        self.add(Kind::Entry, bytes).map(|_| ())
+        let store = self.store;
+        let b = self.batch.get_or_insert_with(|| store.batch());
+        b.add_new(Kind::Entry, bytes)?;
+        Ok(())
     }
 }
 

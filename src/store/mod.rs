@@ -658,13 +658,38 @@ impl Batch<'_> {
             self.existing += 1;
             return Ok(id);
         }
+        self.compress_and_add(&id, kind, payload)?;
+        Ok(id)
+    }
+
+    /// Adds an object the caller knows to be new (a journal entry naming a predecessor that
+    /// was just written): skips the lookup in the store, so a rare duplicate ends up in two
+    /// packs, which readers, fsck and gc accept. Still deduplicated within the batch.
+    ///
+    /// # Errors
+    /// As [`Batch::add`].
+    pub fn add_new(&mut self, kind: Kind, payload: &[u8]) -> Result<ObjectId, StoreError> {
+        let id = Store::check(kind, payload)?;
+        if self.seen.contains(&id) {
+            self.existing += 1;
+            return Ok(id);
+        }
+        self.compress_and_add(&id, kind, payload)?;
+        Ok(id)
+    }
+
+    fn compress_and_add(
+        &mut self,
+        id: &ObjectId,
+        kind: Kind,
+        payload: &[u8],
+    ) -> Result<(), StoreError> {
         if self.compressor.is_none() {
             self.compressor = Some(format::compressor().map_err(StoreError::Compress)?);
         }
         let c = self.compressor.as_mut().expect("just set");
         let (encoding, stored) = format::compress(c, payload).map_err(StoreError::Compress)?;
-        self.add_stored(&id, kind, encoding, payload.len() as u64, &stored)?;
-        Ok(id)
+        self.add_stored(id, kind, encoding, payload.len() as u64, &stored)
     }
 
     /// Adds an object already in stored form. The caller vouches for the id.
