@@ -405,10 +405,6 @@ impl Machine {
             let module = match self.modules[route.reducer].get() {
                 Some(m) => m,
                 None => {
-                    // Validates the blob and the module once per program; then compiles a
-                    // private copy for this machine.
-                    prog.module(route.reducer, |id| host.wasm(id))
-                        .map_err(WorldError::Module)?;
                     let bytes = host.wasm(&red.wasm).map_err(WorldError::Module)?;
                     let m = crate::wasm::ReducerModule::compile(&bytes, &prog.genesis.limits)
                         .map_err(|e| WorldError::Module(format!("module {}: {e}", red.name)))?;

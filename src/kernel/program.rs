@@ -2,7 +2,6 @@
 //! validated manifest and the genesis entry.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::OnceLock;
 
 use crate::air::name::Name;
 use crate::air::nodes::{ModuleAbi, Node, NodeKind};
@@ -10,7 +9,7 @@ use crate::air::types::Type;
 use crate::air::validate::Validated;
 use crate::kernel::entry::Genesis;
 use crate::object::ObjectId;
-use crate::wasm::{ModuleError, PureModule, ReducerModule};
+use crate::wasm::{PureModule, ReducerModule};
 
 /// A reducer of the world.
 pub struct ReducerDef {
@@ -26,7 +25,6 @@ pub struct ReducerDef {
     pub effects_emitted: BTreeSet<String>,
     /// Capability slots it declares.
     pub cap_slots: BTreeSet<String>,
-    module: OnceLock<Result<ReducerModule, ModuleError>>,
 }
 
 impl ReducerDef {
@@ -123,7 +121,6 @@ impl Program {
                             key_ty: m.key_schema.clone().map(Type::Ref),
                             effects_emitted: r.effects_emitted.iter().cloned().collect(),
                             cap_slots: r.cap_slots.iter().map(|(s, _)| s.clone()).collect(),
-                            module: OnceLock::new(),
                         }),
                         ModuleAbi::Pure(_) => pures.push((m.name.clone(), wasm)),
                     }
@@ -205,26 +202,6 @@ impl Program {
         self.effect_params.get(kind)
     }
 
-    /// The compiled module of reducer `i`, compiling it on first use from the bytes `load`
-    /// returns.
-    ///
-    /// # Errors
-    /// A message if the blob cannot be loaded or compiled.
-    pub fn module(
-        &self,
-        i: usize,
-        load: impl FnOnce(&ObjectId) -> Result<Vec<u8>, String>,
-    ) -> Result<&ReducerModule, String> {
-        let r = &self.reducers[i];
-        if let Some(m) = r.module.get() {
-            return m.as_ref().map_err(|e| format!("module {}: {e}", r.name));
-        }
-        let bytes = load(&r.wasm)?;
-        let compiled = ReducerModule::compile(&bytes, &self.genesis.limits);
-        let m = r.module.get_or_init(|| compiled);
-        m.as_ref().map_err(|e| format!("module {}: {e}", r.name))
-    }
-
     /// Compiles every module now (reducers and pure components), so that a world is never
     /// created with a module that cannot run.
     ///
@@ -234,8 +211,10 @@ impl Program {
         &self,
         load: &dyn Fn(&ObjectId) -> Result<Vec<u8>, String>,
     ) -> Result<(), String> {
-        for i in 0..self.reducers.len() {
-            self.module(i, load)?;
+        for r in &self.reducers {
+            let bytes = load(&r.wasm)?;
+            ReducerModule::compile(&bytes, &self.genesis.limits)
+                .map_err(|e| format!("module {}: {e}", r.name))?;
         }
         for (name, wasm) in &self.pures {
             let bytes = load(wasm)?;

@@ -84,8 +84,6 @@ pub(crate) struct BaseSearch {
     pub anchor: Option<(ObjectId, Snapshot)>,
     /// Only entries up to this height are wanted.
     pub max_height: Option<u64>,
-    /// Fail unless the anchor is found (a trusted `--from` snapshot).
-    pub require_anchor: bool,
 }
 
 /// Walks back from `head` to a base and returns it with the ids of the entries after it, up to
@@ -135,15 +133,10 @@ pub(crate) fn find_base(
         if e.height <= max {
             match &e.body {
                 Body::Genesis(_) => {
-                    if search.require_anchor {
-                        return Err(WorldError::Input(
-                            "the snapshot is not part of this world's history".into(),
-                        ));
-                    }
                     tail.reverse();
                     return Ok((Base::Genesis(cur), tail));
                 }
-                Body::Snapshot { snapshot } if search.use_markers && !search.require_anchor => {
+                Body::Snapshot { snapshot } if search.use_markers => {
                     let s = read_snapshot(store, snapshot)?;
                     if Some(s.head) != e.prev || s.height + 1 != e.height {
                         return Err(WorldError::corrupt(

@@ -520,7 +520,6 @@ impl<'s> World<'s> {
             use_markers: true,
             anchor,
             max_height: None,
-            require_anchor: false,
         };
         let (machine, open) = Self::state_at(store, &head, &search)?;
         Ok(Self {
@@ -795,7 +794,6 @@ impl<'s> World<'s> {
             use_markers: true,
             anchor: None,
             max_height: Some(height),
-            require_anchor: false,
         };
         let (machine, open) = Self::state_at(self.store, &self.head(), &search)?;
         Ok(World {
