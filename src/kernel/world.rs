@@ -884,9 +884,11 @@ pub fn parse_event(
 // ---------------------------------------------------------------------------------------------
 // Verification
 
-/// Decoded entries a verification may hold in memory at once; beyond this, segments keep ids
-/// and read their entries again when they replay.
-const VERIFY_BUFFER_ENTRIES: usize = 200_000;
+/// Decoded entries a verification holds in memory at once. When the walk back from the head is
+/// this far ahead of the replays, the walking thread replays a segment itself before it reads
+/// on, so memory stays flat however long the history is. A single segment longer than this
+/// (a world with rare snapshots) keeps only ids and reads its entries again when it replays.
+const VERIFY_BUFFER_ENTRIES: usize = 40_000;
 
 type SegmentResult = Result<ReplayStats, WorldError>;
 
@@ -898,6 +900,48 @@ enum SegmentStart {
 enum SegmentEntries {
     Decoded(Vec<(ObjectId, Entry)>),
     Ids(Vec<ObjectId>),
+}
+
+/// A segment as the walk back collects it, newest entry first.
+#[derive(Default)]
+struct Segment {
+    ids: Vec<ObjectId>,
+    /// The decoded entries, parallel to `ids`, until the segment grows too long to keep them.
+    decoded: Vec<Entry>,
+    too_long: bool,
+    /// The height of the last (oldest) entry pushed.
+    oldest: Option<u64>,
+}
+
+impl Segment {
+    fn push(&mut self, id: ObjectId, e: Entry) {
+        self.ids.push(id);
+        self.oldest = Some(e.height);
+        if self.too_long {
+            return;
+        }
+        if self.decoded.len() >= VERIFY_BUFFER_ENTRIES {
+            self.too_long = true;
+            self.decoded = Vec::new();
+        } else {
+            self.decoded.push(e);
+        }
+    }
+
+    /// The height of its oldest entry (`u64::MAX` if empty).
+    fn first_height(&self) -> u64 {
+        self.oldest.unwrap_or(u64::MAX)
+    }
+
+    /// Its entries, oldest first.
+    fn into_entries(mut self) -> SegmentEntries {
+        self.ids.reverse();
+        if self.too_long {
+            return SegmentEntries::Ids(self.ids);
+        }
+        self.decoded.reverse();
+        SegmentEntries::Decoded(self.ids.into_iter().zip(self.decoded).collect())
+    }
 }
 
 fn replay_segment(
@@ -994,22 +1038,17 @@ pub fn verify(
     let mut segments = 0u64;
     let mut from_height = 0;
     rayon::scope(|sc| -> Result<(), WorldError> {
-        let spawn = |start: SegmentStart, mut seg: Vec<(ObjectId, Entry)>| {
-            seg.reverse();
-            let first = seg.first().map_or(u64::MAX, |(_, e)| e.height);
-            let entries = if buffered.load(Ordering::Relaxed) > VERIFY_BUFFER_ENTRIES {
-                SegmentEntries::Ids(seg.into_iter().map(|(id, _)| id).collect())
-            } else {
-                buffered.fetch_add(seg.len(), Ordering::Relaxed);
-                SegmentEntries::Decoded(seg)
+        let spawn = |start: SegmentStart, seg: Segment| {
+            let first = seg.first_height();
+            let entries = seg.into_entries();
+            let n = match &entries {
+                SegmentEntries::Decoded(v) => v.len(),
+                SegmentEntries::Ids(_) => 0,
             };
+            buffered.fetch_add(n, Ordering::Relaxed);
             let prog = prog.get().map(Arc::clone);
             let (results, buffered) = (&results, &buffered);
             sc.spawn(move |_| {
-                let n = match &entries {
-                    SegmentEntries::Decoded(v) => v.len(),
-                    SegmentEntries::Ids(_) => 0,
-                };
                 let r = match prog {
                     Some(p) => replay_segment(store, &p, &start, entries, progress),
                     None => Err(WorldError::Input("no control plane".into())),
@@ -1019,6 +1058,12 @@ pub fn verify(
                     g.push((first, r));
                 }
             });
+            // Backpressure: while too much is buffered, help replaying instead of reading on.
+            while buffered.load(Ordering::Relaxed) > VERIFY_BUFFER_ENTRIES {
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
         };
         let program_of = |genesis: &ObjectId| -> Result<(), WorldError> {
             match prog.get() {
@@ -1034,7 +1079,7 @@ pub fn verify(
                 }
             }
         };
-        let mut seg: Vec<(ObjectId, Entry)> = Vec::new();
+        let mut seg = Segment::default();
         let mut cur = head;
         let mut expected: Option<u64> = None;
         loop {
@@ -1071,12 +1116,12 @@ pub fn verify(
                 Body::Snapshot { snapshot } if anchor.is_none() => {
                     let snapshot = *snapshot;
                     program_of(&read_snapshot(store, &snapshot)?.genesis)?;
-                    seg.push((cur, e.clone()));
+                    seg.push(cur, e.clone());
                     segments += 1;
                     spawn(SegmentStart::Snapshot(snapshot), std::mem::take(&mut seg));
-                    seg.push((cur, e.clone()));
+                    seg.push(cur, e.clone());
                 }
-                _ => seg.push((cur, e.clone())),
+                _ => seg.push(cur, e.clone()),
             }
             let Some(prev) = e.prev else {
                 return Err(WorldError::Chain {

@@ -256,7 +256,7 @@ fn repack(
         let loc = store.locate(id).ok_or(StoreError::NotFound(*id))?;
         let stored = store.read_stored(id, &loc)?;
         // Never carry corruption into the new pack.
-        stored.verify(id)?;
+        stored.check(id)?;
         batch.add_stored(id, stored.kind, stored.encoding, stored.size, &stored.bytes)?;
         progress.advance(1);
     }

@@ -28,6 +28,7 @@ use std::collections::HashSet;
 use std::fs as stdfs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
@@ -154,24 +155,63 @@ pub(crate) struct Stored {
     pub(crate) encoding: Encoding,
     pub(crate) size: u64,
     pub(crate) bytes: Vec<u8>,
-    /// Where it was read, for messages.
-    pub(crate) location: String,
+    /// Where it was read, for messages (rendered only when there is one to write).
+    pub(crate) location: Location,
+}
+
+impl Location {
+    /// Where this is, for a message: a file, or a pack file and byte offset.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Loose(path) => path.display().to_string(),
+            Self::Packed { pack, index } => {
+                format!(
+                    "{} offset {}",
+                    pack.pack_path().display(),
+                    pack.offset_at(*index)
+                )
+            }
+        }
+    }
 }
 
 impl Stored {
-    /// Decompresses the payload and checks that it hashes to `id`.
-    pub(crate) fn verify(&self, id: &ObjectId) -> Result<Vec<u8>, StoreError> {
-        let corrupt = |message: String| StoreError::Corrupt {
-            id: *id,
-            location: self.location.clone(),
-            message,
+    /// Checks the payload without keeping it: it decompresses to bytes that hash to `id`.
+    pub(crate) fn check(&self, id: &ObjectId) -> Result<(), StoreError> {
+        let data = format::decompress(self.encoding, &self.bytes, self.size)
+            .map_err(|m| self.corrupt(id, m))?;
+        self.check_hash(id, &data)
+    }
+
+    /// The payload, decompressed and checked to hash to `id` (a raw payload is not copied).
+    pub(crate) fn into_verified(self, id: &ObjectId) -> Result<Vec<u8>, StoreError> {
+        let data = match self.encoding {
+            Encoding::Raw if self.bytes.len() as u64 == self.size => {
+                self.check_hash(id, &self.bytes)?;
+                return Ok(self.bytes);
+            }
+            _ => format::decompress(self.encoding, &self.bytes, self.size)
+                .map_err(|m| self.corrupt(id, m))?,
         };
-        let data = format::decompress(self.encoding, &self.bytes, self.size).map_err(corrupt)?;
-        let got = hash(self.kind, &data);
-        if got != *id {
-            return Err(corrupt(format!("content hashes to {got}")));
-        }
+        self.check_hash(id, &data)?;
         Ok(data)
+    }
+
+    fn check_hash(&self, id: &ObjectId, data: &[u8]) -> Result<(), StoreError> {
+        let got = hash(self.kind, data);
+        if got != *id {
+            return Err(self.corrupt(id, format!("content hashes to {got}")));
+        }
+        Ok(())
+    }
+
+    fn corrupt(&self, id: &ObjectId, message: String) -> StoreError {
+        StoreError::Corrupt {
+            id: *id,
+            location: self.location.describe(),
+            message,
+        }
     }
 }
 
@@ -183,6 +223,9 @@ pub struct Store {
     pack_dir: PathBuf,
     tmp: PathBuf,
     packs: RwLock<Vec<Arc<Pack>>>,
+    /// The pack the last successful lookup found its object in: objects read together were
+    /// mostly written together, so it is tried first.
+    last_pack: AtomicUsize,
     refs: Refs,
 }
 
@@ -254,6 +297,7 @@ impl Store {
             pack_dir: root.join("objects").join("pack"),
             tmp: root.join("tmp"),
             packs: RwLock::new(Vec::new()),
+            last_pack: AtomicUsize::new(0),
             refs: Refs::new(root),
         };
         // Git does not keep empty directories: recreate them if a copy lost them. A
@@ -362,19 +406,28 @@ impl Store {
     }
 
     fn locate_once(&self, id: &ObjectId) -> Option<Location> {
-        for p in self
+        let packs = self
             .packs
             .read()
-            .expect("pack list lock is never poisoned by our code")
-            .iter()
-        {
+            .expect("pack list lock is never poisoned by our code");
+        let hint = self.last_pack.load(Ordering::Relaxed);
+        let order = packs
+            .get(hint)
+            .map(|p| (hint, p))
+            .into_iter()
+            .chain(packs.iter().enumerate().filter(|(i, _)| *i != hint));
+        for (i, p) in order {
             if let Some(index) = p.find(id) {
+                if i != hint {
+                    self.last_pack.store(i, Ordering::Relaxed);
+                }
                 return Some(Location::Packed {
                     pack: Arc::clone(p),
                     index,
                 });
             }
         }
+        drop(packs);
         let path = loose::path(&self.objects, id);
         path.is_file().then_some(Location::Loose(path))
     }
@@ -401,11 +454,9 @@ impl Store {
     /// As [`Store::get`].
     pub fn read_at(&self, id: &ObjectId, loc: &Location) -> Result<Object, StoreError> {
         let stored = self.read_stored(id, loc)?;
-        let data = stored.verify(id)?;
-        Ok(Object {
-            kind: stored.kind,
-            data,
-        })
+        let kind = stored.kind;
+        let data = stored.into_verified(id)?;
+        Ok(Object { kind, data })
     }
 
     /// Reads an object's stored form (header and stored bytes) without decompressing it.
@@ -418,32 +469,27 @@ impl Store {
         match loc {
             Location::Loose(path) => {
                 let mut bytes = stdfs::read(path).map_err(StoreError::io(path))?;
-                let location = path.display().to_string();
-                let h = loose::parse_header(&bytes).map_err(|m| corrupt(location.clone(), m))?;
+                let h = loose::parse_header(&bytes)
+                    .map_err(|m| corrupt(path.display().to_string(), m))?;
                 bytes.drain(..loose::HEADER_LEN);
                 Ok(Stored {
                     kind: h.kind,
                     encoding: h.encoding,
                     size: h.size,
                     bytes,
-                    location,
+                    location: loc.clone(),
                 })
             }
             Location::Packed { pack, index } => {
-                let location = format!(
-                    "{} offset {}",
-                    pack.pack_path().display(),
-                    pack.offset_at(*index)
-                );
                 let e = pack
                     .read_index(*index)
-                    .map_err(|m| corrupt(location.clone(), m))?;
+                    .map_err(|m| corrupt(loc.describe(), m))?;
                 Ok(Stored {
                     kind: e.kind,
                     encoding: e.encoding,
                     size: e.size,
                     bytes: e.stored,
-                    location,
+                    location: loc.clone(),
                 })
             }
         }

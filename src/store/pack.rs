@@ -50,6 +50,9 @@ pub const PACK_HEADER_LEN: u64 = 8;
 pub const ENTRY_HEADER_LEN: usize = 50;
 /// Length of the pack trailer (count and checksum).
 pub const PACK_TRAILER_LEN: u64 = 40;
+
+/// Bytes `read_at` reads in its first call: an entry header and a small payload.
+const READ_AHEAD: usize = 1024;
 const IDX_HEADER_LEN: usize = 16;
 const FANOUT_LEN: usize = 256 * 4;
 
@@ -461,10 +464,13 @@ impl Pack {
                 .ok()
                 .map(|j| lo + j);
         }
+        // Compare the first eight bytes as a number; ids sharing them are rare.
+        let key_word = word(key);
         let (mut lo, mut hi) = (lo, hi);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match self.id_slice(mid).cmp(key) {
+            let probe = self.id_slice(mid);
+            match word(probe).cmp(&key_word).then_with(|| probe.cmp(key)) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => return Some(mid),
@@ -507,18 +513,22 @@ impl Pack {
         if offset < PACK_HEADER_LEN || offset + ENTRY_HEADER_LEN as u64 > end {
             return Err(format!("{}: entry header out of bounds", here()));
         }
-        let mut h = [0u8; ENTRY_HEADER_LEN];
+        // Most objects are small: read the header and the first bytes after it at once, and
+        // go back for the rest only when the payload is longer.
+        let first = usize::try_from((end - offset).min(READ_AHEAD as u64)).map_err(|_| here())?;
+        let mut buf = vec![0u8; first];
         self.file
-            .read_exact_at(&mut h, offset)
+            .read_exact_at(&mut buf, offset)
             .map_err(|e| format!("{}: {e}", here()))?;
+        let h = &buf[..ENTRY_HEADER_LEN];
         let mut raw = [0u8; ID_LEN];
         raw.copy_from_slice(&h[..32]);
         let kind = Kind::from_code(h[32])
             .ok_or_else(|| format!("{}: unknown kind code {}", here(), h[32]))?;
         let encoding = Encoding::from_byte(h[33])
             .ok_or_else(|| format!("{}: unknown encoding {}", here(), h[33]))?;
-        let size = format::read_u64(&h, 34).expect("fixed header");
-        let stored_len = format::read_u64(&h, 42).expect("fixed header");
+        let size = format::read_u64(h, 34).expect("fixed header");
+        let stored_len = format::read_u64(h, 42).expect("fixed header");
         let data_at = offset + ENTRY_HEADER_LEN as u64;
         if stored_len > end - data_at {
             return Err(format!(
@@ -526,10 +536,21 @@ impl Pack {
                 here()
             ));
         }
-        let mut stored = vec![0u8; usize::try_from(stored_len).map_err(|_| here())?];
-        self.file
-            .read_exact_at(&mut stored, data_at)
-            .map_err(|e| format!("{}: {e}", here()))?;
+        let stored_len = usize::try_from(stored_len).map_err(|_| here())?;
+        let have = first - ENTRY_HEADER_LEN;
+        let stored = if stored_len <= have {
+            buf.truncate(ENTRY_HEADER_LEN + stored_len);
+            buf.drain(..ENTRY_HEADER_LEN);
+            buf
+        } else {
+            let mut stored = Vec::with_capacity(stored_len);
+            stored.extend_from_slice(&buf[ENTRY_HEADER_LEN..]);
+            stored.resize(stored_len, 0);
+            self.file
+                .read_exact_at(&mut stored[have..], data_at + have as u64)
+                .map_err(|e| format!("{}: {e}", here()))?;
+            stored
+        };
         Ok(Entry {
             id: ObjectId::from_bytes(raw),
             kind,
@@ -801,6 +822,13 @@ fn check_index(idx: &[u8]) -> Result<usize, String> {
         }
     }
     Ok(count)
+}
+
+/// The first eight bytes of an id, big-endian, so numeric order is byte order.
+fn word(id: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&id[..8]);
+    u64::from_be_bytes(w)
 }
 
 #[cfg(test)]

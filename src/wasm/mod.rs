@@ -1,8 +1,10 @@
 //! The deterministic WebAssembly engine behind reducers and pure components (AIR v1 §5).
 //!
 //! A module is compiled once ([`ReducerModule::compile`], [`PureModule::compile`]) and then
-//! run any number of times; every call instantiates it afresh in a new store, so no memory or
-//! globals survive between calls. Execution is metered by fuel and bounded by [`Limits`]; a
+//! run any number of times; no memory or globals survive between calls. Each call runs in an
+//! instance exactly as instantiation leaves it: a fresh one, or one an earlier call used and
+//! that was then reset — memory blocks that differ copied back, every mutable global set back
+//! (see `reset.rs` for which modules qualify). Both give the same output, fuel and faults. Execution is metered by fuel and bounded by [`Limits`]; a
 //! call that misbehaves ends in a [`Fault`], which is plain data whose message is identical on
 //! every machine.
 //!
@@ -12,17 +14,18 @@
 //! SIMD, relaxed SIMD, threads, memory64, multi-memory, wide arithmetic or custom page sizes,
 //! and no imports at all.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use thiserror::Error;
 use wasmi::{
-    CompilationMode, Config, Engine, ExternType, Instance, Memory, Module, StoreLimits,
-    StoreLimitsBuilder, TrapCode, ValType, errors::ErrorKind, errors::InstantiationError,
-    errors::MemoryError,
+    CompilationMode, Config, Engine, ExternType, Global, Instance, Memory, Module, StoreLimits,
+    StoreLimitsBuilder, TrapCode, TypedFunc, Val, ValType, errors::ErrorKind,
+    errors::InstantiationError, errors::MemoryError,
 };
 
 use crate::codec::cbor::{Int, Map, Value};
 
+mod reset;
 #[cfg(test)]
 mod tests;
 
@@ -193,6 +196,140 @@ struct Inner {
     entry: &'static str,
     shape: Shape,
     limits: Limits,
+    /// The exported names of the mutable globals, if instances can be reset and reused.
+    reset_globals: Option<Vec<String>>,
+    /// An instance, reset to its state right after instantiation, ready for the next call.
+    idle: Mutex<Option<Box<Warm>>>,
+}
+
+/// The entry function, typed by shape.
+enum EntryFn {
+    MultiValue(TypedFunc<(i32, i32), (i32, i32)>),
+    RetPtr(TypedFunc<(i32, i32, i32), ()>),
+}
+
+/// What a reset puts back: memory bytes and global values right after instantiation.
+struct Pristine {
+    memory: Vec<u8>,
+    /// Per [`RESET_PAGE`]-sized block of `memory`: whether it is all zeros.
+    zero: Vec<bool>,
+    globals: Vec<(Global, Val)>,
+}
+
+/// The block size of memory resets.
+const RESET_PAGE: usize = 4096;
+
+/// A block of zeros to compare with.
+static ZEROS: [u8; RESET_PAGE] = [0; RESET_PAGE];
+
+/// Whether `block` (at most [`RESET_PAGE`] bytes) is all zeros. A slice comparison runs the C
+/// library's vectorized `memcmp`, faster than any loop compiled for the baseline target.
+fn is_zero(block: &[u8]) -> bool {
+    block == &ZEROS[..block.len()]
+}
+
+/// An instance with its store and the handles a call needs.
+struct Warm {
+    store: wasmi::Store<StoreLimits>,
+    memory: Memory,
+    alloc: TypedFunc<i32, i32>,
+    entry: EntryFn,
+    /// Fuel the instantiation itself consumed; a reused instance is charged it again so a call
+    /// costs the same whether or not its instance is new.
+    instantiation_fuel: u64,
+    pristine: Option<Pristine>,
+}
+
+impl Warm {
+    /// Instantiates the module afresh (charging fuel from `limits.fuel`), keeping a copy of the
+    /// initial state if the instance is to be reused.
+    fn new(inner: &Inner) -> Result<Self, Fault> {
+        let limits = &inner.limits;
+        let memory_limit = usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX);
+        let store_limits = StoreLimitsBuilder::new()
+            .memory_size(memory_limit)
+            .memories(1)
+            .trap_on_grow_failure(true)
+            .build();
+        let mut store = wasmi::Store::new(&inner.engine, store_limits);
+        store.limiter(|l: &mut StoreLimits| l);
+        store.set_fuel(limits.fuel).map_err(fault)?;
+        let instance = Instance::new(&mut store, &inner.module, &[]).map_err(fault)?;
+        let instantiation_fuel = limits.fuel - store.get_fuel().map_err(fault)?;
+        let memory = instance
+            .get_memory(&store, "memory")
+            .ok_or_else(|| Fault::Trap("memory export missing".into()))?;
+        let alloc = instance
+            .get_typed_func::<i32, i32>(&store, "alloc")
+            .map_err(fault)?;
+        let entry = match inner.shape {
+            Shape::MultiValue => EntryFn::MultiValue(
+                instance
+                    .get_typed_func(&store, inner.entry)
+                    .map_err(fault)?,
+            ),
+            Shape::RetPtr => EntryFn::RetPtr(
+                instance
+                    .get_typed_func(&store, inner.entry)
+                    .map_err(fault)?,
+            ),
+        };
+        let pristine = match &inner.reset_globals {
+            None => None,
+            Some(names) => {
+                let mut globals = Vec::with_capacity(names.len());
+                for name in names {
+                    let g = instance
+                        .get_global(&store, name)
+                        .ok_or_else(|| Fault::Trap(format!("global export {name} missing")))?;
+                    globals.push((g, g.get(&store)));
+                }
+                let memory = memory.data(&store).to_vec();
+                let zero = memory.chunks(RESET_PAGE).map(is_zero).collect();
+                Some(Pristine {
+                    memory,
+                    zero,
+                    globals,
+                })
+            }
+        };
+        Ok(Self {
+            store,
+            memory,
+            alloc,
+            entry,
+            instantiation_fuel,
+            pristine,
+        })
+    }
+
+    /// Puts the instance back in its initial state; `false` if it cannot be (no copy kept, or
+    /// the memory grew).
+    fn reset(&mut self) -> bool {
+        let Some(p) = &self.pristine else {
+            return false;
+        };
+        let data = self.memory.data_mut(&mut self.store);
+        if data.len() != p.memory.len() {
+            return false;
+        }
+        // Most of a module's memory is zeros and a call writes few pages (a little stack, a
+        // little heap): reading a block to find it still zero is much cheaper than writing it,
+        // so only blocks that differ are written back.
+        let blocks = data.chunks_mut(RESET_PAGE).zip(p.memory.chunks(RESET_PAGE));
+        for ((cur, orig), &zero) in blocks.zip(&p.zero) {
+            if zero {
+                if !is_zero(cur) {
+                    cur.fill(0);
+                }
+            } else if cur != orig {
+                cur.copy_from_slice(orig);
+            }
+        }
+        p.globals
+            .iter()
+            .all(|(g, v)| g.set(&mut self.store, v.clone()).is_ok())
+    }
 }
 
 /// A compiled module with one entry function; cheap to clone.
@@ -240,6 +377,15 @@ impl Compiled {
     fn compile(wasm: &[u8], limits: &Limits, entry: &'static str) -> Result<Self, ModuleError> {
         let engine = Engine::new(&config(limits)?);
         let module = Module::new(&engine, wasm).map_err(|e| ModuleError::Invalid(e.to_string()))?;
+        // The original compiled above (so its errors are the ones reported); if its instances
+        // can be reset, run the rewrite that exposes its globals instead.
+        let (module, reset_globals) = match reset::plan(wasm) {
+            Some(plan) => match Module::new(&engine, &plan.wasm) {
+                Ok(m) => (m, Some(plan.globals)),
+                Err(_) => (module, None),
+            },
+            None => (module, None),
+        };
         if let Some(import) = module.imports().next() {
             return Err(ModuleError::Import {
                 module: import.module().to_owned(),
@@ -308,52 +454,54 @@ impl Compiled {
             entry,
             shape,
             limits: limits.clone(),
+            reset_globals,
+            idle: Mutex::new(None),
         })))
     }
 
     fn call(&self, input: &[u8]) -> Result<StepOutput, Fault> {
         let inner = &*self.0;
-        let limits = &inner.limits;
-        let memory_limit = usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX);
-        let store_limits = StoreLimitsBuilder::new()
-            .memory_size(memory_limit)
-            .memories(1)
-            .trap_on_grow_failure(true)
-            .build();
-        let mut store = wasmi::Store::new(&inner.engine, store_limits);
-        store.limiter(|l: &mut StoreLimits| l);
-        store.set_fuel(limits.fuel).map_err(fault)?;
-        let instance = Instance::new(&mut store, &inner.module, &[]).map_err(fault)?;
-        let memory = instance
-            .get_memory(&store, "memory")
-            .ok_or_else(|| Fault::Trap("memory export missing".into()))?;
-        let alloc = instance
-            .get_typed_func::<i32, i32>(&store, "alloc")
-            .map_err(fault)?;
+        let idle = match &inner.reset_globals {
+            Some(_) => inner.idle.try_lock().ok().and_then(|mut g| g.take()),
+            None => None,
+        };
+        let mut warm = match idle {
+            Some(mut w) => {
+                w.store
+                    .set_fuel(inner.limits.fuel - w.instantiation_fuel)
+                    .map_err(fault)?;
+                w
+            }
+            None => Box::new(Warm::new(inner)?),
+        };
+        let out = Self::run(inner, &mut warm, input)?;
+        // Only an instance whose call succeeded and that resets cleanly is kept.
+        if warm.reset()
+            && let Ok(mut g) = inner.idle.try_lock()
+        {
+            *g = Some(warm);
+        }
+        Ok(out)
+    }
 
+    fn run(inner: &Inner, w: &mut Warm, input: &[u8]) -> Result<StepOutput, Fault> {
+        let limits = &inner.limits;
+        let (memory, store) = (&w.memory, &mut w.store);
         let len = i32::try_from(input.len())
             .map_err(|_| Fault::BadAlloc(format!("input of {} bytes", input.len())))?;
-        let ptr = alloc.call(&mut store, len).map_err(fault)?;
-        write_region(&memory, &mut store, ptr, input)
+        let ptr = w.alloc.call(&mut *store, len).map_err(fault)?;
+        write_region(memory, store, ptr, input)
             .map_err(|e| Fault::BadAlloc(format!("input region {e}")))?;
 
-        let (out_ptr, out_len) = match inner.shape {
-            Shape::MultiValue => instance
-                .get_typed_func::<(i32, i32), (i32, i32)>(&store, inner.entry)
-                .map_err(fault)?
-                .call(&mut store, (ptr, len))
-                .map_err(fault)?,
-            Shape::RetPtr => {
-                let ret_ptr = alloc.call(&mut store, 8).map_err(fault)?;
+        let (out_ptr, out_len) = match &w.entry {
+            EntryFn::MultiValue(f) => f.call(&mut *store, (ptr, len)).map_err(fault)?,
+            EntryFn::RetPtr(f) => {
+                let ret_ptr = w.alloc.call(&mut *store, 8).map_err(fault)?;
                 // Check the return slot before the call so a bad alloc is not blamed on step.
-                read_region(&memory, &store, ret_ptr, 8)
+                read_region(memory, store, ret_ptr, 8)
                     .map_err(|e| Fault::BadAlloc(format!("return slot {e}")))?;
-                instance
-                    .get_typed_func::<(i32, i32, i32), ()>(&store, inner.entry)
-                    .map_err(fault)?
-                    .call(&mut store, (ret_ptr, ptr, len))
-                    .map_err(fault)?;
-                let slot = read_region(&memory, &store, ret_ptr, 8)
+                f.call(&mut *store, (ret_ptr, ptr, len)).map_err(fault)?;
+                let slot = read_region(memory, store, ret_ptr, 8)
                     .map_err(|e| Fault::BadOutput(format!("return slot {e}")))?;
                 let word =
                     |i: usize| i32::from_le_bytes([slot[i], slot[i + 1], slot[i + 2], slot[i + 3]]);
@@ -368,7 +516,7 @@ impl Compiled {
                 limits.max_output_bytes
             )));
         }
-        let bytes = read_region(&memory, &store, out_ptr, out_len_u)
+        let bytes = read_region(memory, store, out_ptr, out_len_u)
             .map_err(|e| Fault::BadOutput(format!("output region {e}")))?
             .to_vec();
         let left = store.get_fuel().map_err(fault)?;
@@ -481,7 +629,7 @@ impl ReducerModule {
         &self.0.0.limits
     }
 
-    /// Runs one step on `input` in a fresh instance.
+    /// Runs one step on `input` in a fresh (or freshly reset) instance.
     ///
     /// # Errors
     ///
@@ -517,7 +665,7 @@ impl PureModule {
         &self.0.0.limits
     }
 
-    /// Runs the component on `input` in a fresh instance.
+    /// Runs the component on `input` in a fresh (or freshly reset) instance.
     ///
     /// # Errors
     ///

@@ -353,3 +353,115 @@ fn value_stack_limit_overflows() {
     };
     assert_eq!(reducer(&body, &limits).step(b""), Err(Fault::StackOverflow));
 }
+
+/// A step that leaves traces everywhere a reused instance could leak them: globals of every
+/// number type, memory pages that start as zeros and a page that starts with data (at 8192,
+/// from a data segment), plus a table it only reads. It returns 16 bytes summarising what it
+/// saw before writing, so any leftover from an earlier call changes the output.
+const SCRIBBLER: &str = r#"
+  (global $i (mut i32) (i32.const 5))
+  (global $l (mut i64) (i64.const -7))
+  (global $f (mut f64) (f64.const 1.5))
+  (table 1 funcref)
+  (elem (i32.const 0) $seven)
+  (type $t (func (result i32)))
+  (func $seven (result i32) (i32.const 7))
+  (data (i32.const 8192) "pristine data page")
+  (func (export "step") (param $p i32) (param $n i32) (result i32 i32)
+    (local $b i32)
+    (local.set $b (i32.load8_u (local.get $p)))
+    ;; What this call found: globals, a zero page, the data page, the table.
+    (i32.store (i32.const 4096) (global.get $i))
+    (i64.store (i32.const 4100) (global.get $l))
+    (i32.store8 (i32.const 4108) (i32.load8_u (i32.const 40000)))
+    (i32.store8 (i32.const 4109) (i32.load8_u (i32.const 8195)))
+    (i32.store8 (i32.const 4110) (call_indirect (type $t) (i32.const 0)))
+    (i32.store8 (i32.const 4111) (i32.trunc_f64_s (global.get $f)))
+    (i32.store (i32.const 4112) (i32.load (i32.const 60000)))
+    ;; Now scribble, depending on the input.
+    (global.set $i (i32.add (global.get $i) (local.get $b)))
+    (global.set $l (i64.extend_i32_u (local.get $b)))
+    (global.set $f (f64.convert_i32_u (local.get $b)))
+    (memory.fill (i32.const 36000) (local.get $b) (i32.const 9000))
+    (i32.store8 (i32.const 8195) (local.get $b))
+    (i32.store (i32.const 60000) (i32.mul (local.get $b) (i32.const 1000003)))
+    (i32.const 4096) (i32.const 20))
+"#;
+
+#[test]
+fn reused_instances_behave_as_fresh_ones() {
+    let wasm = wat::parse_str(format!(
+        "(module (memory (export \"memory\") 1) {ALLOC} {SCRIBBLER})"
+    ))
+    .expect("wat");
+    let reused = ReducerModule::compile(&wasm, &Limits::default()).expect("compile");
+    assert!(
+        reused.0.0.reset_globals.is_some(),
+        "this module qualifies for reuse"
+    );
+    let mut first = None;
+    for b in [3u8, 200, 0, 255, 17, 3] {
+        let out = reused.step(&[b]).expect("step");
+        // A module compiled just now runs in a brand-new instance.
+        let fresh = ReducerModule::compile(&wasm, &Limits::default())
+            .expect("compile")
+            .step(&[b])
+            .expect("fresh step");
+        assert_eq!(out, fresh, "input {b}");
+        assert_eq!(&out.bytes[..4], &5i32.to_le_bytes(), "global reset");
+        assert_eq!(out.bytes[12], 0, "zero page reset");
+        assert_eq!(out.bytes[13], b's', "data page reset");
+        assert_eq!(&out.bytes[16..20], &[0; 4], "untouched page reset");
+        // Every call sees the same instance state, so reports the same thing.
+        assert_eq!(*first.get_or_insert_with(|| out.clone()), out);
+    }
+}
+
+#[test]
+fn modules_with_state_beyond_memory_and_globals_get_fresh_instances() {
+    // A start function, and a step that writes its table: neither can be reset by copying
+    // memory and globals back, so every call instantiates afresh, and still sees a clean state.
+    let start = r#"(global $g (mut i32) (i32.const 0))
+      (func $init (global.set $g (i32.add (global.get $g) (i32.const 40))))
+      (start $init)
+      (func (export "step") (param i32 i32) (result i32 i32)
+        (i32.store8 (i32.const 0) (global.get $g))
+        (global.set $g (i32.const 99))
+        (i32.const 0) (i32.const 1))"#;
+    let table = r#"(table 2 funcref)
+      (func $f)
+      (elem declare func $f)
+      (func (export "step") (param i32 i32) (result i32 i32)
+        (i32.store8 (i32.const 0) (ref.is_null (table.get (i32.const 1))))
+        (table.set (i32.const 1) (ref.func $f))
+        (i32.const 0) (i32.const 1))"#;
+    for (body, expect) in [(start, 40u8), (table, 1)] {
+        let m = reducer(body, &Limits::default());
+        assert!(m.0.0.reset_globals.is_none());
+        for _ in 0..3 {
+            assert_eq!(m.step(b"").expect("step").bytes, [expect]);
+        }
+    }
+}
+
+#[test]
+fn grown_or_trapped_instances_are_not_reused() {
+    // Grows memory by a page per call and reports the size; traps on input "t" after
+    // changing the global that `alloc` uses.
+    let body = r#"(func (export "step") (param $p i32) (param $n i32) (result i32 i32)
+        (if (i32.eq (i32.load8_u (local.get $p)) (i32.const 116))
+          (then (global.set $next (i32.const 60000)) unreachable))
+        (drop (memory.grow (i32.const 1)))
+        (i32.store8 (i32.const 0) (memory.size))
+        (i32.store (i32.const 4) (local.get $p))
+        (i32.const 0) (i32.const 8))"#;
+    let m = reducer(body, &Limits::default());
+    let clean = m.step(b"g").expect("step");
+    assert_eq!(clean.bytes[0], 2);
+    for input in [b"g", b"t", b"g", b"t", b"g"] {
+        match m.step(input) {
+            Ok(out) => assert_eq!(out, clean),
+            Err(f) => assert_eq!(f, Fault::Trap("unreachable".into())),
+        }
+    }
+}
