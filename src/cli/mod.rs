@@ -4,6 +4,7 @@
 //! (including "problems found"), 2 usage errors, 255 internal errors.
 
 mod air;
+mod bundle;
 mod cat_object;
 mod completions;
 mod fsck;
@@ -65,6 +66,7 @@ pub enum Command {
     Show(world::ShowArgs),
     Snapshot(world::SnapshotArgs),
     Verify(world::VerifyArgs),
+    Bundle(bundle::BundleArgs),
     Completions(completions::CompletionsArgs),
 }
 
@@ -262,6 +264,7 @@ pub fn main() -> ExitCode {
         Command::Show(a) => world::run_show(&ctx, &a),
         Command::Snapshot(a) => world::run_snapshot(&ctx, &a),
         Command::Verify(a) => world::run_verify(&ctx, &a),
+        Command::Bundle(a) => bundle::run(&ctx, &a),
         Command::Completions(a) => completions::run(&a),
     };
     match result {
