@@ -202,6 +202,14 @@ pub fn parse_header(bytes: &[u8]) -> Result<(Header, usize), HeaderError> {
         let rest = &bytes[pos..];
         let window = &rest[..rest.len().min(MAX_LINE)];
         let Some(n) = window.iter().position(|b| *b == b'\n') else {
+            if line_no == 1 && !format!("{SIGNATURE}\n").as_bytes().starts_with(rest) {
+                return Err(err(format!(
+                    "not an aos bundle: the first line must be `{SIGNATURE}`"
+                )));
+            }
+            if rest.is_empty() && line_no == 1 {
+                return Err(err("not an aos bundle: the file is empty".into()));
+            }
             return Err(err(if rest.len() < MAX_LINE {
                 "the header ends without an empty line (truncated?)".into()
             } else {

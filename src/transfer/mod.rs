@@ -927,7 +927,8 @@ pub fn check_incoming(
             }
             Ok(())
         });
-        if read.is_ok() && !pending.is_empty() {
+        // Even after a read error: a problem in an object read before it comes first.
+        if !stopped && !pending.is_empty() {
             let _ = tx.send(std::mem::take(&mut pending));
         }
         drop(tx);

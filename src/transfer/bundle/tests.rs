@@ -66,7 +66,9 @@ fn well_formed_headers() {
 fn malformed_headers() {
     let r = format!("{A} refs/worlds/a");
     let cases: Vec<(String, &str, Option<usize>)> = vec![
-        (String::new(), "without an empty line", Some(1)),
+        (String::new(), "the file is empty", Some(1)),
+        ("# aos bun".into(), "without an empty line", Some(1)),
+        ("GIT".into(), "not an aos bundle", Some(1)),
         (
             "# aos bundle v2\n".into(),
             "unsupported bundle version `v2`",

@@ -1,0 +1,449 @@
+//! `aos bundle`, end to end: stores that share nothing but bundle files.
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Env, Run};
+use serde_json::Value as J;
+
+fn json_of(r: &Run) -> J {
+    serde_json::from_str(r.out().trim()).unwrap()
+}
+
+/// A store with the counter world `c` (snapshot markers every `every` entries).
+fn counter(every: &str) -> Env {
+    let env = Env::new();
+    env.run(&[
+        "world",
+        "new",
+        "c",
+        "--example",
+        "counter",
+        "--snapshot-every",
+        every,
+    ])
+    .ok();
+    env
+}
+
+/// Sends `n` ticks (after a start with `target`, if given) to world `c`.
+fn send(env: &Env, target: Option<u64>, n: usize) {
+    send_to(env, "c", target, n);
+}
+
+/// Sends `n` ticks (after a start with `target`, if given) to world `world`.
+fn send_to(env: &Env, world: &str, target: Option<u64>, n: usize) {
+    let mut lines = String::new();
+    if let Some(t) = target {
+        lines.push_str(&format!(
+            "{{\"schema\":\"demo/CounterEvent@1\",\"value\":{{\"Start\":{{\"target\":{t}}}}}}}\n"
+        ));
+    }
+    for _ in 0..n {
+        lines.push_str("{\"schema\":\"demo/CounterEvent@1\",\"value\":\"Tick\"}\n");
+    }
+    env.write("events.jsonl", lines.as_bytes());
+    env.run(&["-q", "send", world, "--batch", "events.jsonl"])
+        .ok();
+}
+
+fn refs(env: &Env) -> J {
+    json_of(&env.run(&["--json", "show-ref"]).ok())
+}
+
+fn head(env: &Env) -> String {
+    head_of(env, "c")
+}
+
+fn head_of(env: &Env, world: &str) -> String {
+    let r = refs(env);
+    r.as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == format!("refs/worlds/{world}"))
+        .map(|x| x["id"].as_str().unwrap().to_owned())
+        .unwrap()
+}
+
+/// (objects, ok) from `aos fsck --json`.
+fn fsck(env: &Env) -> (u64, bool) {
+    let r = env.run(&["--json", "fsck"]);
+    let v = json_of(&r);
+    (v["objects"].as_u64().unwrap(), v["ok"].as_bool().unwrap())
+}
+
+fn state(env: &Env) -> String {
+    env.run(&["state", "c", "demo/Counter@1"]).ok().out()
+}
+
+/// A directory outside every store, where bundles are passed between stores.
+struct Shared(tempfile::TempDir);
+
+impl Shared {
+    fn new() -> Self {
+        Self(tempfile::tempdir().unwrap())
+    }
+    fn file(&self, name: &str) -> String {
+        self.0.path().join(name).display().to_string()
+    }
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+#[test]
+fn round_trip_and_incremental_bundles() {
+    let shared = Shared::new();
+    let full = shared.file("full.bundle");
+    let inc = shared.file("inc.bundle");
+
+    let a = counter("16");
+    send(&a, Some(1000), 40);
+    let r = a.run(&["--json", "bundle", "create", &full, "c"]).ok();
+    let created = json_of(&r);
+    assert_eq!(created["prerequisites"], J::Array(vec![]));
+    let names: Vec<&str> = created["refs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["refs/checkpoints/c", "refs/worlds/c"]);
+    assert!(created["objects"].as_u64().unwrap() > 40);
+
+    // Verified and listed outside any store: a full bundle needs none.
+    let outside = Env::bare();
+    let v = json_of(&outside.run(&["--json", "bundle", "verify", &full]).ok());
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["objects"], created["objects"]);
+    let l = json_of(&outside.run(&["--json", "bundle", "list-heads", &full]).ok());
+    assert_eq!(l["refs"], created["refs"]);
+    assert_eq!(l["capabilities"]["object-format"], "blake3");
+    let text = outside.run(&["bundle", "list-heads", &full]).ok().out();
+    assert!(text.contains(" refs/worlds/c\n"), "{text}");
+
+    // A store that shares nothing with `a` but the file.
+    let b = Env::new();
+    let u = json_of(&b.run(&["--json", "bundle", "unbundle", &full]).ok());
+    assert_eq!(u["written"], created["objects"]);
+    assert!(
+        u["refs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["change"] == "created")
+    );
+    assert_eq!(refs(&b), refs(&a), "the same heads and checkpoint");
+    b.run(&["verify", "c"]).ok();
+    assert_eq!(state(&b), state(&a));
+    assert!(fsck(&b).1);
+
+    // An incremental bundle: only what is new since the head `b` has.
+    let old = head(&a);
+    send(&a, None, 25);
+    let r = json_of(
+        &a.run(&["--json", "bundle", "create", &inc, "c", "--since", &old])
+            .ok(),
+    );
+    assert_eq!(r["prerequisites"], J::Array(vec![J::String(old.clone())]));
+    let inc_objects = r["objects"].as_u64().unwrap();
+    assert!(
+        inc_objects < 40,
+        "{inc_objects} objects for 25 events: the increment re-sent history"
+    );
+    assert!(r["bytes"].as_u64().unwrap() < created["bytes"].as_u64().unwrap() / 2);
+    // A prefix of the id works too, and the result is the same file.
+    let again = shared.file("inc2.bundle");
+    a.run(&["bundle", "create", &again, "c", "--since", &old[..16]])
+        .ok();
+    assert_eq!(std::fs::read(&inc).unwrap(), std::fs::read(&again).unwrap());
+
+    b.run(&["bundle", "verify", &inc]).ok();
+    let u = json_of(&b.run(&["--json", "bundle", "unbundle", &inc]).ok());
+    assert_eq!(u["written"].as_u64().unwrap(), inc_objects);
+    let world = u["refs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "refs/worlds/c")
+        .unwrap()
+        .clone();
+    assert_eq!(world["change"], "fast-forward");
+    assert_eq!(world["old"], J::String(old.clone()));
+    assert_eq!(refs(&b), refs(&a));
+    b.run(&["verify", "c"]).ok();
+    assert_eq!(state(&b), state(&a));
+    assert!(fsck(&b).1);
+
+    // Applying the full bundle again: the store is ahead, nothing moves.
+    let r = b.run(&["bundle", "unbundle", &full]).ok();
+    assert!(r.out().contains("kept (the store is ahead)"), "{}", r.out());
+    assert_eq!(refs(&b), refs(&a));
+}
+
+#[test]
+fn an_increment_needs_its_prerequisites() {
+    let shared = Shared::new();
+    let inc = shared.file("inc.bundle");
+    let a = counter("0");
+    send(&a, Some(1000), 5);
+    let old = head(&a);
+    send(&a, None, 5);
+    a.run(&["bundle", "create", &inc, "c", "--since", &old])
+        .ok();
+
+    let c = Env::new();
+    let before = fsck(&c);
+    for cmd in ["verify", "unbundle"] {
+        let r = c.run(&["bundle", cmd, &inc]).fails(1);
+        assert!(r.stderr.contains(&old), "{cmd}: {}", r.stderr);
+        assert!(r.stderr.contains("lacks"), "{cmd}: {}", r.stderr);
+        assert!(r.stderr.contains("hint:"), "{cmd}: {}", r.stderr);
+    }
+    assert_eq!(fsck(&c), before, "nothing stored");
+    assert_eq!(refs(&c), J::Array(vec![]));
+
+    // Outside a store the prerequisites cannot be checked: that is a failure too.
+    let outside = Env::bare();
+    let r = outside.run(&["bundle", "verify", &inc]).fails(1);
+    assert!(r.stderr.contains("could not be checked"), "{}", r.stderr);
+    assert!(r.stderr.contains(&old), "{}", r.stderr);
+    let v = json_of(&outside.run(&["--json", "bundle", "verify", &inc]).fails(1));
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["unchecked_prerequisites"], J::Array(vec![J::String(old)]));
+}
+
+#[test]
+fn damaged_bundles_are_rejected_and_nothing_is_stored() {
+    let shared = Shared::new();
+    let good = shared.file("good.bundle");
+    let a = counter("8");
+    send(&a, Some(1000), 20);
+    a.run(&["bundle", "create", &good, "c"]).ok();
+    let bytes = std::fs::read(&good).unwrap();
+    let len = bytes.len();
+    let hlen = bytes.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+
+    // (what, damaged bytes, text the error must contain)
+    let flip = |at: usize| {
+        let mut b = bytes.clone();
+        b[at] ^= 0x04;
+        b
+    };
+    let mut cases: Vec<(String, Vec<u8>, String)> = vec![
+        (
+            "signature".into(),
+            {
+                let mut b = bytes.clone();
+                b[14] = b'2';
+                b
+            },
+            "unsupported bundle version".into(),
+        ),
+        // A hex digit of a ref target: the header still parses, the checksum does not match.
+        ("ref target".into(), flip(hlen - 10), "byte offset".into()),
+        ("pack header".into(), flip(hlen + 1), "byte offset".into()),
+        (
+            "checksum".into(),
+            flip(len - 1),
+            format!("byte offset {}", len - 32),
+        ),
+        (
+            "pack checksum".into(),
+            flip(len - 40),
+            format!("byte offset {}", len - 64),
+        ),
+        (
+            "count".into(),
+            flip(len - 72),
+            format!("byte offset {}", len - 72),
+        ),
+        (
+            "truncated".into(),
+            bytes[..len - 100].to_vec(),
+            "byte offset".into(),
+        ),
+        (
+            "truncated in the header".into(),
+            bytes[..hlen - 3].to_vec(),
+            "header".into(),
+        ),
+        ("empty".into(), Vec::new(), "not an aos bundle".into()),
+    ];
+    // A payload byte of the first object: the error names that object.
+    let first_id = format!(
+        "b3:{}",
+        bytes[hlen + 8..hlen + 40]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    cases.push((
+        "object".into(),
+        flip(hlen + 8 + 50 + 3),
+        format!("object {first_id} at byte offset {}", hlen + 8),
+    ));
+    // Every 997th byte: something must notice.
+    for at in (0..len).step_by(997) {
+        cases.push((format!("byte {at}"), flip(at), String::new()));
+    }
+
+    let b = Env::new();
+    let before = fsck(&b);
+    for (what, damaged, needle) in cases {
+        let path = shared.path().join("bad.bundle");
+        std::fs::write(&path, &damaged).unwrap();
+        let p = path.display().to_string();
+        for cmd in ["verify", "unbundle"] {
+            let r = b.run(&["bundle", cmd, &p]).fails(1);
+            assert!(
+                r.stderr.contains(&needle),
+                "{what}, {cmd}: expected {needle:?} in {}",
+                r.stderr
+            );
+        }
+        assert_eq!(fsck(&b), before, "{what}: something was stored");
+        assert_eq!(refs(&b), J::Array(vec![]), "{what}: a ref moved");
+    }
+    // The undamaged file still applies.
+    b.run(&["bundle", "unbundle", &good]).ok();
+    assert_eq!(refs(&b), refs(&a));
+}
+
+#[test]
+fn diverged_worlds_move_only_with_force() {
+    let shared = Shared::new();
+    let base = shared.file("base.bundle");
+    let theirs = shared.file("theirs.bundle");
+    let a = counter("0");
+    send(&a, Some(1000), 3);
+    a.run(&["bundle", "create", &base, "c"]).ok();
+    let b = Env::new();
+    b.run(&["bundle", "unbundle", &base]).ok();
+    // Both append different events after the common base.
+    send(&a, None, 4);
+    send(&b, Some(7), 2);
+    let mine = head(&b);
+    a.run(&["bundle", "create", &theirs, "c"]).ok();
+
+    let before = refs(&b);
+    let r = b.run(&["bundle", "unbundle", &theirs]).fails(1);
+    assert!(r.stderr.contains("diverged"), "{}", r.stderr);
+    assert!(r.stderr.contains("--force"), "{}", r.stderr);
+    assert_eq!(refs(&b), before, "no ref moved");
+
+    let u = json_of(
+        &b.run(&["--json", "bundle", "unbundle", "--force", &theirs])
+            .ok(),
+    );
+    let world = u["refs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "refs/worlds/c")
+        .unwrap()
+        .clone();
+    assert_eq!(world["change"], "forced");
+    assert_eq!(world["old"], J::String(mine.clone()));
+    assert_eq!(refs(&b), refs(&a));
+    b.run(&["verify", "c"]).ok();
+    // The replaced head is still in the reflog, so gc keeps it.
+    let log = std::fs::read_to_string(b.store().join("logs/refs/worlds/c")).unwrap();
+    assert!(log.contains(&mine), "{log}");
+
+    // --since must name an ancestor of a bundled head.
+    a.run(&["world", "new", "d", "--example", "counter"]).ok();
+    send_to(&a, "d", Some(99), 1);
+    let other = head_of(&a, "d");
+    let r = a
+        .run(&[
+            "bundle",
+            "create",
+            &shared.file("x.bundle"),
+            "c",
+            "--since",
+            &other,
+        ])
+        .fails(1);
+    assert!(r.stderr.contains("not an ancestor"), "{}", r.stderr);
+    assert!(!shared.path().join("x.bundle").exists());
+}
+
+/// Replaces the header of a valid bundle with `header` (the checksum no longer matches,
+/// but the header is read, and rejected, first).
+fn with_header(bytes: &[u8], header: &str) -> Vec<u8> {
+    let hlen = bytes.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+    let mut out = header.as_bytes().to_vec();
+    out.extend_from_slice(&bytes[hlen..]);
+    out
+}
+
+#[test]
+fn bundles_only_carry_world_and_checkpoint_refs() {
+    let shared = Shared::new();
+    let good = shared.file("good.bundle");
+    let a = counter("0");
+    send(&a, Some(1000), 2);
+    a.run(&["bundle", "create", &good, "c"]).ok();
+    let bytes = std::fs::read(&good).unwrap();
+    let id = head(&a);
+    let b = Env::new();
+    for (name, needle) in [
+        ("refs/heads/main", "cannot be bundled"),
+        ("refs/worlds/../../../escape", "invalid ref name"),
+        ("refs/worlds/a/../b", "invalid ref name"),
+        ("refs/worlds/x/y", "cannot be bundled"),
+        ("refs/checkpoints/..", "invalid ref name"),
+        ("/tmp/escape", "invalid ref name"),
+        ("refs/worlds/.hidden", "invalid ref name"),
+        ("refs/worlds/x.lock", "invalid ref name"),
+    ] {
+        let header = format!("# aos bundle v1\n@object-format=blake3\n{id} {name}\n\n");
+        let path: PathBuf = shared.path().join("evil.bundle");
+        std::fs::write(&path, with_header(&bytes, &header)).unwrap();
+        let p = path.display().to_string();
+        for cmd in ["list-heads", "verify", "unbundle"] {
+            let r = b.run(&["bundle", cmd, &p]).fails(1);
+            assert!(r.stderr.contains(needle), "{name} {cmd}: {}", r.stderr);
+            assert!(
+                r.stderr.contains("header line 3"),
+                "{name} {cmd}: {}",
+                r.stderr
+            );
+        }
+    }
+    assert_eq!(refs(&b), J::Array(vec![]));
+    assert_eq!(fsck(&b).0, 0);
+    assert!(!b.path().join("escape").exists() && !Path::new("/tmp/escape").exists());
+
+    // An unknown capability is refused, however harmless it looks.
+    let header =
+        format!("# aos bundle v1\n@filter=none\n@object-format=blake3\n{id} refs/worlds/c\n\n");
+    let path = shared.path().join("cap.bundle");
+    std::fs::write(&path, with_header(&bytes, &header)).unwrap();
+    let r = b
+        .run(&["bundle", "list-heads", &path.display().to_string()])
+        .fails(1);
+    assert!(
+        r.stderr.contains("unknown capability `@filter`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn usage_errors() {
+    let env = counter("0");
+    env.run(&["bundle"]).fails(2);
+    env.run(&["bundle", "create", "x.bundle"]).fails(2);
+    env.run(&["bundle", "create", "x.bundle", "c", "--since", "xyz"])
+        .fails(2);
+    let r = env.run(&["bundle", "create", "x.bundle", "nope"]).fails(1);
+    assert!(r.stderr.contains("no world named `nope`"), "{}", r.stderr);
+    assert!(!env.path().join("x.bundle").exists());
+    let r = env.run(&["bundle", "verify", "missing.bundle"]).fails(1);
+    assert!(r.stderr.contains("missing.bundle"), "{}", r.stderr);
+}
