@@ -447,3 +447,251 @@ fn usage_errors() {
     let r = env.run(&["bundle", "verify", "missing.bundle"]).fails(1);
     assert!(r.stderr.contains("missing.bundle"), "{}", r.stderr);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Golden vectors (objects-spec §14)
+
+mod golden {
+    use super::*;
+    use aos::object::Kind;
+    use aos::transfer::ObjectSource;
+    use aos::transfer::bundle::{BundleReader, parse_header};
+    use serde_json::json;
+
+    fn vectors() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("objects-spec/vectors")
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// Headers every reader must reject, with the rule they break.
+    fn invalid_headers() -> Vec<(&'static str, String, &'static str)> {
+        let a = "b3:1111111111111111111111111111111111111111111111111111111111111111";
+        let b = "b3:2222222222222222222222222222222222222222222222222222222222222222";
+        let sig = "# aos bundle v1\n";
+        let cap = "@object-format=blake3\n";
+        let r = format!("{a} refs/worlds/w\n");
+        vec![
+            ("empty", String::new(), "signature"),
+            (
+                "other version",
+                format!("# aos bundle v2\n{cap}{r}\n"),
+                "signature",
+            ),
+            (
+                "CRLF",
+                format!("# aos bundle v1\r\n{cap}{r}\n"),
+                "printable ASCII lines",
+            ),
+            (
+                "no object format",
+                format!("{sig}{r}\n"),
+                "object-format required",
+            ),
+            (
+                "unknown capability",
+                format!("{sig}@filter=x\n{cap}{r}\n"),
+                "unknown capability",
+            ),
+            (
+                "other object format",
+                format!("{sig}@object-format=sha1\n{r}\n"),
+                "unknown capability value",
+            ),
+            (
+                "capability twice",
+                format!("{sig}{cap}{cap}{r}\n"),
+                "capabilities ascending",
+            ),
+            (
+                "capability after a ref",
+                format!("{sig}{r}{cap}\n"),
+                "section order",
+            ),
+            (
+                "uppercase id",
+                format!("{sig}{cap}-{}\n{r}\n", a.to_uppercase()),
+                "id text",
+            ),
+            (
+                "id without b3:",
+                format!("{sig}{cap}-{}\n{r}\n", &a[3..]),
+                "id text",
+            ),
+            (
+                "prerequisites out of order",
+                format!("{sig}{cap}-{b}\n-{a}\n{r}\n"),
+                "prerequisites ascending",
+            ),
+            (
+                "prerequisite after a ref",
+                format!("{sig}{cap}{r}-{a}\n\n"),
+                "section order",
+            ),
+            ("no refs", format!("{sig}{cap}\n"), "at least one ref"),
+            ("ref twice", format!("{sig}{cap}{r}{r}\n"), "refs ascending"),
+            (
+                "refs out of order",
+                format!("{sig}{cap}{a} refs/worlds/x\n{r}\n"),
+                "refs ascending",
+            ),
+            (
+                "dot-dot",
+                format!("{sig}{cap}{a} refs/worlds/../x\n\n"),
+                "ref name",
+            ),
+            (
+                "absolute path",
+                format!("{sig}{cap}{a} /etc/passwd\n\n"),
+                "ref name",
+            ),
+            (
+                "other namespace",
+                format!("{sig}{cap}{a} refs/heads/main\n\n"),
+                "worlds and checkpoints only",
+            ),
+            (
+                "two components",
+                format!("{sig}{cap}{a} refs/worlds/x/y\n\n"),
+                "worlds and checkpoints only",
+            ),
+            (
+                "checkpoint alone",
+                format!("{sig}{cap}{a} refs/checkpoints/w\n\n"),
+                "checkpoint needs its world",
+            ),
+            (
+                "tab",
+                format!("{sig}{cap}{a}\trefs/worlds/w\n\n"),
+                "printable ASCII lines",
+            ),
+            (
+                "no empty line",
+                format!("{sig}{cap}{r}"),
+                "empty line ends the header",
+            ),
+            (
+                "long line",
+                format!("{sig}{cap}{a} refs/worlds/{}\n\n", "x".repeat(1100)),
+                "line length",
+            ),
+        ]
+    }
+
+    /// The world of the vectors, built by the CLI: `c` with markers every 4 entries, four
+    /// events, then two more. Returns the store and the first head.
+    fn vector_world() -> (Env, String) {
+        let env = counter("4");
+        send(&env, Some(3), 3);
+        let h1 = head(&env);
+        (env, h1)
+    }
+
+    fn describe(path: &Path) -> J {
+        let b = BundleReader::open(path).unwrap();
+        let bytes = std::fs::read(path).unwrap();
+        let h = b.header();
+        let hlen = parse_header(&bytes).unwrap().1;
+        let mut objects = Vec::new();
+        b.for_each_object(&mut |o| {
+            objects.push(json!({
+                "offset": o.at,
+                "id": o.id.to_string(),
+                "kind": o.kind.name(),
+                "encoding": o.encoding as u8,
+                "size": o.size,
+                "stored_length": o.stored.len(),
+            }));
+            Ok(())
+        })
+        .unwrap();
+        let f = bytes.len();
+        json!({
+            "file": path.strip_prefix(vectors()).unwrap_or(path).display().to_string(),
+            "length": f,
+            "header_length": hlen,
+            "capabilities": h.capabilities.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+            "prerequisites": h.prerequisites.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "refs": h.refs.iter().map(|(id, n)| json!({"id": id.to_string(), "name": n.as_str()})).collect::<Vec<_>>(),
+            "objects": objects,
+            "count": u64::from_le_bytes(bytes[f - 72..f - 64].try_into().unwrap()),
+            "pack_checksum": hex(&bytes[f - 64..f - 32]),
+            "checksum": hex(&bytes[f - 32..]),
+        })
+    }
+
+    #[test]
+    fn bundle_vectors() {
+        let dir = vectors().join("bundle");
+        let bless = std::env::var_os("AOS_BLESS").is_some();
+        let out = if bless {
+            std::fs::create_dir_all(&dir).unwrap();
+            dir.clone()
+        } else {
+            tempfile::tempdir().unwrap().keep()
+        };
+        let (env, h1) = vector_world();
+        let full = out.join("counter.bundle");
+        let inc = out.join("counter-inc.bundle");
+        env.run(&["bundle", "create", &full.display().to_string(), "c"])
+            .ok();
+        send(&env, None, 2);
+        env.run(&[
+            "bundle",
+            "create",
+            &inc.display().to_string(),
+            "c",
+            "--since",
+            &h1,
+        ])
+        .ok();
+        let invalid: Vec<J> = invalid_headers()
+            .into_iter()
+            .map(|(name, header, rule)| json!({"name": name, "header": header, "rule": rule}))
+            .collect();
+        let manifest = vectors().join("bundle.json");
+        if bless {
+            let v = json!({
+                "bundles": [describe(&full), describe(&inc)],
+                "invalid_headers": invalid,
+            });
+            std::fs::write(&manifest, serde_json::to_string_pretty(&v).unwrap() + "\n").unwrap();
+            return;
+        }
+        // The same world bundles to the same bytes, every time and everywhere.
+        for name in ["counter.bundle", "counter-inc.bundle"] {
+            assert_eq!(
+                std::fs::read(out.join(name)).unwrap(),
+                std::fs::read(dir.join(name)).unwrap(),
+                "{name} differs from the vector (run with AOS_BLESS=1 after a deliberate change)"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&out);
+        let expect: J = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+        assert_eq!(expect["bundles"][0], describe(&dir.join("counter.bundle")));
+        assert_eq!(
+            expect["bundles"][1],
+            describe(&dir.join("counter-inc.bundle"))
+        );
+        assert_eq!(expect["invalid_headers"], J::Array(invalid));
+        for (name, header, _) in invalid_headers() {
+            assert!(
+                parse_header(header.as_bytes()).is_err(),
+                "{name} was accepted"
+            );
+        }
+        // The objects are what the store holds, and the vectors apply one after the other.
+        for o in expect["bundles"][0]["objects"].as_array().unwrap() {
+            assert!(Kind::from_name(o["kind"].as_str().unwrap()).is_some());
+        }
+        let b = Env::new();
+        for name in ["counter.bundle", "counter-inc.bundle"] {
+            b.run(&["bundle", "unbundle", &dir.join(name).display().to_string()])
+                .ok();
+        }
+        assert_eq!(refs(&b), refs(&env));
+        b.run(&["verify", "c"]).ok();
+    }
+}

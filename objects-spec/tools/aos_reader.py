@@ -8,6 +8,7 @@ Usage:
     aos_reader.py vectors DIR       check the golden vectors in DIR
     aos_reader.py verify STORE_DIR  verify a store directory (the .aos dir)
     aos_reader.py ids STORE_DIR     print "<id> <kind> <size>" for every object
+    aos_reader.py bundle FILE       check a bundle and list its refs
 """
 
 from __future__ import annotations
@@ -856,6 +857,247 @@ class StoreReader:
 
 
 # --------------------------------------------------------------------------
+# §14 bundles
+
+BUNDLE_SIGNATURE = "# aos bundle v1"
+BUNDLE_CAPABILITIES = {"object-format": {"blake3"}}
+BUNDLE_ACTIVE_KINDS = {1, 2, 3, 4, 5, 7}
+CAP_NAME = re.compile(r"[a-z0-9-]{1,64}\Z")
+MAX_LINE = 1024
+MAX_HEADER = 16 << 20
+MAX_LIST = 65536
+
+
+class BundleError(Exception):
+    """A rejected bundle: what is wrong and the byte offset."""
+
+    def __init__(self, offset: int, message: str):
+        super().__init__(f"byte offset {offset}: {message}")
+        self.offset = offset
+
+
+def bundle_ref_role(name: str):
+    """('world'|'checkpoint', N) for refs/worlds/N and refs/checkpoints/N, else None."""
+    for prefix, role in (("refs/worlds/", "world"), ("refs/checkpoints/", "checkpoint")):
+        if name.startswith(prefix):
+            rest = name[len(prefix):]
+            if rest and "/" not in rest:
+                return role, rest
+    return None
+
+
+def parse_bundle_header(data: bytes):
+    """§14 header: returns ({capabilities, prerequisites, refs}, header length)."""
+    caps: list[tuple[str, str]] = []
+    prereqs: list[bytes] = []
+    refs: list[tuple[bytes, str]] = []
+    section = 0  # 0 capabilities, 1 prerequisites, 2 refs
+    pos = 0
+    lineno = 0
+    while True:
+        lineno += 1
+        if pos >= MAX_HEADER:
+            raise BundleError(pos, "header too long")
+        end = data.find(b"\n", pos, pos + MAX_LINE)
+        if end < 0:
+            raise BundleError(pos, f"line {lineno}: no line feed within {MAX_LINE} bytes")
+        raw = data[pos:end]
+        bad = [i for i, b in enumerate(raw) if not 0x20 <= b <= 0x7E]
+        if bad:
+            raise BundleError(pos + bad[0], f"line {lineno}: not printable ASCII")
+        line = raw.decode("ascii")
+        start, pos = pos, end + 1
+        if lineno == 1:
+            if line != BUNDLE_SIGNATURE:
+                raise BundleError(start, f"bad signature {line[:40]!r}")
+            continue
+        if line == "":
+            break
+        if line.startswith("@"):
+            if section > 0:
+                raise BundleError(start, "capability after prerequisites or refs")
+            name, eq, value = line[1:].partition("=")
+            if not eq or not CAP_NAME.match(name) or " " in value:
+                raise BundleError(start, f"malformed capability {line!r}")
+            if value not in BUNDLE_CAPABILITIES.get(name, ()):
+                raise BundleError(start, f"unknown capability {line!r}")
+            if caps and caps[-1][0] >= name:
+                raise BundleError(start, "capabilities not strictly ascending")
+            if len(caps) >= 64:
+                raise BundleError(start, "too many capabilities")
+            caps.append((name, value))
+        elif line.startswith("-"):
+            if section > 1:
+                raise BundleError(start, "prerequisite after refs")
+            section = 1
+            oid = parse_id_text(line[1:])
+            if oid is None:
+                raise BundleError(start, f"bad prerequisite id {line[1:80]!r}")
+            if prereqs and prereqs[-1] >= oid:
+                raise BundleError(start, "prerequisites not strictly ascending")
+            if len(prereqs) >= MAX_LIST:
+                raise BundleError(start, "too many prerequisites")
+            prereqs.append(oid)
+        else:
+            section = 2
+            text, sp, name = line.partition(" ")
+            oid = parse_id_text(text)
+            if not sp or oid is None:
+                raise BundleError(start, f"bad ref line {line[:80]!r}")
+            if not valid_ref_name(name) or bundle_ref_role(name) is None:
+                raise BundleError(start, f"ref {name[:80]!r} may not be bundled")
+            if refs and refs[-1][1].encode() >= name.encode():
+                raise BundleError(start, "refs not strictly ascending")
+            if len(refs) >= MAX_LIST:
+                raise BundleError(start, "too many refs")
+            refs.append((oid, name))
+    names = {n for _, n in refs}
+    if not any(k == "object-format" for k, _ in caps):
+        raise BundleError(start, "no @object-format capability")
+    if not refs:
+        raise BundleError(start, "no refs")
+    for _, n in refs:
+        role = bundle_ref_role(n)
+        if role[0] == "checkpoint" and f"refs/worlds/{role[1]}" not in names:
+            raise BundleError(start, f"{n} without its world")
+    return {"capabilities": caps, "prerequisites": prereqs, "refs": refs}, pos
+
+
+def _entry_fields(payload: bytes):
+    """(height, prev id or None) of an entry payload."""
+    m = decode(payload)
+    fields = dict(m.pairs) if isinstance(m, Map) else {}
+    h = fields.get("height")
+    prev = fields.get("prev")
+    return h, (prev.id if isinstance(prev, Link) else None)
+
+
+def read_bundle(data: bytes) -> dict:
+    """Read and check a whole bundle (§14); raises BundleError naming the byte offset."""
+    header, hlen = parse_bundle_header(data)
+    f = len(data)
+    if f < hlen + 8 + 72:
+        raise BundleError(f, "too short for an objects section and checksums")
+    if blake3.blake3(data[:f - 32]).digest() != data[f - 32:]:
+        raise BundleError(f - 32, "bundle checksum mismatch")
+    if blake3.blake3(data[hlen:f - 64]).digest() != data[f - 64:f - 32]:
+        raise BundleError(f - 64, "objects section checksum mismatch")
+    if data[hlen:hlen + 4] != b"aosP" or int.from_bytes(data[hlen + 4:hlen + 8], "little") != 1:
+        raise BundleError(hlen, "objects section does not start with aosP version 1")
+    count_at = f - 72
+    pos = hlen + 8
+    objects = []
+    kinds: dict[bytes, str] = {}
+    links: list[tuple[bytes, bytes]] = []
+    heights: dict[bytes, int] = {}
+    prevs: list[tuple[bytes, bytes, int]] = []
+    while pos < count_at:
+        if pos + 50 > count_at:
+            raise BundleError(pos, "partial entry header")
+        oid = data[pos:pos + 32]
+        code, enc = data[pos + 32], data[pos + 33]
+        size = int.from_bytes(data[pos + 34:pos + 42], "little")
+        slen = int.from_bytes(data[pos + 42:pos + 50], "little")
+        if pos + 50 + slen > count_at:
+            raise BundleError(pos, "stored length runs past the objects section")
+        where = f"object {id_text(oid)}"
+        if code not in BUNDLE_ACTIVE_KINDS:
+            raise BundleError(pos, f"{where}: kind code {code} is not active")
+        kind = KINDS[code]
+        try:
+            payload = decompress_stored(enc, data[pos + 50:pos + 50 + slen], size)
+        except StoreError as e:
+            raise BundleError(pos, f"{where}: {e}")
+        if object_id(kind, payload) != oid:
+            raise BundleError(pos, f"{where}: content does not hash to the id")
+        if oid in kinds:
+            raise BundleError(pos, f"{where}: appears twice")
+        kinds[oid] = kind
+        if kind != "blob":
+            try:
+                v = decode(payload)
+            except CborError as e:
+                raise BundleError(pos, f"{where}: not canonical CBOR: {e}")
+            for t in links_of(v, []):
+                links.append((oid, t))
+        if kind == "entry":
+            h, prev = _entry_fields(payload)
+            if not isinstance(h, int):
+                raise BundleError(pos, f"{where}: entry without a height")
+            heights[oid] = h
+            if prev is not None:
+                prevs.append((oid, prev, h - 1))
+        objects.append({"offset": pos, "id": id_text(oid), "kind": kind, "encoding": enc,
+                        "size": size, "stored_length": slen})
+        pos += 50 + slen
+    count = int.from_bytes(data[count_at:count_at + 8], "little")
+    if count != len(objects):
+        raise BundleError(count_at, f"count {count}, but {len(objects)} entries")
+    external = set()
+    for src, t in links:
+        if t not in kinds:
+            if not header["prerequisites"]:
+                raise BundleError(0, f"object {id_text(src)} links {id_text(t)}, "
+                                     f"which is not in the self-contained bundle")
+            external.add(t)
+    for src, prev, want in prevs:
+        if prev in heights and heights[prev] != want:
+            raise BundleError(0, f"entry {id_text(src)}: predecessor height "
+                                 f"{heights[prev]}, expected {want}")
+    for oid, name in header["refs"]:
+        want = "entry" if bundle_ref_role(name)[0] == "world" else "snapshot"
+        if oid in kinds:
+            if kinds[oid] != want:
+                raise BundleError(0, f"{name} points to a {kinds[oid]}, not a {want}")
+        elif oid not in header["prerequisites"]:
+            raise BundleError(0, f"{name} points to {id_text(oid)}, which is neither in the "
+                                 f"bundle nor a prerequisite")
+    return {"header": header, "header_length": hlen, "length": f, "objects": objects,
+            "count": count, "pack_checksum": data[f - 64:f - 32].hex(),
+            "checksum": data[f - 32:].hex(), "external_links": sorted(external)}
+
+
+def check_bundle_vectors(d: str) -> tuple[list[str], int, int]:
+    fails: list[str] = []
+    path = os.path.join(d, "bundle.json")
+    if not os.path.isfile(path):
+        return fails, 0, 0
+    with open(path, encoding="utf-8") as fh:
+        exp = json.load(fh)
+    for b in exp["bundles"]:
+        name = b["file"]
+        with open(os.path.join(d, name), "rb") as fh:
+            data = fh.read()
+        try:
+            got = read_bundle(data)
+        except BundleError as e:
+            fails.append(f"{name}: rejected: {e}")
+            continue
+        h = got["header"]
+        want = {
+            "length": got["length"],
+            "header_length": got["header_length"],
+            "capabilities": [list(c) for c in h["capabilities"]],
+            "prerequisites": [id_text(p) for p in h["prerequisites"]],
+            "refs": [{"id": id_text(i), "name": n} for i, n in h["refs"]],
+            "objects": got["objects"],
+            "count": got["count"],
+            "pack_checksum": got["pack_checksum"],
+            "checksum": got["checksum"],
+        }
+        for k, v in want.items():
+            if b.get(k) != v:
+                fails.append(f"{name}: {k} differs from bundle.json")
+    for t in exp.get("invalid_headers", []):
+        try:
+            parse_bundle_header(t["header"].encode("utf-8"))
+            fails.append(f"bundle invalid header {t['name']!r}: accepted")
+        except BundleError:
+            pass
+    return fails, len(exp["bundles"]), len(exp.get("invalid_headers", []))
+
+
+# --------------------------------------------------------------------------
 # CLI: vectors
 
 
@@ -937,6 +1179,10 @@ def check_vectors(d: str) -> list[str]:
         counts["store refs"] = len(st.refs)
     else:
         counts["store"] = "absent"
+    bfails, nb, ni = check_bundle_vectors(d)
+    fails += bfails
+    counts["bundles"] = nb
+    counts["invalid bundle headers"] = ni
     print("vectors: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return fails
 
@@ -945,16 +1191,37 @@ def check_vectors(d: str) -> list[str]:
 # CLI
 
 USAGE = """usage:
-  aos_reader.py vectors DIR       check golden vectors (values/invalid/blobs/store)
+  aos_reader.py vectors DIR       check golden vectors (values/invalid/blobs/store/bundles)
   aos_reader.py verify STORE_DIR  verify a store directory (the .aos directory)
-  aos_reader.py ids STORE_DIR     print '<id> <kind> <size>' for every object"""
+  aos_reader.py ids STORE_DIR     print '<id> <kind> <size>' for every object
+  aos_reader.py bundle FILE       check a bundle (§14) and list its refs"""
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3 or argv[1] not in ("vectors", "verify", "ids"):
+    if len(argv) != 3 or argv[1] not in ("vectors", "verify", "ids", "bundle"):
         print(USAGE, file=sys.stderr)
         return 2
     cmd, arg = argv[1], argv[2]
+    if cmd == "bundle":
+        try:
+            with open(arg, "rb") as fh:
+                data = fh.read()
+        except OSError as e:
+            print(f"error: {arg}: {e}", file=sys.stderr)
+            return 2
+        try:
+            b = read_bundle(data)
+        except BundleError as e:
+            print(f"error: {arg}: {e}")
+            return 1
+        for oid, name in b["header"]["refs"]:
+            print(f"{id_text(oid)} {name}")
+        for p in b["header"]["prerequisites"]:
+            print(f"requires {id_text(p)}")
+        print(f"ok: {len(b['objects'])} objects, {len(b['header']['refs'])} refs, "
+              f"{len(b['header']['prerequisites'])} prerequisites, "
+              f"{len(b['external_links'])} links into the prerequisites' closure")
+        return 0
     if not os.path.isdir(arg):
         print(f"error: {arg}: not a directory", file=sys.stderr)
         return 2
