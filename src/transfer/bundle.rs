@@ -648,7 +648,8 @@ impl BundleReader {
         let count_at = len - TRAILER_LEN;
         let mut s = StreamIn {
             inner: inner.take(len - hlen),
-            buf: vec![0u8; BUF],
+            // Small bundles get a small buffer; it never needs to exceed the section.
+            buf: vec![0u8; usize_of((len - hlen).min(BUF as u64))],
             pos: 0,
             end: 0,
             read_to: hlen,
