@@ -949,6 +949,59 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
+    fn pack_of(dir: &Path, n: u32, salt: &str) -> (Pack, Vec<ObjectId>) {
+        let mut w = PackWriter::new(dir).unwrap();
+        let mut ids = Vec::new();
+        for i in 0..n {
+            // Mostly small objects, and a few larger than a window.
+            let payload = if i % 1000 == 7 {
+                vec![i as u8; WINDOW_BYTES as usize + 100]
+            } else {
+                format!("{salt} {i} ")
+                    .repeat((i % 50) as usize + 1)
+                    .into_bytes()
+            };
+            let id = hash(Kind::Blob, &payload);
+            w.add(
+                &id,
+                Kind::Blob,
+                Encoding::Raw,
+                payload.len() as u64,
+                &payload,
+            )
+            .unwrap();
+            ids.push(id);
+        }
+        let p = w.finish(dir, dir).unwrap().unwrap();
+        (Pack::open(&p.idx).unwrap(), ids)
+    }
+
+    #[test]
+    fn windowed_reads_match_plain_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, a_ids) = pack_of(dir.path(), 3000, "a");
+        let (b, b_ids) = pack_of(dir.path(), 500, "b");
+        let mut window = ReadWindow::default();
+        let n = a_ids.len();
+        // Backwards (as a walk from a journal's head reads), forwards, scattered, and
+        // alternating between two packs.
+        let order = (0..n)
+            .rev()
+            .chain(0..n)
+            .chain((0..n).map(|i| i * 7919 % n))
+            .map(|k| (&a, a_ids[k]))
+            .chain((0..500).flat_map(|k| [(&a, a_ids[k]), (&b, b_ids[k])]));
+        for (pack, id) in order {
+            let i = pack.find(&id).unwrap();
+            let got = pack.read_index_windowed(i, &mut window).unwrap();
+            let want = pack.read_index(i).unwrap();
+            assert_eq!(
+                (got.id, got.kind, got.encoding, got.size, &got.stored),
+                (want.id, want.kind, want.encoding, want.size, &want.stored)
+            );
+        }
+    }
+
     #[test]
     fn damaged_index_is_rejected() {
         let dir = tempfile::tempdir().unwrap();
