@@ -908,14 +908,24 @@ pub fn create(
         }
     }
     let mut have = HaveSet::new();
+    let mut heights: Vec<(u64, ObjectId)> = Vec::with_capacity(heads.len());
+    for h in &heads {
+        heights.push((read_entry(store, h)?.height, *h));
+    }
     for s in &opts.since {
-        read_entry(store, s).map_err(|e| {
-            TransferError::Input(format!(
-                "--since {s}: not a journal entry of this store: {e}"
-            ))
-        })?;
+        let sh = read_entry(store, s)
+            .map_err(|e| {
+                TransferError::Input(format!(
+                    "--since {s}: not a journal entry of this store: {e}"
+                ))
+            })?
+            .height;
+        // The nearest heads first: the world `s` belongs to is usually the cheapest to walk.
+        let mut candidates: Vec<&(u64, ObjectId)> =
+            heights.iter().filter(|(h, _)| *h >= sh).collect();
+        candidates.sort_by_key(|(h, _)| h - sh);
         let mut found = false;
-        for h in &heads {
+        for (_, h) in candidates {
             if is_ancestor(store, s, h)? {
                 found = true;
                 break;
