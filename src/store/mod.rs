@@ -405,8 +405,7 @@ impl Store {
         })
     }
 
-    /// Where `id` is stored, without rescanning the pack directory when it is not found.
-    pub(crate) fn locate_once(&self, id: &ObjectId) -> Option<Location> {
+    fn locate_once(&self, id: &ObjectId) -> Option<Location> {
         let packs = self
             .packs
             .read()
@@ -429,6 +428,21 @@ impl Store {
             }
         }
         drop(packs);
+        let path = loose::path(&self.objects, id);
+        path.is_file().then_some(Location::Loose(path))
+    }
+
+    /// Where `id` is stored among `packs` (a list from [`Store::packs`]) or as a loose
+    /// file. For writers that must not search the packs they are writing themselves.
+    pub(crate) fn locate_in(&self, packs: &[Arc<Pack>], id: &ObjectId) -> Option<Location> {
+        for p in packs {
+            if let Some(index) = p.find(id) {
+                return Some(Location::Packed {
+                    pack: Arc::clone(p),
+                    index,
+                });
+            }
+        }
         let path = loose::path(&self.objects, id);
         path.is_file().then_some(Location::Loose(path))
     }
@@ -752,7 +766,7 @@ impl Batch<'_> {
 
     /// Adds an object in stored form whose id the caller has verified (by decompressing the
     /// stored bytes and hashing them with the kind) and which the caller found missing from
-    /// the store ([`Store::locate_once`]), unless the batch has it already. Returns whether
+    /// the store ([`Store::locate_in`]), unless the batch has it already. Returns whether
     /// it was added.
     pub(crate) fn add_verified_new(
         &mut self,

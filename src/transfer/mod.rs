@@ -1102,7 +1102,10 @@ pub fn write_checked(
         Ok::<(), TransferError>(())
     };
     // Objects are handed over in chunks: ids are re-hashed and looked up in the store in
-    // parallel, then the new ones are added to the batch in order.
+    // parallel, then the new ones are added to the batch in order. Lookups search the packs
+    // there were before: the objects are distinct, so none is in a pack written here.
+    let _ = store.reload_packs();
+    let packs = store.packs();
     let mut pending: Vec<Incoming> = Vec::new();
     let mut pending_bytes = 0usize;
     let chunk_bytes = opts.batch_bytes.min(CHUNK_BYTES as u64);
@@ -1118,7 +1121,7 @@ pub fn write_checked(
                 if hash(obj.kind, &payload) != obj.id {
                     return Err(changed(obj, "no longer hashes to its id"));
                 }
-                Ok(store.locate_once(&obj.id))
+                Ok(store.locate_in(&packs, &obj.id))
             })
             .collect();
         for (obj, loc) in pending.iter().zip(found) {
