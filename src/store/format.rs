@@ -153,7 +153,7 @@ fn decompress_stream(stored: &[u8], size: u64) -> Result<Vec<u8>, String> {
     // Read at most one byte more than declared: a longer payload is detected without
     // unbounded allocation.
     (&mut dec)
-        .take(size + 1)
+        .take(size.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| format!("zstd: {e}"))?;
     check_size(out.len(), size)?;

@@ -353,6 +353,23 @@ fn incoming_objects_are_checked_before_anything_is_stored() {
             |e| matches!(e, TransferError::Rejected { problem, .. } if problem.contains("not a valid")),
         );
     }
+    // A real zstd frame with a size that no allocation could hold.
+    let mut c = crate::store::format::compressor().unwrap();
+    let (enc, stored) = crate::store::format::compress(&mut c, &[7u8; 4096]).unwrap();
+    assert_eq!(enc, Encoding::Zstd);
+    for size in [u64::MAX, u64::MAX - 1, 1 << 40, 4095, 4097] {
+        let o = Incoming {
+            id: hash(Kind::Blob, &[7u8; 4096]),
+            kind: Kind::Blob,
+            encoding: Encoding::Zstd,
+            size,
+            stored: stored.clone(),
+            at: Some(9),
+        };
+        rejects(vec![o], |e| {
+            matches!(e, TransferError::Rejected { at: Some(9), .. })
+        });
+    }
     // A zstd frame that is not one.
     let mut z = raw(Kind::Blob, b"abc");
     z.encoding = Encoding::Zstd;
