@@ -9,6 +9,7 @@ mod completions;
 mod fsck;
 mod gc;
 mod hash_object;
+mod history;
 mod init;
 mod progress;
 mod refs;
@@ -65,6 +66,8 @@ pub enum Command {
     Show(world::ShowArgs),
     Snapshot(world::SnapshotArgs),
     Verify(world::VerifyArgs),
+    Fork(history::ForkArgs),
+    Diff(history::DiffArgs),
     Completions(completions::CompletionsArgs),
 }
 
@@ -262,6 +265,8 @@ pub fn main() -> ExitCode {
         Command::Show(a) => world::run_show(&ctx, &a),
         Command::Snapshot(a) => world::run_snapshot(&ctx, &a),
         Command::Verify(a) => world::run_verify(&ctx, &a),
+        Command::Fork(a) => history::run_fork(&ctx, &a),
+        Command::Diff(a) => history::run_diff(&ctx, &a),
         Command::Completions(a) => completions::run(&a),
     };
     match result {

@@ -71,7 +71,7 @@ pub fn world_ref(name: &str) -> Result<RefName, WorldError> {
         .map_err(|e| WorldError::Input(format!("invalid world name `{name}`: {e}")))
 }
 
-fn checkpoint_ref(name: &str) -> Result<RefName, WorldError> {
+pub(crate) fn checkpoint_ref(name: &str) -> Result<RefName, WorldError> {
     RefName::new(&format!("refs/checkpoints/{name}"))
         .map_err(|e| WorldError::Input(format!("invalid world name `{name}`: {e}")))
 }
@@ -529,6 +529,40 @@ impl<'s> World<'s> {
             committed: head,
             open,
         })
+    }
+
+    /// Opens a read-only view of the world state right after entry `head`, replaying from
+    /// the checkpoint of world `hint` when that is a snapshot of `head`, else from the nearest
+    /// snapshot marker at or before it. Sending to a view fails ([`WorldError::Moved`]).
+    ///
+    /// # Errors
+    /// Store errors, broken chains, divergences of the replayed tail.
+    pub fn view(store: &'s Store, head: ObjectId, hint: Option<&str>) -> Result<Self, WorldError> {
+        let anchor = hint
+            .and_then(|w| checkpoint_ref(w).ok())
+            .and_then(|r| store.refs().read(&r).ok().flatten())
+            .and_then(|id| read_snapshot(store, &id).ok().map(|s| (id, s)))
+            .filter(|(_, s)| s.head == head);
+        let search = BaseSearch {
+            use_markers: true,
+            anchor,
+            max_height: None,
+        };
+        let (machine, open) = Self::state_at(store, &head, &search)?;
+        Ok(Self {
+            store,
+            name: hint.unwrap_or_default().to_owned(),
+            machine,
+            // Never a world's committed head, so a commit's compare-and-swap fails.
+            committed: ObjectId::from_bytes([0; 32]),
+            open,
+        })
+    }
+
+    /// The snapshot of the current state (states and cell-map roots), computed in `scratch`
+    /// and not stored: what comparing two worlds' states starts from.
+    pub(crate) fn summary(&mut self, scratch: &mut Scratch<'s>) -> Result<Snapshot, WorldError> {
+        self.machine.summary(scratch)
     }
 
     fn state_at(
