@@ -9,6 +9,8 @@
 //! - [`kernel`]: world-kernel data structures: the canonical Merkle map over `mapnode` objects.
 //! - [`object`]: object kinds and BLAKE3 ids with domain separation.
 //! - [`store`]: the `.aos` directory: loose objects, packs, refs with reflogs, fsck and gc.
+//! - [`transfer`]: moving objects between stores: ancestry, the outgoing walk, the checked
+//!   incoming write, and bundles.
 //! - [`wasm`]: the deterministic WebAssembly engine for reducers and pure components.
 //! - [`examples`]: the example worlds built into the binary.
 //! - [`progress`]: the callback through which long operations report progress.
@@ -22,6 +24,7 @@ pub mod kernel;
 pub mod object;
 pub mod progress;
 pub mod store;
+pub mod transfer;
 pub mod wasm;
 
 pub use object::{Kind, ObjectId};

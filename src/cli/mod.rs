@@ -4,6 +4,7 @@
 //! (including "problems found"), 2 usage errors, 255 internal errors.
 
 mod air;
+mod bundle;
 mod cat_object;
 mod completions;
 mod fsck;
@@ -68,6 +69,7 @@ pub enum Command {
     Verify(world::VerifyArgs),
     Fork(history::ForkArgs),
     Diff(history::DiffArgs),
+    Bundle(bundle::BundleArgs),
     Completions(completions::CompletionsArgs),
 }
 
@@ -267,6 +269,7 @@ pub fn main() -> ExitCode {
         Command::Verify(a) => world::run_verify(&ctx, &a),
         Command::Fork(a) => history::run_fork(&ctx, &a),
         Command::Diff(a) => history::run_diff(&ctx, &a),
+        Command::Bundle(a) => bundle::run(&ctx, &a),
         Command::Completions(a) => completions::run(&a),
     };
     match result {

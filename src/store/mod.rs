@@ -405,7 +405,8 @@ impl Store {
         })
     }
 
-    fn locate_once(&self, id: &ObjectId) -> Option<Location> {
+    /// Where `id` is stored, without rescanning the pack directory when it is not found.
+    pub(crate) fn locate_once(&self, id: &ObjectId) -> Option<Location> {
         let packs = self
             .packs
             .read()
@@ -493,6 +494,33 @@ impl Store {
                 })
             }
         }
+    }
+
+    /// As [`Store::read_stored`], reading packed objects through `window` (see
+    /// [`Pack::read_index_windowed`]): for walks that read many objects written together.
+    pub(crate) fn read_stored_windowed(
+        &self,
+        id: &ObjectId,
+        loc: &Location,
+        window: &mut pack::ReadWindow,
+    ) -> Result<Stored, StoreError> {
+        let Location::Packed { pack, index } = loc else {
+            return self.read_stored(id, loc);
+        };
+        let e = pack
+            .read_index_windowed(*index, window)
+            .map_err(|message| StoreError::Corrupt {
+                id: *id,
+                location: loc.describe(),
+                message,
+            })?;
+        Ok(Stored {
+            kind: e.kind,
+            encoding: e.encoding,
+            size: e.size,
+            bytes: e.stored,
+            location: loc.clone(),
+        })
     }
 
     /// The kind and payload size of an object, read from its header only (not verified).
@@ -688,24 +716,58 @@ impl Batch<'_> {
     /// Validation errors as [`Store::check`], or I/O errors writing the pack.
     pub fn add(&mut self, kind: Kind, payload: &[u8]) -> Result<ObjectId, StoreError> {
         let id = Store::check(kind, payload)?;
-        if self.seen.contains(&id) {
-            self.existing += 1;
-            return Ok(id);
+        if !self.has(&id) {
+            self.compress_and_add(&id, kind, payload)?;
         }
-        if let Some(loc) = self.store.locate_once(&id) {
-            match &loc {
-                Location::Packed { pack, .. } => {
-                    if self.freshened.insert(pack.pack_path().to_owned()) {
-                        self.store.freshen(&loc);
-                    }
-                }
-                Location::Loose(_) => self.store.freshen(&loc),
-            }
-            self.existing += 1;
-            return Ok(id);
-        }
-        self.compress_and_add(&id, kind, payload)?;
         Ok(id)
+    }
+
+    /// Whether the batch or the store already holds `id` (counted as existing, and freshened
+    /// for gc's grace period when it is in the store).
+    fn has(&mut self, id: &ObjectId) -> bool {
+        if self.seen.contains(id) {
+            self.existing += 1;
+            return true;
+        }
+        if let Some(loc) = self.store.locate_once(id) {
+            self.existing_at(&loc);
+            return true;
+        }
+        false
+    }
+
+    /// Counts an object the store has, at `loc`, as existing, and freshens it (once per
+    /// pack) so that gc's grace period counts from now.
+    pub(crate) fn existing_at(&mut self, loc: &Location) {
+        match loc {
+            Location::Packed { pack, .. } => {
+                if self.freshened.insert(pack.pack_path().to_owned()) {
+                    self.store.freshen(loc);
+                }
+            }
+            Location::Loose(_) => self.store.freshen(loc),
+        }
+        self.existing += 1;
+    }
+
+    /// Adds an object in stored form whose id the caller has verified (by decompressing the
+    /// stored bytes and hashing them with the kind) and which the caller found missing from
+    /// the store ([`Store::locate_once`]), unless the batch has it already. Returns whether
+    /// it was added.
+    pub(crate) fn add_verified_new(
+        &mut self,
+        id: &ObjectId,
+        kind: Kind,
+        encoding: Encoding,
+        size: u64,
+        stored: &[u8],
+    ) -> Result<bool, StoreError> {
+        if self.seen.contains(id) {
+            self.existing += 1;
+            return Ok(false);
+        }
+        self.add_stored(id, kind, encoding, size, stored)?;
+        Ok(true)
     }
 
     /// Adds an object the caller knows to be new (a journal entry naming a predecessor that

@@ -260,6 +260,17 @@ pub struct Pack {
     lookups: AtomicU32,
 }
 
+/// The most bytes a [`ReadWindow`] holds.
+pub const WINDOW_BYTES: u64 = 256 << 10;
+
+/// A stretch of one pack file kept between reads by [`Pack::read_index_windowed`].
+#[derive(Clone, Debug, Default)]
+pub struct ReadWindow {
+    pack: Option<PathBuf>,
+    start: u64,
+    bytes: Vec<u8>,
+}
+
 /// Lookups a pack answers by reading its index piecemeal before it loads the index whole.
 pub const LAZY_LOOKUPS: u32 = 64;
 
@@ -576,6 +587,72 @@ impl Pack {
             ));
         }
         Ok(e)
+    }
+
+    /// Like [`Pack::read_index`], for a caller reading many entries that lie close together:
+    /// the entry is served from `window` when the window holds it, and otherwise the window
+    /// is refilled with up to [`WINDOW_BYTES`] of the file ending a little after the entry
+    /// (a walk from a journal's head reads the pack backwards, so the entries before it come
+    /// next). An entry larger than the window is read on its own.
+    ///
+    /// # Errors
+    /// As [`Pack::read_index`].
+    pub fn read_index_windowed(&self, i: usize, window: &mut ReadWindow) -> Result<Entry, String> {
+        let id = self.id_at(i);
+        let off = self.offset_at(i);
+        let end = self.pack_len - PACK_TRAILER_LEN;
+        let here = || format!("{} at offset {off}", self.pack_path.display());
+        if off < PACK_HEADER_LEN || off + ENTRY_HEADER_LEN as u64 > end {
+            return Err(format!("{}: entry header out of bounds", here()));
+        }
+        let holds = |w: &ReadWindow, from: u64, len: u64| {
+            from >= w.start && from + len <= w.start + w.bytes.len() as u64
+        };
+        let mine = window.pack.as_deref() == Some(self.pack_path.as_path());
+        if !mine || !holds(window, off, ENTRY_HEADER_LEN as u64) {
+            let stop = (off + 4096).min(end);
+            let start = stop.saturating_sub(WINDOW_BYTES).max(PACK_HEADER_LEN);
+            let len = usize::try_from(stop - start).map_err(|_| here())?;
+            window.bytes.resize(len, 0);
+            window.pack = None;
+            self.file
+                .read_exact_at(&mut window.bytes, start)
+                .map_err(|e| format!("{}: {e}", here()))?;
+            window.pack = Some(self.pack_path.clone());
+            window.start = start;
+        }
+        let at = usize::try_from(off - window.start).map_err(|_| here())?;
+        let h = &window.bytes[at..at + ENTRY_HEADER_LEN];
+        let stored_len = format::read_u64(h, 42).expect("fixed header");
+        let data_at = off + ENTRY_HEADER_LEN as u64;
+        if stored_len > end - data_at || !holds(window, data_at, stored_len) {
+            // Too large for the window, or damaged: the plain read reads and reports it.
+            return self.read_index(i);
+        }
+        let mut raw = [0u8; ID_LEN];
+        raw.copy_from_slice(&h[..32]);
+        let entry_id = ObjectId::from_bytes(raw);
+        if entry_id != id {
+            return Err(format!(
+                "{}: entry names {entry_id}, index says {id}",
+                here()
+            ));
+        }
+        let kind = Kind::from_code(h[32])
+            .ok_or_else(|| format!("{}: unknown kind code {}", here(), h[32]))?;
+        let encoding = Encoding::from_byte(h[33])
+            .ok_or_else(|| format!("{}: unknown encoding {}", here(), h[33]))?;
+        let size = format::read_u64(h, 34).expect("fixed header");
+        let from = at + ENTRY_HEADER_LEN;
+        let stored =
+            window.bytes[from..from + usize::try_from(stored_len).map_err(|_| here())?].to_vec();
+        Ok(Entry {
+            id,
+            kind,
+            encoding,
+            size,
+            stored,
+        })
     }
 
     /// Reads only the kind of the `i`-th entry.
