@@ -11,6 +11,7 @@
 //! - [`store`]: the `.aos` directory: loose objects, packs, refs with reflogs, fsck and gc.
 //! - [`transfer`]: moving objects between stores: ancestry, the outgoing walk, the checked
 //!   incoming write, and bundles.
+//! - [`remote`]: remotes, and fetch, pull, push and clone between stores.
 //! - [`wasm`]: the deterministic WebAssembly engine for reducers and pure components.
 //! - [`examples`]: the example worlds built into the binary.
 //! - [`progress`]: the callback through which long operations report progress.
@@ -23,6 +24,7 @@ pub mod examples;
 pub mod kernel;
 pub mod object;
 pub mod progress;
+pub mod remote;
 pub mod store;
 pub mod transfer;
 pub mod wasm;

@@ -14,6 +14,7 @@ mod history;
 mod init;
 mod progress;
 mod refs;
+mod remote;
 mod world;
 
 use std::io::{self, Write};
@@ -70,6 +71,11 @@ pub enum Command {
     Fork(history::ForkArgs),
     Diff(history::DiffArgs),
     Bundle(bundle::BundleArgs),
+    Clone(remote::CloneArgs),
+    Remote(remote::RemoteArgs),
+    Fetch(remote::FetchArgs),
+    Pull(remote::PullArgs),
+    Push(remote::PushArgs),
     Completions(completions::CompletionsArgs),
 }
 
@@ -270,6 +276,11 @@ pub fn main() -> ExitCode {
         Command::Fork(a) => history::run_fork(&ctx, &a),
         Command::Diff(a) => history::run_diff(&ctx, &a),
         Command::Bundle(a) => bundle::run(&ctx, &a),
+        Command::Clone(a) => remote::run_clone(&ctx, &a),
+        Command::Remote(a) => remote::run_remote(&ctx, &a),
+        Command::Fetch(a) => remote::run_fetch(&ctx, &a),
+        Command::Pull(a) => remote::run_pull(&ctx, &a),
+        Command::Push(a) => remote::run_push(&ctx, &a),
         Command::Completions(a) => completions::run(&a),
     };
     match result {

@@ -634,6 +634,16 @@ pub fn run_log(ctx: &Ctx, a: &LogArgs) -> Result<(), CliError> {
             heads.entry(id).or_default().push(name);
         }
     }
+    // What was last fetched from remotes: `REMOTE/WORLD`.
+    for (r, id) in store.refs().list("refs/remotes/")? {
+        if let Some((remote, w)) = r
+            .as_str()
+            .strip_prefix("refs/remotes/")
+            .and_then(|x| x.split_once("/worlds/"))
+        {
+            heads.entry(id).or_default().push(format!("{remote}/{w}"));
+        }
+    }
     let mut n = 0u64;
     while let Some(id) = cur {
         if a.max.is_some_and(|m| n >= m) {

@@ -1048,11 +1048,25 @@ pub fn verify(
     from: &VerifyFrom,
     progress: &dyn Progress,
 ) -> Result<VerifyReport, WorldError> {
-    let start = Instant::now();
     let head = store
         .refs()
         .read(&world_ref(name)?)?
         .ok_or_else(|| WorldError::NoWorld(name.to_owned()))?;
+    verify_head(store, head, from, progress)
+}
+
+/// [`verify`] for the history ending at entry `head` (which no ref needs to name yet: a
+/// received world is verified before its ref moves).
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_head(
+    store: &Store,
+    head: ObjectId,
+    from: &VerifyFrom,
+    progress: &dyn Progress,
+) -> Result<VerifyReport, WorldError> {
+    let start = Instant::now();
     let anchor = match from {
         VerifyFrom::Genesis => None,
         VerifyFrom::Snapshot(id) => Some((*id, read_snapshot(store, id)?)),
