@@ -30,3 +30,20 @@ pub mod transfer;
 pub mod wasm;
 
 pub use object::{Kind, ObjectId};
+
+/// An error's message followed by its causes, each once (a cause whose text the message
+/// already contains is skipped): what a command prints for a failure.
+#[must_use]
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        src = c.source();
+    }
+    s
+}

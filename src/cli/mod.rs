@@ -162,19 +162,7 @@ impl CliError {
     }
 }
 
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        src = c.source();
-    }
-    s
-}
+pub(crate) use aos::error_chain as chain;
 
 impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {

@@ -275,6 +275,18 @@ fn render(
     }))
 }
 
+/// The state `s` as side `r` renders it, if both exist.
+fn shown(
+    scratch: &Scratch<'_>,
+    r: Option<&ReducerSide<'_>>,
+    s: Option<ObjectId>,
+) -> Result<Option<Json>, WorldError> {
+    match (r, s) {
+        (Some(r), Some(id)) => render(scratch, &id, r.state_ty, r.prog).map(Some),
+        _ => Ok(None),
+    }
+}
+
 /// The field differences between two optional rendered values.
 fn fields(a: Option<Json>, b: Option<Json>) -> Vec<Change> {
     match (a, b) {
@@ -319,11 +331,7 @@ fn diff_plain(
     let fields = if opts.stat {
         Vec::new()
     } else {
-        let show = |r: Option<&ReducerSide<'_>>, s: Option<ObjectId>| match (r, s) {
-            (Some(r), Some(id)) => render(scratch, &id, r.state_ty, r.prog).map(Some),
-            _ => Ok(None),
-        };
-        fields(show(ra, sa)?, show(rb, sb)?)
+        fields(shown(scratch, ra, sa)?, shown(scratch, rb, sb)?)
     };
     Ok(Some(ReducerDiff {
         reducer: name.to_owned(),
@@ -366,11 +374,7 @@ fn diff_keyed(
         let fields = if opts.stat {
             Vec::new()
         } else {
-            let show = |r: Option<&ReducerSide<'_>>, s: Option<ObjectId>| match (r, s) {
-                (Some(r), Some(id)) => render(scratch, &id, r.state_ty, r.prog).map(Some),
-                _ => Ok(None),
-            };
-            fields(show(ra, va)?, show(rb, vb)?)
+            fields(shown(scratch, ra, va)?, shown(scratch, rb, vb)?)
         };
         cells.push(CellDiff {
             key: key_json,

@@ -512,28 +512,15 @@ impl<'s> World<'s> {
             .refs()
             .read(&wref)?
             .ok_or_else(|| WorldError::NoWorld(name.to_owned()))?;
-        let anchor = match store.refs().read(&checkpoint_ref(name)?) {
-            Ok(Some(id)) => read_snapshot(store, &id).ok().map(|s| (id, s)),
-            _ => None,
-        };
-        let search = BaseSearch {
-            use_markers: true,
-            anchor,
-            max_height: None,
-        };
-        let (machine, open) = Self::state_at(store, &head, &search)?;
-        Ok(Self {
-            store,
-            name: name.to_owned(),
-            machine,
-            committed: head,
-            open,
-        })
+        let mut w = Self::view(store, head, Some(name))?;
+        w.committed = head;
+        Ok(w)
     }
 
     /// Opens a read-only view of the world state right after entry `head`, replaying from
-    /// the checkpoint of world `hint` when that is a snapshot of `head`, else from the nearest
-    /// snapshot marker at or before it. Sending to a view fails ([`WorldError::Moved`]).
+    /// the checkpoint of world `hint` when that is a snapshot on `head`'s history, else from
+    /// the nearest snapshot marker at or before it. Sending to a view fails
+    /// ([`WorldError::Moved`]).
     ///
     /// # Errors
     /// Store errors, broken chains, divergences of the replayed tail.
@@ -541,8 +528,7 @@ impl<'s> World<'s> {
         let anchor = hint
             .and_then(|w| checkpoint_ref(w).ok())
             .and_then(|r| store.refs().read(&r).ok().flatten())
-            .and_then(|id| read_snapshot(store, &id).ok().map(|s| (id, s)))
-            .filter(|(_, s)| s.head == head);
+            .and_then(|id| read_snapshot(store, &id).ok().map(|s| (id, s)));
         let search = BaseSearch {
             use_markers: true,
             anchor,

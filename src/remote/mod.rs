@@ -88,21 +88,6 @@ impl From<StoreError> for RemoteError {
     }
 }
 
-/// A message with its causes, each once.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        src = c.source();
-    }
-    s
-}
-
 /// Checks that `name` can name a remote: one ref-name component.
 ///
 /// # Errors

@@ -22,13 +22,13 @@ use crate::transfer::{
 
 impl From<TransferError> for RemoteError {
     fn from(e: TransferError) -> Self {
-        RemoteError::Other(super::chain(&e))
+        RemoteError::Other(crate::error_chain(&e))
     }
 }
 
 impl From<crate::kernel::WorldError> for RemoteError {
     fn from(e: crate::kernel::WorldError) -> Self {
-        RemoteError::Other(super::chain(&e))
+        RemoteError::Other(crate::error_chain(&e))
     }
 }
 
