@@ -146,8 +146,8 @@ pub fn diff(
 ) -> Result<WorldDiff, WorldError> {
     let (ha, hta) = a.resolve(store)?;
     let (hb, htb) = b.resolve(store)?;
-    progress.start("history", None);
-    let history = common_ancestor(store, &ha, &hb)?;
+    progress.start("reading histories", None);
+    let history = common_ancestor(store, &ha, &hb, progress)?;
     progress.finish();
     let mut scratch = Scratch::new(store);
     let mut open = |head: ObjectId, rev: &Rev| -> Result<Opened<'_>, WorldError> {

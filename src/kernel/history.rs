@@ -10,6 +10,7 @@ use crate::kernel::error::WorldError;
 use crate::kernel::replay::{read_entry, read_entry_at, read_snapshot};
 use crate::kernel::world::{checkpoint_ref, world_ref};
 use crate::object::{IdPrefix, Kind, ObjectId};
+use crate::progress::Progress;
 use crate::store::Store;
 use crate::store::refs::{Expected, RefError};
 
@@ -221,14 +222,22 @@ pub struct Ancestry {
 /// common ancestor (walking the longer history back to the other's height, then both in step
 /// until the ids agree), never the shared part.
 ///
+/// Reports each entry read to `progress`.
+///
 /// # Errors
 /// Store errors and broken chains.
-pub fn common_ancestor(store: &Store, a: &ObjectId, b: &ObjectId) -> Result<Ancestry, WorldError> {
+pub fn common_ancestor(
+    store: &Store,
+    a: &ObjectId,
+    b: &ObjectId,
+    progress: &dyn Progress,
+) -> Result<Ancestry, WorldError> {
     let mut only_a = Vec::new();
     let mut only_b = Vec::new();
     let (mut ia, mut ib) = (*a, *b);
     let (mut ea, mut eb) = (read_entry(store, &ia)?, read_entry(store, &ib)?);
     let step = |id: &mut ObjectId, e: &mut Entry| -> Result<bool, WorldError> {
+        progress.advance(1);
         match e.prev {
             None => Ok(false),
             Some(p) => {

@@ -264,8 +264,8 @@ pub fn pull(
         Some(o) => {
             return Err(RemoteError::Other(format!(
                 "world `{world}` has diverged from remote `{name}` (local {o}, remote {new}); \
-                 nothing moved. Keep both with `aos fork {name}/{world}`-style naming, or \
-                 replace the local world with --force"
+                 nothing moved. `aos diff {world} {new}` shows how; to keep the local \
+                 version, `aos fork {world} OTHER-NAME` first; --force replaces it"
             )));
         }
         None => Update::Created,
