@@ -15,8 +15,10 @@
 //! - [`canon`]: the canonical encoding of nodes, their ids, and decoding stored nodes.
 //! - [`render`]: canonical authoring JSON of nodes in either value lens.
 //! - [`validate`]: checking a whole world (manifest, nodes, built-ins) and filling its hashes.
+//! - [`diff`]: node- and field-level differences between two control planes.
 
 pub mod canon;
+pub mod diff;
 pub mod expr;
 pub mod load;
 pub mod name;

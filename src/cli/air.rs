@@ -1,15 +1,18 @@
 //! `aos air ...`: check, format, hash, diff, patch, import and export AIR.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use aos::air::canon::{Catalog, node_from_value};
+use aos::air::diff::{
+    AirDiff, NodeKey, NodeMap, canonical_json, canonical_manifest, canonical_nodes, diff_nodes,
+    key, label,
+};
 use aos::air::load::{Loaded, Origin, Problem, load_path};
 use aos::air::nodes::{Node, NodeKind};
 use aos::air::render::{Lens, value_json};
 use aos::air::validate::{Diagnostic, Validated, validate};
 use aos::codec::cbor;
-use aos::codec::diff::{Change, diff};
+use aos::codec::diff::Change;
 use aos::codec::json::Json;
 use aos::object::{IdPrefix, Kind, ObjectId};
 use serde_json::json;
@@ -321,16 +324,6 @@ fn patch(ctx: &Ctx, args: &PatchArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// A validated world's manifest in canonical form (ids filled in, sets sorted).
-fn canonical_manifest(v: &Validated) -> Node {
-    node_from_value(&v.manifest_value).unwrap_or_else(|_| Node::Manifest(v.manifest.clone()))
-}
-
-/// A node's canonical JSON: its canonical value read back (literals in the tagged lens).
-fn canonical_json(value: &cbor::Value, fallback: &Node) -> Json {
-    node_from_value(value).map_or_else(|_| fallback.to_json(), |n| n.to_json())
-}
-
 /// Stores every node of a validated world and its manifest (and optionally a patch value) in
 /// one batch, after checking that every link they hold will resolve.
 fn store_world(
@@ -532,36 +525,14 @@ fn fmt(ctx: &Ctx, args: &FmtArgs) -> Result<(), CliError> {
 }
 
 /// A node's identity within a set: its kind and name (the manifest has no name).
-fn key(n: &Node) -> (NodeKind, String) {
-    (
-        n.kind(),
-        n.name().map(ToString::to_string).unwrap_or_default(),
-    )
-}
-
-fn label(k: &(NodeKind, String)) -> String {
-    if k.1.is_empty() {
-        k.0.to_string()
-    } else {
-        format!("{} {}", k.0, k.1)
-    }
-}
-
 /// The nodes of one side of a diff, each as JSON: the canonical form when the side is a world
 /// that validates (so spelling differences such as sugar vs tagged literals or member order
 /// do not show), else the form as written.
-fn diff_side(ctx: &Ctx, path: &PathBuf) -> Result<BTreeMap<(NodeKind, String), Json>, CliError> {
+fn diff_side(ctx: &Ctx, path: &PathBuf) -> Result<NodeMap, CliError> {
     let nodes = loaded_or_fail(ctx, path)?;
     let has_manifest = nodes.iter().any(|(n, _)| n.kind() == NodeKind::Manifest);
     if has_manifest && let Ok(v) = validate(nodes.clone()) {
-        let mut out: BTreeMap<_, _> = v
-            .nodes
-            .iter()
-            .map(|n| (key(&n.node), canonical_json(&n.value, &n.node)))
-            .collect();
-        let m = canonical_manifest(&v);
-        out.insert(key(&m), m.to_json());
-        return Ok(out);
+        return Ok(canonical_nodes(&v));
     }
     Ok(nodes
         .into_iter()
@@ -570,74 +541,93 @@ fn diff_side(ctx: &Ctx, path: &PathBuf) -> Result<BTreeMap<(NodeKind, String), J
 }
 
 fn diff_cmd(ctx: &Ctx, args: &DiffArgs) -> Result<(), CliError> {
-    let a = diff_side(ctx, &args.a)?;
-    let b = diff_side(ctx, &args.b)?;
-    let mut added = Vec::new();
-    let mut removed = Vec::new();
-    let mut changed: Vec<((NodeKind, String), Vec<Change>)> = Vec::new();
-    for (k, ja) in &a {
-        match b.get(k) {
-            None => removed.push(k.clone()),
-            Some(jb) => {
-                let d = diff(ja, jb);
-                if !d.is_empty() {
-                    changed.push((k.clone(), d));
-                }
-            }
-        }
-    }
-    added.extend(b.keys().filter(|k| !a.contains_key(*k)).cloned());
-    let equal = added.is_empty() && removed.is_empty() && changed.is_empty();
+    let d = diff_nodes(&diff_side(ctx, &args.a)?, &diff_side(ctx, &args.b)?);
     if ctx.json {
-        let node = |k: &(NodeKind, String)| json!({ "kind": k.0.as_str(), "name": k.1 });
-        out_json(&json!({
-            "equal": equal,
-            "added": added.iter().map(node).collect::<Vec<_>>(),
-            "removed": removed.iter().map(node).collect::<Vec<_>>(),
-            "changed": changed.iter().map(|(k, d)| json!({
-                "kind": k.0.as_str(),
-                "name": k.1,
-                "fields": d.iter().map(change_json).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-        }))?;
+        let mut v = air_diff_json(&d);
+        v["equal"] = json!(d.is_empty());
+        out_json(&v)?;
     } else {
-        let mut text = String::new();
-        for k in &added {
-            text.push_str(&format!("+ {}\n", label(k)));
-        }
-        for k in &removed {
-            text.push_str(&format!("- {}\n", label(k)));
-        }
-        for (k, d) in &changed {
-            text.push_str(&format!("~ {}\n", label(k)));
-            for c in d {
-                match c {
-                    Change::Added { pointer, new } => {
-                        text.push_str(&format!("    + {pointer}: {}\n", new.to_text(false)))
-                    }
-                    Change::Removed { pointer, old } => {
-                        text.push_str(&format!("    - {pointer}: {}\n", old.to_text(false)))
-                    }
-                    Change::Changed { pointer, old, new } => {
-                        text.push_str(&format!(
-                            "    ~ {pointer}: {} -> {}\n",
-                            old.to_text(false),
-                            new.to_text(false)
-                        ));
-                    }
-                }
-            }
-        }
-        out(text.as_bytes())?;
+        out(air_diff_text(&d, "").as_bytes())?;
     }
-    if equal {
+    if d.is_empty() {
         Ok(())
     } else {
         Err(CliError::silent())
     }
 }
 
-fn change_json(c: &Change) -> serde_json::Value {
+/// The JSON of a node-level diff: `added`, `removed` (`{kind, name}`) and `changed`
+/// (`{kind, name, fields: [change]}`).
+pub(crate) fn air_diff_json(d: &AirDiff) -> serde_json::Value {
+    let node = |k: &NodeKey| json!({ "kind": k.0.as_str(), "name": k.1 });
+    json!({
+        "added": d.added.iter().map(node).collect::<Vec<_>>(),
+        "removed": d.removed.iter().map(node).collect::<Vec<_>>(),
+        "changed": d.changed.iter().map(|(k, c)| json!({
+            "kind": k.0.as_str(),
+            "name": k.1,
+            "fields": c.iter().map(change_json).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A node-level diff as text, each line after `indent`.
+pub(crate) fn air_diff_text(d: &AirDiff, indent: &str) -> String {
+    let mut text = String::new();
+    for k in &d.added {
+        text.push_str(&format!("{indent}+ {}\n", label(k)));
+    }
+    for k in &d.removed {
+        text.push_str(&format!("{indent}- {}\n", label(k)));
+    }
+    for (k, c) in &d.changed {
+        text.push_str(&format!("{indent}~ {}\n", label(k)));
+        text.push_str(&changes_text(c, &format!("{indent}    ")));
+    }
+    text
+}
+
+/// Field-level changes as text lines (`+ pointer: value`, `- ...`, `~ pointer: old -> new`).
+pub(crate) fn changes_text(changes: &[Change], indent: &str) -> String {
+    let mut text = String::new();
+    for c in changes {
+        // The empty pointer is the whole value.
+        let at = |p: &str| {
+            if p.is_empty() {
+                String::new()
+            } else {
+                format!("{p}: ")
+            }
+        };
+        match c {
+            Change::Added { pointer, new } => {
+                text.push_str(&format!(
+                    "{indent}+ {}{}\n",
+                    at(pointer),
+                    new.to_text(false)
+                ));
+            }
+            Change::Removed { pointer, old } => {
+                text.push_str(&format!(
+                    "{indent}- {}{}\n",
+                    at(pointer),
+                    old.to_text(false)
+                ));
+            }
+            Change::Changed { pointer, old, new } => {
+                text.push_str(&format!(
+                    "{indent}~ {}{} -> {}\n",
+                    at(pointer),
+                    old.to_text(false),
+                    new.to_text(false)
+                ));
+            }
+        }
+    }
+    text
+}
+
+pub(crate) fn change_json(c: &Change) -> serde_json::Value {
     let parse = |j: &Json| {
         serde_json::from_str::<serde_json::Value>(&j.to_text(false))
             .unwrap_or(serde_json::Value::Null)

@@ -10,9 +10,11 @@ mod completions;
 mod fsck;
 mod gc;
 mod hash_object;
+mod history;
 mod init;
 mod progress;
 mod refs;
+mod remote;
 mod world;
 
 use std::io::{self, Write};
@@ -66,7 +68,14 @@ pub enum Command {
     Show(world::ShowArgs),
     Snapshot(world::SnapshotArgs),
     Verify(world::VerifyArgs),
+    Fork(history::ForkArgs),
+    Diff(history::DiffArgs),
     Bundle(bundle::BundleArgs),
+    Clone(remote::CloneArgs),
+    Remote(remote::RemoteArgs),
+    Fetch(remote::FetchArgs),
+    Pull(remote::PullArgs),
+    Push(remote::PushArgs),
     Completions(completions::CompletionsArgs),
 }
 
@@ -153,19 +162,7 @@ impl CliError {
     }
 }
 
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        src = c.source();
-    }
-    s
-}
+pub(crate) use aos::error_chain as chain;
 
 impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
@@ -264,7 +261,14 @@ pub fn main() -> ExitCode {
         Command::Show(a) => world::run_show(&ctx, &a),
         Command::Snapshot(a) => world::run_snapshot(&ctx, &a),
         Command::Verify(a) => world::run_verify(&ctx, &a),
+        Command::Fork(a) => history::run_fork(&ctx, &a),
+        Command::Diff(a) => history::run_diff(&ctx, &a),
         Command::Bundle(a) => bundle::run(&ctx, &a),
+        Command::Clone(a) => remote::run_clone(&ctx, &a),
+        Command::Remote(a) => remote::run_remote(&ctx, &a),
+        Command::Fetch(a) => remote::run_fetch(&ctx, &a),
+        Command::Pull(a) => remote::run_pull(&ctx, &a),
+        Command::Push(a) => remote::run_push(&ctx, &a),
         Command::Completions(a) => completions::run(&a),
     };
     match result {

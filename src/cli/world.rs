@@ -557,7 +557,7 @@ fn digest(id: Option<&ObjectId>) -> String {
     id.map_or_else(|| "null".to_owned(), ToString::to_string)
 }
 
-fn summary(e: &Entry) -> String {
+pub(crate) fn summary(e: &Entry) -> String {
     match &e.body {
         Body::Genesis(g) => format!(
             "genesis manifest {} ({} modules, snapshot every {}, max derived {}, fuel {})",
@@ -621,20 +621,60 @@ fn entry_json(id: &ObjectId, e: &Entry) -> serde_json::Value {
     json!({"id": id.to_string(), "height": e.height, "kind": e.kind_word(), "entry": body})
 }
 
-/// Runs `aos log`.
+/// Runs `aos log`. Entries that are the head of another world, and the point this world was
+/// forked at, are marked.
 pub fn run_log(ctx: &Ctx, a: &LogArgs) -> Result<(), CliError> {
     let store = ctx.store()?;
     let mut cur = Some(head_of(&store, &a.world)?);
+    let origin = aos::kernel::history::origin(&store, &a.world)?;
+    let mut heads: std::collections::HashMap<ObjectId, Vec<String>> =
+        std::collections::HashMap::new();
+    for (name, id) in world::list_worlds(&store)? {
+        if name != a.world {
+            heads.entry(id).or_default().push(name);
+        }
+    }
+    // What was last fetched from remotes: `REMOTE/WORLD`.
+    for (r, id) in store.refs().list("refs/remotes/")? {
+        if let Some((remote, w)) = r
+            .as_str()
+            .strip_prefix("refs/remotes/")
+            .and_then(|x| x.split_once("/worlds/"))
+        {
+            heads.entry(id).or_default().push(format!("{remote}/{w}"));
+        }
+    }
     let mut n = 0u64;
     while let Some(id) = cur {
         if a.max.is_some_and(|m| n >= m) {
             break;
         }
         let e = aos::kernel::replay::read_entry(&store, &id)?;
+        let others = heads.get(&id);
+        let forked = origin.as_ref().filter(|o| o.id == id).map(|o| &o.from);
         if ctx.json {
-            out_json(&entry_json(&id, &e))?;
+            let mut j = entry_json(&id, &e);
+            if let Some(w) = others {
+                j["heads_of"] = json!(w);
+            }
+            if let Some(f) = forked {
+                j["forked_from"] = json!(f);
+            }
+            out_json(&j)?;
         } else {
-            outln(&format!("#{} {} {}", e.height, id, summary(&e)))?;
+            let mut marks = Vec::new();
+            if let Some(f) = forked {
+                marks.push(format!("forked from {f}"));
+            }
+            if let Some(w) = others {
+                marks.push(format!("head of {}", w.join(", ")));
+            }
+            let marks = if marks.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", marks.join("; "))
+            };
+            outln(&format!("#{} {}{marks} {}", e.height, id, summary(&e)))?;
         }
         n += 1;
         cur = e.prev;

@@ -481,6 +481,16 @@ impl Machine {
     /// Computes the snapshot of the current state, writing the states and cell-map nodes it
     /// needs through `host`, and hands it to `host`.
     pub(crate) fn snapshot(&mut self, host: &mut dyn Host) -> Result<ObjectId, WorldError> {
+        let s = self.summary(host)?;
+        let (bytes, id) = s.encode();
+        host.snapshot(&s, &bytes, &id)?;
+        Ok(id)
+    }
+
+    /// The snapshot of the current state, without handing it to `host`: folds pending cell
+    /// changes into the cell maps (writing states and nodes through `host`) and returns the
+    /// roots.
+    pub(crate) fn summary(&mut self, host: &mut dyn Host) -> Result<Snapshot, WorldError> {
         let mut states = Vec::new();
         let mut cells = Vec::new();
         for (i, slot) in self.slots.iter_mut().enumerate() {
@@ -508,17 +518,14 @@ impl Machine {
                 }
             }
         }
-        let s = Snapshot {
+        Ok(Snapshot {
             height: self.height,
             head: self.head,
             genesis: self.prog.genesis_id,
             last_marker: self.last_marker,
             states,
             cells,
-        };
-        let (bytes, id) = s.encode();
-        host.snapshot(&s, &bytes, &id)?;
-        Ok(id)
+        })
     }
 
     /// Appends a snapshot marker for the current state.
@@ -601,7 +608,7 @@ fn check_output(
 }
 
 /// Reads map nodes through a host; the empty root need not be stored.
-struct HostNodes<'h>(&'h dyn Host);
+pub(crate) struct HostNodes<'h>(pub(crate) &'h dyn Host);
 
 fn empty_node(id: &ObjectId) -> Option<Vec<u8>> {
     let empty = MapNode::empty().encode();

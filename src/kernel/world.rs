@@ -71,7 +71,7 @@ pub fn world_ref(name: &str) -> Result<RefName, WorldError> {
         .map_err(|e| WorldError::Input(format!("invalid world name `{name}`: {e}")))
 }
 
-fn checkpoint_ref(name: &str) -> Result<RefName, WorldError> {
+pub(crate) fn checkpoint_ref(name: &str) -> Result<RefName, WorldError> {
     RefName::new(&format!("refs/checkpoints/{name}"))
         .map_err(|e| WorldError::Input(format!("invalid world name `{name}`: {e}")))
 }
@@ -512,10 +512,23 @@ impl<'s> World<'s> {
             .refs()
             .read(&wref)?
             .ok_or_else(|| WorldError::NoWorld(name.to_owned()))?;
-        let anchor = match store.refs().read(&checkpoint_ref(name)?) {
-            Ok(Some(id)) => read_snapshot(store, &id).ok().map(|s| (id, s)),
-            _ => None,
-        };
+        let mut w = Self::view(store, head, Some(name))?;
+        w.committed = head;
+        Ok(w)
+    }
+
+    /// Opens a read-only view of the world state right after entry `head`, replaying from
+    /// the checkpoint of world `hint` when that is a snapshot on `head`'s history, else from
+    /// the nearest snapshot marker at or before it. Sending to a view fails
+    /// ([`WorldError::Moved`]).
+    ///
+    /// # Errors
+    /// Store errors, broken chains, divergences of the replayed tail.
+    pub fn view(store: &'s Store, head: ObjectId, hint: Option<&str>) -> Result<Self, WorldError> {
+        let anchor = hint
+            .and_then(|w| checkpoint_ref(w).ok())
+            .and_then(|r| store.refs().read(&r).ok().flatten())
+            .and_then(|id| read_snapshot(store, &id).ok().map(|s| (id, s)));
         let search = BaseSearch {
             use_markers: true,
             anchor,
@@ -524,11 +537,18 @@ impl<'s> World<'s> {
         let (machine, open) = Self::state_at(store, &head, &search)?;
         Ok(Self {
             store,
-            name: name.to_owned(),
+            name: hint.unwrap_or_default().to_owned(),
             machine,
-            committed: head,
+            // Never a world's committed head, so a commit's compare-and-swap fails.
+            committed: ObjectId::from_bytes([0; 32]),
             open,
         })
+    }
+
+    /// The snapshot of the current state (states and cell-map roots), computed in `scratch`
+    /// and not stored: what comparing two worlds' states starts from.
+    pub(crate) fn summary(&mut self, scratch: &mut Scratch<'s>) -> Result<Snapshot, WorldError> {
+        self.machine.summary(scratch)
     }
 
     fn state_at(
@@ -1014,11 +1034,25 @@ pub fn verify(
     from: &VerifyFrom,
     progress: &dyn Progress,
 ) -> Result<VerifyReport, WorldError> {
-    let start = Instant::now();
     let head = store
         .refs()
         .read(&world_ref(name)?)?
         .ok_or_else(|| WorldError::NoWorld(name.to_owned()))?;
+    verify_head(store, head, from, progress)
+}
+
+/// [`verify`] for the history ending at entry `head` (which no ref needs to name yet: a
+/// received world is verified before its ref moves).
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_head(
+    store: &Store,
+    head: ObjectId,
+    from: &VerifyFrom,
+    progress: &dyn Progress,
+) -> Result<VerifyReport, WorldError> {
+    let start = Instant::now();
     let anchor = match from {
         VerifyFrom::Genesis => None,
         VerifyFrom::Snapshot(id) => Some((*id, read_snapshot(store, id)?)),

@@ -453,6 +453,14 @@ impl Store {
         self.locate(id).is_some()
     }
 
+    /// Whether an object with this id is stored, looking only in the packs already known (and
+    /// loose files): unlike [`Store::contains`], a miss does not rescan the pack directory.
+    /// For asking about many ids in a row, after one [`Store::reload_packs`].
+    #[must_use]
+    pub fn contains_known(&self, id: &ObjectId) -> bool {
+        self.locate_once(id).is_some()
+    }
+
     /// Reads and verifies an object.
     ///
     /// # Errors

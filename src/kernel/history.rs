@@ -1,0 +1,285 @@
+//! Histories as a whole: naming a point in one (revisions), forking a world at a point, where
+//! a fork came from, and where two histories part.
+//!
+//! A journal is a hash chain, so a head id names an entire history and two histories share
+//! exactly the entries up to their last common entry. Forking a world is therefore writing one
+//! ref: the new world shares every entry, snapshot and state with its source.
+
+use crate::kernel::entry::Entry;
+use crate::kernel::error::WorldError;
+use crate::kernel::replay::{read_entry, read_entry_at, read_snapshot};
+use crate::kernel::world::{checkpoint_ref, world_ref};
+use crate::object::{IdPrefix, Kind, ObjectId};
+use crate::progress::Progress;
+use crate::store::Store;
+use crate::store::refs::{Expected, RefError};
+
+/// A point in some world's history, as a user names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rev {
+    /// The head of a world: `NAME`.
+    World(String),
+    /// The entry at a height of a world's history: `NAME@HEIGHT`.
+    Height(String, u64),
+    /// An entry that must be in a world's history: `NAME@ID`.
+    WorldEntry(String, IdPrefix),
+    /// An entry by id (or unique prefix): `b3:HEX`.
+    Entry(IdPrefix),
+}
+
+impl Rev {
+    /// Parses `NAME`, `NAME@HEIGHT`, `NAME@ID` or `ID` (an id is `b3:` and at least 8 hex
+    /// digits).
+    ///
+    /// # Errors
+    /// [`WorldError::Input`] for an empty name, a bad height or a bad id.
+    pub fn parse(spec: &str) -> Result<Self, WorldError> {
+        let bad = |m: String| WorldError::Input(format!("`{spec}`: {m}"));
+        if spec.starts_with("b3:") {
+            return spec.parse().map(Rev::Entry).map_err(|e| bad(e.to_string()));
+        }
+        let Some((name, at)) = spec.rsplit_once('@') else {
+            if spec.is_empty() {
+                return Err(bad("a world name or an entry id is needed".into()));
+            }
+            return Ok(Rev::World(spec.to_owned()));
+        };
+        if name.is_empty() {
+            return Err(bad("no world name before `@`".into()));
+        }
+        if at.starts_with("b3:") {
+            return at
+                .parse()
+                .map(|p| Rev::WorldEntry(name.to_owned(), p))
+                .map_err(|e| bad(e.to_string()));
+        }
+        at.parse()
+            .map(|h| Rev::Height(name.to_owned(), h))
+            .map_err(|_| bad(format!("`{at}` is neither a height nor an id (`b3:...`)")))
+    }
+
+    /// The world named, if any.
+    #[must_use]
+    pub fn world(&self) -> Option<&str> {
+        match self {
+            Self::World(w) | Self::Height(w, _) | Self::WorldEntry(w, _) => Some(w),
+            Self::Entry(_) => None,
+        }
+    }
+
+    /// Finds the entry: its id and height.
+    ///
+    /// # Errors
+    /// [`WorldError::NoWorld`], [`WorldError::Input`] (a height beyond the head, an id that
+    /// is not an entry or not in the world's history), store errors.
+    pub fn resolve(&self, store: &Store) -> Result<(ObjectId, u64), WorldError> {
+        let head = |w: &str| -> Result<ObjectId, WorldError> {
+            store
+                .refs()
+                .read(&world_ref(w)?)?
+                .ok_or_else(|| WorldError::NoWorld(w.to_owned()))
+        };
+        let entry = |p: &IdPrefix| -> Result<(ObjectId, Entry), WorldError> {
+            let id = store.resolve(p)?;
+            let (kind, _) = store.header(&id)?;
+            if kind != Kind::Entry {
+                return Err(WorldError::Input(format!(
+                    "{id} is a {kind} object, not a journal entry"
+                )));
+            }
+            Ok((id, read_entry(store, &id)?))
+        };
+        match self {
+            Self::World(w) => {
+                let id = head(w)?;
+                Ok((id, read_entry(store, &id)?.height))
+            }
+            Self::Height(w, h) => Ok((read_entry_at(store, &head(w)?, *h)?, *h)),
+            Self::Entry(p) => entry(p).map(|(id, e)| (id, e.height)),
+            Self::WorldEntry(w, p) => {
+                let (id, e) = entry(p)?;
+                if read_entry_at(store, &head(w)?, e.height).ok() != Some(id) {
+                    return Err(WorldError::Input(format!(
+                        "{id} is not in the history of world `{w}`"
+                    )));
+                }
+                Ok((id, e.height))
+            }
+        }
+    }
+}
+
+/// The reflog message prefix that records a fork.
+const FORK_MESSAGE: &str = "fork: from ";
+
+/// What [`fork`] made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forked {
+    /// The new world's head (the fork point).
+    pub head: ObjectId,
+    /// Its height.
+    pub height: u64,
+    /// Whether the source's checkpoint was shared, so opening the new world replays nothing.
+    pub checkpoint: bool,
+}
+
+/// Creates world `dst` whose history is `src`'s up to the point `src` names. Constant time
+/// and space for a world's head (one ref, plus the source's checkpoint when it is of that
+/// head); naming a past height walks back to it. The reflog of `dst` records where it came
+/// from ([`origin`]).
+///
+/// # Errors
+/// [`WorldError::Exists`] if `dst` exists (or appears meanwhile), resolution errors, ref
+/// errors.
+pub fn fork(store: &Store, src: &Rev, dst: &str) -> Result<Forked, WorldError> {
+    let dst_ref = world_ref(dst)?;
+    if store.refs().read(&dst_ref)?.is_some() {
+        return Err(WorldError::Exists(dst.to_owned()));
+    }
+    let (head, height) = src.resolve(store)?;
+    let what = match src.world() {
+        Some(w) => format!("{w} at height {height}"),
+        None => format!("{head} at height {height}"),
+    };
+    store
+        .refs()
+        .update(
+            &dst_ref,
+            Some(head),
+            Expected::Absent,
+            &format!("{FORK_MESSAGE}{what}"),
+        )
+        .map_err(|e| match e {
+            RefError::Stale { .. } => WorldError::Exists(dst.to_owned()),
+            e => WorldError::Ref(e),
+        })?;
+    // Share the source's checkpoint when it is a snapshot of exactly the fork point.
+    let mut checkpoint = false;
+    if let Some(w) = src.world() {
+        let cp = checkpoint_ref(w)?;
+        if let Ok(Some(id)) = store.refs().read(&cp)
+            && read_snapshot(store, &id).is_ok_and(|s| s.head == head)
+        {
+            store.refs().update(
+                &checkpoint_ref(dst)?,
+                Some(id),
+                Expected::Any,
+                &format!("checkpoint at height {height} (from {w})"),
+            )?;
+            checkpoint = true;
+        }
+    }
+    Ok(Forked {
+        head,
+        height,
+        checkpoint,
+    })
+}
+
+/// Where a world was forked from, as its reflog records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// What the fork was made from, as recorded (`WORLD at height H`, or `ID at height H`).
+    pub from: String,
+    /// The fork point.
+    pub id: ObjectId,
+}
+
+/// The fork a world's current incarnation was made by, if it was forked (the latest creation
+/// in its reflog, when that creation was a fork).
+///
+/// # Errors
+/// Ref errors.
+pub fn origin(store: &Store, world: &str) -> Result<Option<Origin>, WorldError> {
+    let log = store.refs().reflog(&world_ref(world)?)?;
+    let Some(created) = log.iter().rev().find(|e| e.old.is_none()) else {
+        return Ok(None);
+    };
+    Ok(
+        match (created.message.strip_prefix(FORK_MESSAGE), created.new) {
+            (Some(from), Some(id)) => Some(Origin {
+                from: from.to_owned(),
+                id,
+            }),
+            _ => None,
+        },
+    )
+}
+
+/// How two histories relate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ancestry {
+    /// The last entry both share (height, id); `None` if they share nothing (different
+    /// genesis).
+    pub ancestor: Option<(u64, ObjectId)>,
+    /// The entries only in the first history, newest first (height, id).
+    pub only_a: Vec<(u64, ObjectId)>,
+    /// The entries only in the second history, newest first.
+    pub only_b: Vec<(u64, ObjectId)>,
+}
+
+/// Finds where the histories ending at `a` and `b` part. Reads only the entries after the
+/// common ancestor (walking the longer history back to the other's height, then both in step
+/// until the ids agree), never the shared part.
+///
+/// Reports each entry read to `progress`.
+///
+/// # Errors
+/// Store errors and broken chains.
+pub fn common_ancestor(
+    store: &Store,
+    a: &ObjectId,
+    b: &ObjectId,
+    progress: &dyn Progress,
+) -> Result<Ancestry, WorldError> {
+    let mut only_a = Vec::new();
+    let mut only_b = Vec::new();
+    let (mut ia, mut ib) = (*a, *b);
+    let (mut ea, mut eb) = (read_entry(store, &ia)?, read_entry(store, &ib)?);
+    let step = |id: &mut ObjectId, e: &mut Entry| -> Result<bool, WorldError> {
+        progress.advance(1);
+        match e.prev {
+            None => Ok(false),
+            Some(p) => {
+                let next = read_entry(store, &p)?;
+                if next.height + 1 != e.height {
+                    return Err(WorldError::Chain {
+                        height: e.height,
+                        message: format!("the predecessor of {id} has height {}", next.height),
+                    });
+                }
+                *id = p;
+                *e = next;
+                Ok(true)
+            }
+        }
+    };
+    loop {
+        if ia == ib {
+            return Ok(Ancestry {
+                ancestor: Some((ea.height, ia)),
+                only_a,
+                only_b,
+            });
+        }
+        let more = if ea.height > eb.height {
+            only_a.push((ea.height, ia));
+            step(&mut ia, &mut ea)?
+        } else if eb.height > ea.height {
+            only_b.push((eb.height, ib));
+            step(&mut ib, &mut eb)?
+        } else {
+            only_a.push((ea.height, ia));
+            only_b.push((eb.height, ib));
+            step(&mut ia, &mut ea)? && step(&mut ib, &mut eb)?
+        };
+        if !more {
+            // Both reached a genesis (heights walk down in step) without meeting.
+            return Ok(Ancestry {
+                ancestor: None,
+                only_a,
+                only_b,
+            });
+        }
+    }
+}
