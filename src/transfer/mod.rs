@@ -699,7 +699,7 @@ pub struct Checked {
 
 impl Checked {
     fn position(&self, id: &ObjectId) -> Option<usize> {
-        self.recs.binary_search_by(|r| cmp_ids(&r.id, id)).ok()
+        self.recs.binary_search_by(|r| r.id.cmp(id)).ok()
     }
 
     /// Whether `id` was among the checked objects.
@@ -825,17 +825,6 @@ fn value_links(v: &Value, out: &mut Vec<ObjectId>) {
     }
 }
 
-/// Orders ids as `Ord` does (bytewise), comparing their first eight bytes as one number
-/// first: much faster than a byte-by-byte comparison, and ids rarely share them.
-fn cmp_ids(a: &ObjectId, b: &ObjectId) -> std::cmp::Ordering {
-    let word = |id: &ObjectId| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&id.as_bytes()[..8]);
-        u64::from_be_bytes(w)
-    };
-    word(a).cmp(&word(b)).then_with(|| a.cmp(b))
-}
-
 /// Objects handed to the verifier at once (by stored bytes): large enough to spread over
 /// threads, small enough that a few in flight keep memory flat.
 const CHUNK_BYTES: usize = 4 << 20;
@@ -942,7 +931,7 @@ pub fn check_incoming(
     read?;
     progress.finish();
 
-    recs.par_sort_unstable_by(|a, b| cmp_ids(&a.id, &b.id));
+    recs.par_sort_unstable_by(|a, b| a.id.cmp(&b.id));
     if let Some(w) = recs.windows(2).find(|w| w[0].id == w[1].id) {
         return Err(TransferError::Rejected {
             id: w[0].id,
@@ -969,15 +958,13 @@ fn check_closure(
     links: &mut [LinkRec],
     closure: Closure<'_>,
 ) -> Result<(), TransferError> {
-    links.par_sort_unstable_by(|a, b| {
-        cmp_ids(&a.target, &b.target).then_with(|| a.from.cmp(&b.from))
-    });
+    links.par_sort_unstable_by(|a, b| (a.target, a.from).cmp(&(b.target, b.from)));
     // Both lists are sorted: one merge pass, no random lookups.
     let recs = &checked.recs;
     let mut i = 0usize;
     let mut last: Option<(ObjectId, bool)> = None;
     for l in links.iter() {
-        while i < recs.len() && cmp_ids(&recs[i].id, &l.target).is_lt() {
+        while i < recs.len() && recs[i].id < l.target {
             i += 1;
         }
         if let Some(r) = recs.get(i).filter(|r| r.id == l.target) {
