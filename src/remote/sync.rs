@@ -484,7 +484,8 @@ fn fill_clone(
             },
         });
     }
-    let remote = super::add(store, "origin", source, Path::new("/"))?;
+    let source = std::path::absolute(source).unwrap_or_else(|_| source.to_owned());
+    let remote = super::add(store, "origin", &source, Path::new("/"))?;
     let rs = open(&remote)?;
     let f = fetch_from(store, &remote, &rs, None, progress)?;
     let mut worlds = Vec::new();
