@@ -210,31 +210,40 @@ fn diff_of_cells_and_stat() {
 }
 
 #[test]
-fn diff_of_control_planes_after_an_edit() {
+fn diff_of_control_planes_after_a_patch() {
     let env = Env::new();
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/worlds/counter/air");
     let wasm = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reducers/wasm/counter.wasm");
-    // The same control plane plus one schema, listed in the manifest.
-    let patched = env.path().join("patched");
-    std::fs::create_dir(&patched).unwrap();
-    for f in ["schemas.air.json", "module.air.json", "manifest.air.json"] {
-        let text = std::fs::read_to_string(src.join(f)).unwrap();
-        let text = if f == "manifest.air.json" {
-            text.replacen(
-                r#""schemas": ["#,
-                r#""schemas": [{ "name": "demo/Extra@1" }, "#,
-                1,
-            )
-        } else {
-            text
-        };
-        std::fs::write(patched.join(f), text).unwrap();
-    }
-    std::fs::write(
-        patched.join("extra.air.json"),
-        r#"{"$kind": "defschema", "name": "demo/Extra@1", "type": {"text": {}}}"#,
-    )
-    .unwrap();
+    // The same control plane plus one schema, listed in the manifest, by an AIR patch.
+    let hash = env.run(&["air", "hash", src.to_str().unwrap()]).ok().out();
+    let manifest = hash
+        .lines()
+        .find(|l| l.ends_with(" manifest"))
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    let patch = format!(
+        r#"{{"version": "1", "base_manifest_hash": "{manifest}", "patches": [
+            {{"add_def": {{"kind": "defschema", "node": {{"$kind": "defschema", "name": "demo/Extra@1", "type": {{"text": {{}}}}}}}}}},
+            {{"set_manifest_refs": {{"add": [{{"kind": "defschema", "name": "demo/Extra@1"}}]}}}}
+        ]}}"#
+    );
+    env.write("p.json", patch.as_bytes());
+    env.run(&[
+        "-q",
+        "air",
+        "patch",
+        src.to_str().unwrap(),
+        "p.json",
+        "-o",
+        "patched",
+        "-w",
+    ])
+    .ok();
+    // The patched manifest pins the module as written (without WASM); binding the WASM when
+    // creating the world refreshes that pin.
     let module = format!("demo/Counter@1={}", wasm.display());
     for (name, dir) in [("a", src.to_str().unwrap()), ("b", "patched")] {
         env.run(&["-q", "world", "new", name, "--air", dir, "--wasm", &module])

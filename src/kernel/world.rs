@@ -333,6 +333,9 @@ pub fn create_world(
         return Err(WorldError::Exists(name.to_owned()));
     }
     let mut blobs: HashMap<ObjectId, &[u8]> = HashMap::new();
+    // Modules that get their WASM only now: a manifest may pin them as written, without it
+    // (e.g. after `aos air patch -w`), and binding the WASM makes a new node.
+    let mut bound: Vec<String> = Vec::new();
     for (module, bytes) in wasm {
         let id = object::hash(Kind::Blob, bytes);
         let node = nodes.iter_mut().find_map(|(n, _)| match n {
@@ -351,8 +354,22 @@ pub fn create_world(
                 "module {module}: its defmodule names wasm_hash {h}, the file given hashes to {id}"
             )));
         }
+        if m.wasm_hash.is_none() {
+            bound.push(module.clone());
+        }
         m.wasm_hash = Some(id);
         blobs.insert(id, bytes);
+    }
+    // Their manifest pins named the module without WASM, which no world can run: refresh them
+    // (validation fills in the bound module's id).
+    for (n, _) in &mut nodes {
+        if let Node::Manifest(m) = n {
+            for r in &mut m.modules {
+                if bound.iter().any(|b| b == r.name.as_str()) {
+                    r.hash = None;
+                }
+            }
+        }
     }
     for (n, _) in &nodes {
         if let Node::DefModule(m) = n {
