@@ -1152,35 +1152,37 @@ pub fn verify_head(
                     message: format!("entry {cur} says it has height {}", e.height),
                 });
             }
-            match &e.body {
-                Body::Genesis(_) => {
-                    if anchor.is_some() {
-                        return Err(WorldError::Input(
-                            "the snapshot is not part of this world's history".into(),
-                        ));
-                    }
-                    program_of(&cur)?;
-                    segments += 1;
-                    spawn(SegmentStart::Genesis, seg);
-                    return Ok(());
+            if let Body::Genesis(_) = &e.body {
+                if anchor.is_some() {
+                    return Err(WorldError::Input(
+                        "the snapshot is not part of this world's history".into(),
+                    ));
                 }
-                Body::Snapshot { snapshot } if anchor.is_none() => {
-                    let snapshot = *snapshot;
-                    program_of(&read_snapshot(store, &snapshot)?.genesis)?;
-                    seg.push(cur, e.clone());
-                    segments += 1;
-                    spawn(SegmentStart::Snapshot(snapshot), std::mem::take(&mut seg));
-                    seg.push(cur, e.clone());
-                }
-                _ => seg.push(cur, e.clone()),
+                program_of(&cur)?;
+                segments += 1;
+                spawn(SegmentStart::Genesis, seg);
+                return Ok(());
             }
-            let Some(prev) = e.prev else {
+            let (height, prev) = (e.height, e.prev);
+            if let Body::Snapshot { snapshot } = &e.body
+                && anchor.is_none()
+            {
+                // A marker ends the segment after it and begins the one before (each replays
+                // it: the later one from the snapshot it links).
+                let snapshot = *snapshot;
+                program_of(&read_snapshot(store, &snapshot)?.genesis)?;
+                seg.push(cur, e.clone());
+                segments += 1;
+                spawn(SegmentStart::Snapshot(snapshot), std::mem::take(&mut seg));
+            }
+            seg.push(cur, e);
+            let Some(prev) = prev else {
                 return Err(WorldError::Chain {
-                    height: e.height,
+                    height,
                     message: format!("entry {cur} has no predecessor"),
                 });
             };
-            expected = Some(e.height.saturating_sub(1));
+            expected = Some(height.saturating_sub(1));
             cur = prev;
         }
     })?;
