@@ -177,6 +177,17 @@ impl Location {
 }
 
 impl Stored {
+    /// A pack entry read at `loc`.
+    fn packed(e: pack::Entry, loc: &Location) -> Self {
+        Self {
+            kind: e.kind,
+            encoding: e.encoding,
+            size: e.size,
+            bytes: e.stored,
+            location: loc.clone(),
+        }
+    }
+
     /// Checks the payload without keeping it: it decompresses to bytes that hash to `id`.
     pub(crate) fn check(&self, id: &ObjectId) -> Result<(), StoreError> {
         let data = format::decompress(self.encoding, &self.bytes, self.size)
@@ -507,13 +518,7 @@ impl Store {
                 let e = pack
                     .read_index(*index)
                     .map_err(|m| corrupt(loc.describe(), m))?;
-                Ok(Stored {
-                    kind: e.kind,
-                    encoding: e.encoding,
-                    size: e.size,
-                    bytes: e.stored,
-                    location: loc.clone(),
-                })
+                Ok(Stored::packed(e, loc))
             }
         }
     }
@@ -536,13 +541,7 @@ impl Store {
                 location: loc.describe(),
                 message,
             })?;
-        Ok(Stored {
-            kind: e.kind,
-            encoding: e.encoding,
-            size: e.size,
-            bytes: e.stored,
-            location: loc.clone(),
-        })
+        Ok(Stored::packed(e, loc))
     }
 
     /// The kind and payload size of an object, read from its header only (not verified).

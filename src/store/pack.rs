@@ -531,15 +531,13 @@ impl Pack {
         self.file
             .read_exact_at(&mut buf, offset)
             .map_err(|e| format!("{}: {e}", here()))?;
-        let h = &buf[..ENTRY_HEADER_LEN];
-        let mut raw = [0u8; ID_LEN];
-        raw.copy_from_slice(&h[..32]);
-        let kind = Kind::from_code(h[32])
-            .ok_or_else(|| format!("{}: unknown kind code {}", here(), h[32]))?;
-        let encoding = Encoding::from_byte(h[33])
-            .ok_or_else(|| format!("{}: unknown encoding {}", here(), h[33]))?;
-        let size = format::read_u64(h, 34).expect("fixed header");
-        let stored_len = format::read_u64(h, 42).expect("fixed header");
+        let EntryHeader {
+            id,
+            kind,
+            encoding,
+            size,
+            stored_len,
+        } = EntryHeader::parse(&buf[..ENTRY_HEADER_LEN], &here)?;
         let data_at = offset + ENTRY_HEADER_LEN as u64;
         if stored_len > end - data_at {
             return Err(format!(
@@ -563,7 +561,7 @@ impl Pack {
             stored
         };
         Ok(Entry {
-            id: ObjectId::from_bytes(raw),
+            id,
             kind,
             encoding,
             size,
@@ -629,20 +627,19 @@ impl Pack {
             // Too large for the window, or damaged: the plain read reads and reports it.
             return self.read_index(i);
         }
-        let mut raw = [0u8; ID_LEN];
-        raw.copy_from_slice(&h[..32]);
-        let entry_id = ObjectId::from_bytes(raw);
+        let EntryHeader {
+            id: entry_id,
+            kind,
+            encoding,
+            size,
+            ..
+        } = EntryHeader::parse(h, &here)?;
         if entry_id != id {
             return Err(format!(
                 "{}: entry names {entry_id}, index says {id}",
                 here()
             ));
         }
-        let kind = Kind::from_code(h[32])
-            .ok_or_else(|| format!("{}: unknown kind code {}", here(), h[32]))?;
-        let encoding = Encoding::from_byte(h[33])
-            .ok_or_else(|| format!("{}: unknown encoding {}", here(), h[33]))?;
-        let size = format::read_u64(h, 34).expect("fixed header");
         let from = at + ENTRY_HEADER_LEN;
         let stored =
             window.bytes[from..from + usize::try_from(stored_len).map_err(|_| here())?].to_vec();
@@ -899,6 +896,34 @@ fn check_index(idx: &[u8]) -> Result<usize, String> {
         }
     }
     Ok(count)
+}
+
+/// The fields of a pack entry's header (§7).
+struct EntryHeader {
+    id: ObjectId,
+    kind: Kind,
+    encoding: Encoding,
+    size: u64,
+    stored_len: u64,
+}
+
+impl EntryHeader {
+    /// Reads the [`ENTRY_HEADER_LEN`] bytes `h`; errors start with `here()`.
+    fn parse(h: &[u8], here: &dyn Fn() -> String) -> Result<Self, String> {
+        let mut raw = [0u8; ID_LEN];
+        raw.copy_from_slice(&h[..32]);
+        let kind = Kind::from_code(h[32])
+            .ok_or_else(|| format!("{}: unknown kind code {}", here(), h[32]))?;
+        let encoding = Encoding::from_byte(h[33])
+            .ok_or_else(|| format!("{}: unknown encoding {}", here(), h[33]))?;
+        Ok(Self {
+            id: ObjectId::from_bytes(raw),
+            kind,
+            encoding,
+            size: format::read_u64(h, 34).expect("fixed header"),
+            stored_len: format::read_u64(h, 42).expect("fixed header"),
+        })
+    }
 }
 
 /// The first eight bytes of an id, big-endian, so numeric order is byte order.

@@ -376,15 +376,20 @@ fn is_i32(types: &[ValType], n: usize) -> bool {
 impl Compiled {
     fn compile(wasm: &[u8], limits: &Limits, entry: &'static str) -> Result<Self, ModuleError> {
         let engine = Engine::new(&config(limits)?);
-        let module = Module::new(&engine, wasm).map_err(|e| ModuleError::Invalid(e.to_string()))?;
-        // The original compiled above (so its errors are the ones reported); if its instances
-        // can be reset, run the rewrite that exposes its globals instead.
-        let (module, reset_globals) = match reset::plan(wasm) {
-            Some(plan) => match Module::new(&engine, &plan.wasm) {
-                Ok(m) => (m, Some(plan.globals)),
-                Err(_) => (module, None),
-            },
-            None => (module, None),
+        // If its instances can be reset, compile the rewrite that exposes its globals; the
+        // original is compiled only when there is no such rewrite or it does not compile (so
+        // the errors reported are always the original's).
+        let rewritten = reset::plan(wasm).and_then(|plan| {
+            Module::new(&engine, &plan.wasm)
+                .ok()
+                .map(|m| (m, plan.globals))
+        });
+        let (module, reset_globals) = match rewritten {
+            Some((m, globals)) => (m, Some(globals)),
+            None => (
+                Module::new(&engine, wasm).map_err(|e| ModuleError::Invalid(e.to_string()))?,
+                None,
+            ),
         };
         if let Some(import) = module.imports().next() {
             return Err(ModuleError::Import {
