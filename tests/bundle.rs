@@ -6,28 +6,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Env, Run};
+use common::{Env, json};
 use serde_json::Value as J;
-
-fn json_of(r: &Run) -> J {
-    serde_json::from_str(r.out().trim()).unwrap()
-}
-
-/// A store with the counter world `c` (snapshot markers every `every` entries).
-fn counter(every: &str) -> Env {
-    let env = Env::new();
-    env.run(&[
-        "world",
-        "new",
-        "c",
-        "--example",
-        "counter",
-        "--snapshot-every",
-        every,
-    ])
-    .ok();
-    env
-}
 
 /// Sends `n` ticks (after a start with `target`, if given) to world `c`.
 fn send(env: &Env, target: Option<u64>, n: usize) {
@@ -51,7 +31,7 @@ fn send_to(env: &Env, world: &str, target: Option<u64>, n: usize) {
 }
 
 fn refs(env: &Env) -> J {
-    json_of(&env.run(&["--json", "show-ref"]).ok())
+    json(&env.run(&["--json", "show-ref"]).ok())
 }
 
 fn head(env: &Env) -> String {
@@ -71,7 +51,7 @@ fn head_of(env: &Env, world: &str) -> String {
 /// (objects, ok) from `aos fsck --json`.
 fn fsck(env: &Env) -> (u64, bool) {
     let r = env.run(&["--json", "fsck"]);
-    let v = json_of(&r);
+    let v = json(&r);
     (v["objects"].as_u64().unwrap(), v["ok"].as_bool().unwrap())
 }
 
@@ -100,10 +80,10 @@ fn round_trip_and_incremental_bundles() {
     let full = shared.file("full.bundle");
     let inc = shared.file("inc.bundle");
 
-    let a = counter("16");
+    let a = Env::with_counter("16");
     send(&a, Some(1000), 40);
     let r = a.run(&["--json", "bundle", "create", &full, "c"]).ok();
-    let created = json_of(&r);
+    let created = json(&r);
     assert_eq!(created["prerequisites"], J::Array(vec![]));
     let names: Vec<&str> = created["refs"]
         .as_array()
@@ -116,10 +96,10 @@ fn round_trip_and_incremental_bundles() {
 
     // Verified and listed outside any store: a full bundle needs none.
     let outside = Env::bare();
-    let v = json_of(&outside.run(&["--json", "bundle", "verify", &full]).ok());
+    let v = json(&outside.run(&["--json", "bundle", "verify", &full]).ok());
     assert_eq!(v["ok"], true);
     assert_eq!(v["objects"], created["objects"]);
-    let l = json_of(&outside.run(&["--json", "bundle", "list-heads", &full]).ok());
+    let l = json(&outside.run(&["--json", "bundle", "list-heads", &full]).ok());
     assert_eq!(l["refs"], created["refs"]);
     assert_eq!(l["capabilities"]["object-format"], "blake3");
     let text = outside.run(&["bundle", "list-heads", &full]).ok().out();
@@ -127,7 +107,7 @@ fn round_trip_and_incremental_bundles() {
 
     // A store that shares nothing with `a` but the file.
     let b = Env::new();
-    let u = json_of(&b.run(&["--json", "bundle", "unbundle", &full]).ok());
+    let u = json(&b.run(&["--json", "bundle", "unbundle", &full]).ok());
     assert_eq!(u["written"], created["objects"]);
     assert!(
         u["refs"]
@@ -144,7 +124,7 @@ fn round_trip_and_incremental_bundles() {
     // An incremental bundle: only what is new since the head `b` has.
     let old = head(&a);
     send(&a, None, 25);
-    let r = json_of(
+    let r = json(
         &a.run(&["--json", "bundle", "create", &inc, "c", "--since", &old])
             .ok(),
     );
@@ -162,7 +142,7 @@ fn round_trip_and_incremental_bundles() {
     assert_eq!(std::fs::read(&inc).unwrap(), std::fs::read(&again).unwrap());
 
     b.run(&["bundle", "verify", &inc]).ok();
-    let u = json_of(&b.run(&["--json", "bundle", "unbundle", &inc]).ok());
+    let u = json(&b.run(&["--json", "bundle", "unbundle", &inc]).ok());
     assert_eq!(u["written"].as_u64().unwrap(), inc_objects);
     let world = u["refs"]
         .as_array()
@@ -188,7 +168,7 @@ fn round_trip_and_incremental_bundles() {
 fn an_increment_needs_its_prerequisites() {
     let shared = Shared::new();
     let inc = shared.file("inc.bundle");
-    let a = counter("0");
+    let a = Env::with_counter("0");
     send(&a, Some(1000), 5);
     let old = head(&a);
     send(&a, None, 5);
@@ -211,7 +191,7 @@ fn an_increment_needs_its_prerequisites() {
     let r = outside.run(&["bundle", "verify", &inc]).fails(1);
     assert!(r.stderr.contains("could not be checked"), "{}", r.stderr);
     assert!(r.stderr.contains(&old), "{}", r.stderr);
-    let v = json_of(&outside.run(&["--json", "bundle", "verify", &inc]).fails(1));
+    let v = json(&outside.run(&["--json", "bundle", "verify", &inc]).fails(1));
     assert_eq!(v["ok"], false);
     assert_eq!(v["unchecked_prerequisites"], J::Array(vec![J::String(old)]));
 }
@@ -220,7 +200,7 @@ fn an_increment_needs_its_prerequisites() {
 fn damaged_bundles_are_rejected_and_nothing_is_stored() {
     let shared = Shared::new();
     let good = shared.file("good.bundle");
-    let a = counter("8");
+    let a = Env::with_counter("8");
     send(&a, Some(1000), 20);
     a.run(&["bundle", "create", &good, "c"]).ok();
     let bytes = std::fs::read(&good).unwrap();
@@ -318,7 +298,7 @@ fn diverged_worlds_move_only_with_force() {
     let shared = Shared::new();
     let base = shared.file("base.bundle");
     let theirs = shared.file("theirs.bundle");
-    let a = counter("0");
+    let a = Env::with_counter("0");
     send(&a, Some(1000), 3);
     a.run(&["bundle", "create", &base, "c"]).ok();
     let b = Env::new();
@@ -335,7 +315,7 @@ fn diverged_worlds_move_only_with_force() {
     assert!(r.stderr.contains("--force"), "{}", r.stderr);
     assert_eq!(refs(&b), before, "no ref moved");
 
-    let u = json_of(
+    let u = json(
         &b.run(&["--json", "bundle", "unbundle", "--force", &theirs])
             .ok(),
     );
@@ -385,7 +365,7 @@ fn with_header(bytes: &[u8], header: &str) -> Vec<u8> {
 fn bundles_only_carry_world_and_checkpoint_refs() {
     let shared = Shared::new();
     let good = shared.file("good.bundle");
-    let a = counter("0");
+    let a = Env::with_counter("0");
     send(&a, Some(1000), 2);
     a.run(&["bundle", "create", &good, "c"]).ok();
     let bytes = std::fs::read(&good).unwrap();
@@ -436,7 +416,7 @@ fn bundles_only_carry_world_and_checkpoint_refs() {
 
 #[test]
 fn usage_errors() {
-    let env = counter("0");
+    let env = Env::with_counter("0");
     env.run(&["bundle"]).fails(2);
     env.run(&["bundle", "create", "x.bundle"]).fails(2);
     env.run(&["bundle", "create", "x.bundle", "c", "--since", "xyz"])
@@ -583,7 +563,7 @@ mod golden {
     /// The world of the vectors, built by the CLI: `c` with markers every 4 entries, four
     /// events, then two more. Returns the store and the first head.
     fn vector_world() -> (Env, String) {
-        let env = counter("4");
+        let env = Env::with_counter("4");
         send(&env, Some(3), 3);
         let h1 = head(&env);
         (env, h1)

@@ -7,31 +7,9 @@ mod common;
 
 use std::io::{Read, Write};
 use std::process::Stdio;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use common::Env;
-
-/// A small deterministic-per-run pseudo-random sequence (xorshift), seeded from the clock so
-/// that repeated runs probe different kill points; the asserted outcome never depends on it.
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Self {
-        Self(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1,
-        )
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
+use common::{Env, Rng};
 
 fn files(env: &Env, n: usize) -> String {
     let mut paths = String::new();

@@ -4,12 +4,8 @@
 
 mod common;
 
-use common::Env;
+use common::{Env, json};
 use serde_json::Value;
-
-fn json(r: &common::Run) -> Value {
-    serde_json::from_str(&r.out()).unwrap()
-}
 
 fn counter_world(env: &Env, name: &str, ticks: usize) {
     env.run(&["-q", "world", "new", name, "--example", "counter"])

@@ -8,12 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::Env;
-use serde_json::Value;
-
-fn json(r: &common::Run) -> Value {
-    serde_json::from_str(&r.out()).unwrap()
-}
+use common::{Env, json};
 
 fn events(env: &Env, file: &str, n: usize, start: bool) -> String {
     let mut lines = String::new();

@@ -15,7 +15,7 @@ use aos::object::{Kind, ObjectId};
 use aos::progress::NoProgress;
 use aos::store::Store;
 use aos::store::refs::{Expected, RefName};
-use common::Env;
+use common::{Env, json};
 use proptest::prelude::*;
 use wc::*;
 
@@ -214,31 +214,12 @@ fn sa_head(ts: &TempStore) -> ObjectId {
 // ---------------------------------------------------------------------------------------------
 // CLI
 
-fn counter_env(every: &str) -> Env {
-    let env = Env::new();
-    env.run(&[
-        "world",
-        "new",
-        "c",
-        "--example",
-        "counter",
-        "--snapshot-every",
-        every,
-    ])
-    .ok();
-    env
-}
-
 fn tick(env: &Env, ev: &str) {
     env.run(&["send", "c", "demo/CounterEvent@1", ev]).ok();
 }
 
-fn json_of(r: &common::Run) -> serde_json::Value {
-    serde_json::from_str(r.out().trim()).unwrap()
-}
-
 fn worlds(env: &Env) -> serde_json::Value {
-    json_of(&env.run(&["--json", "world", "list"]).ok())
+    json(&env.run(&["--json", "world", "list"]).ok())
 }
 
 #[track_caller]
@@ -255,7 +236,7 @@ fn rejected(env: &Env, args: &[&str], needle: &str) {
 
 #[test]
 fn bad_input_is_rejected_and_appends_nothing() {
-    let env = counter_env("0");
+    let env = Env::with_counter("0");
     tick(&env, r#"{"Start":{"target":3}}"#);
     let ev = "demo/CounterEvent@1";
     rejected(
@@ -310,12 +291,12 @@ fn bad_input_is_rejected_and_appends_nothing() {
             good.repeat(3).as_bytes(),
         )
         .ok();
-    let j = json_of(&r);
+    let j = json(&r);
     assert_eq!(j["events"], 3);
     assert_eq!(j["derived"], 1);
     assert_eq!(j["entries"], 4);
     assert_eq!(j["height"], 5);
-    let s = json_of(&env.run(&["--json", "state", "c", "demo/Counter@1"]).ok());
+    let s = json(&env.run(&["--json", "state", "c", "demo/Counter@1"]).ok());
     assert_eq!(s["state"]["count"], 3);
     assert_eq!(s["state"]["pc"], "Idle");
 }
@@ -360,11 +341,11 @@ fn world_new_rejects_bad_modules_and_duplicates() {
     let r = env
         .run(&["--json", "world", "new", "c", "--air", air, "--wasm", &spec])
         .ok();
-    let j = json_of(&r);
+    let j = json(&r);
     assert_eq!(j["world"], "c");
     assert_eq!(j["modules"][0]["name"], "demo/Counter@1");
     // The AIR directory and the example are the same world: the same genesis.
-    let e = json_of(
+    let e = json(
         &env.run(&["--json", "world", "new", "e", "--example", "counter"])
             .ok(),
     );
@@ -382,7 +363,7 @@ fn world_new_rejects_bad_modules_and_duplicates() {
 
 #[test]
 fn json_outputs_have_their_fields() {
-    let env = counter_env("3");
+    let env = Env::with_counter("3");
     let r = env
         .run(&[
             "--json",
@@ -392,7 +373,7 @@ fn json_outputs_have_their_fields() {
             r#"{"Start":{"target":1}}"#,
         ])
         .ok();
-    let s = json_of(&r);
+    let s = json(&r);
     for f in [
         "world", "events", "entries", "derived", "faults", "commits", "head", "height",
     ] {
@@ -402,7 +383,7 @@ fn json_outputs_have_their_fields() {
     let r = env
         .run(&["--json", "send", "c", "demo/CounterEvent@1", r#""Tick""#])
         .ok();
-    let s = json_of(&r);
+    let s = json(&r);
     // Tick (2), CounterDone (3), then a marker (4): 4 entries since genesis.
     assert_eq!(
         (s["entries"].as_u64(), s["derived"].as_u64()),
@@ -429,7 +410,7 @@ fn json_outputs_have_their_fields() {
     assert_eq!(lines[1]["entry"]["value"]["count"], 1);
     let two = env.run(&["--json", "log", "c", "-n", "2"]).ok().out();
     assert_eq!(two.lines().count(), 2);
-    let g = json_of(&env.run(&["--json", "show", "c@0"]).ok());
+    let g = json(&env.run(&["--json", "show", "c@0"]).ok());
     assert_eq!(g["kind"], "genesis");
     assert_eq!(g["height"], 0);
     assert_eq!(g["entry"]["snapshot_every"], 3);
@@ -437,10 +418,10 @@ fn json_outputs_have_their_fields() {
     assert!(g["entry"].get("prev").is_none());
     let text = env.run(&["show", "c@0"]).ok().out();
     assert!(text.contains("genesis"), "{text}");
-    let by_id = json_of(&env.run(&["--json", "show", &head]).ok());
+    let by_id = json(&env.run(&["--json", "show", &head]).ok());
     assert_eq!(by_id, lines[0]);
     env.run(&["show", "c@5"]).fails(1);
-    let v = json_of(&env.run(&["--json", "verify", "c"]).ok());
+    let v = json(&env.run(&["--json", "verify", "c"]).ok());
     assert_eq!(v["ok"], true);
     assert_eq!(v["head"], head.as_str());
     assert_eq!(
@@ -457,7 +438,7 @@ fn json_outputs_have_their_fields() {
     );
     // state --at: before and after the Tick.
     let at = |h: &str| {
-        json_of(
+        json(
             &env.run(&["--json", "state", "c", "demo/Counter@1", "--at", h])
                 .ok(),
         )
@@ -473,15 +454,15 @@ fn json_outputs_have_their_fields() {
         .out();
     assert!(tagged.contains("Idle"), "{tagged}");
     // snapshot, then verify from it.
-    let snap = json_of(&env.run(&["--json", "snapshot", "c"]).ok());
+    let snap = json(&env.run(&["--json", "snapshot", "c"]).ok());
     assert_eq!(snap["height"], 5);
     let sid = snap["snapshot"].as_str().unwrap();
-    let v = json_of(&env.run(&["--json", "verify", "c", "--from", sid]).ok());
+    let v = json(&env.run(&["--json", "verify", "c", "--from", sid]).ok());
     assert_eq!(v["ok"], true);
     assert_eq!(v["from_height"], 4);
     assert_eq!(v["entries"], 1);
     tick(&env, r#""Tick""#);
-    let v = json_of(
+    let v = json(
         &env.run(&["--json", "verify", "c", "--from", &sid[..20]])
             .ok(),
     );
@@ -489,7 +470,7 @@ fn json_outputs_have_their_fields() {
         (v["from_height"].as_u64(), v["entries"].as_u64()),
         (Some(4), Some(2))
     );
-    let shown = json_of(&env.run(&["--json", "show", sid]).ok());
+    let shown = json(&env.run(&["--json", "show", sid]).ok());
     assert_eq!(shown["kind"], "snapshot");
     // A snapshot of another world is not part of this one's history.
     env.run(&["world", "new", "d", "--example", "counter"]).ok();
@@ -531,7 +512,7 @@ fn keyed_cli_keys_and_cells() {
     let mut sorted: Vec<&str> = keys.lines().collect();
     sorted.sort_unstable();
     assert_eq!(sorted, ["\"alice\"", "\"bob\""]);
-    let j = json_of(
+    let j = json(
         &env.run(&["--json", "state", "k", "demo/Accounts@1", "--keys"])
             .ok(),
     );
@@ -546,7 +527,7 @@ fn keyed_cli_keys_and_cells() {
             .all(|c| c["state"].as_str().unwrap().starts_with("b3:"))
     );
     assert_ne!(cells[0]["state"], cells[1]["state"]);
-    let a = json_of(
+    let a = json(
         &env.run(&[
             "--json",
             "state",
@@ -559,7 +540,7 @@ fn keyed_cli_keys_and_cells() {
     );
     assert_eq!(a["state"], serde_json::json!({"balance": 7, "ops": 2}));
     rejected(&env, &["state", "k", "demo/Accounts@1"], "--key");
-    let none = json_of(
+    let none = json(
         &env.run(&[
             "--json",
             "state",
@@ -628,7 +609,7 @@ fn flip_and_check(env: &Env, file: &std::path::Path, pos: u64) {
 
 #[test]
 fn flipped_bytes_are_detected() {
-    let env = counter_env("3");
+    let env = Env::with_counter("3");
     for ev in [
         r#"{"Start":{"target":2}}"#,
         r#""Tick""#,
@@ -705,13 +686,13 @@ fn step_state(env: &Env, height: u64) -> ObjectId {
 
 fn divergence(env: &Env) -> serde_json::Value {
     let r = env.run(&["--json", "verify", "c"]).fails(1);
-    let j = json_of(&r);
+    let j = json(&r);
     assert_eq!(j["ok"], false);
     j["divergence"].clone()
 }
 
 fn ticking_world() -> Env {
-    let env = counter_env("0");
+    let env = Env::with_counter("0");
     tick(&env, r#"{"Start":{"target":100}}"#);
     for _ in 0..5 {
         tick(&env, r#""Tick""#);
@@ -862,7 +843,7 @@ fn starved_reducers_fault_and_keep_their_state() {
         let r = env
             .run(&["--json", "send", "f", "demo/CounterEvent@1", ev])
             .ok();
-        let j = json_of(&r);
+        let j = json(&r);
         assert_eq!(
             (j["entries"].as_u64(), j["faults"].as_u64()),
             (Some(2), Some(1))
@@ -870,10 +851,10 @@ fn starved_reducers_fault_and_keep_their_state() {
     }
     let r = env.run(&["log", "f", "-n", "1"]).ok().out();
     assert!(r.contains("out-of-fuel"), "{r}");
-    let s = json_of(&env.run(&["--json", "state", "f", "demo/Counter@1"]).ok());
+    let s = json(&env.run(&["--json", "state", "f", "demo/Counter@1"]).ok());
     assert_eq!(s["state"], serde_json::Value::Null);
     assert_eq!(s["height"], 4);
-    let v = json_of(&env.run(&["--json", "verify", "f"]).ok());
+    let v = json(&env.run(&["--json", "verify", "f"]).ok());
     assert_eq!(
         (v["faults"].as_u64(), v["events"].as_u64()),
         (Some(2), Some(2))
@@ -893,7 +874,7 @@ fn world_names_are_checked() {
     env.run(&["world", "new", "a.b-c_d", "--example", "counter"])
         .ok();
     tick_world(&env, "a.b-c_d");
-    let g = json_of(&env.run(&["--json", "show", "a.b-c_d@1"]).ok());
+    let g = json(&env.run(&["--json", "show", "a.b-c_d@1"]).ok());
     assert_eq!(g["kind"], "event");
     assert!(
         g["entry"]["steps"][0]["state"]
@@ -918,17 +899,17 @@ fn tick_world(env: &Env, w: &str) {
 
 #[test]
 fn verify_from_a_checkpoint_and_an_empty_batch() {
-    let env = counter_env("0");
+    let env = Env::with_counter("0");
     tick(&env, r#""Tick""#);
     let cp = std::fs::read_to_string(env.store().join("refs/checkpoints/c")).unwrap();
     let cp = cp.trim();
-    let v = json_of(&env.run(&["--json", "verify", "c", "--from", cp]).ok());
+    let v = json(&env.run(&["--json", "verify", "c", "--from", cp]).ok());
     assert_eq!(
         (v["from_height"].as_u64(), v["entries"].as_u64()),
         (Some(1), Some(0))
     );
     tick(&env, r#""Tick""#);
-    let v = json_of(&env.run(&["--json", "verify", "c", "--from", cp]).ok());
+    let v = json(&env.run(&["--json", "verify", "c", "--from", cp]).ok());
     assert_eq!(
         (v["from_height"].as_u64(), v["entries"].as_u64()),
         (Some(1), Some(1))
@@ -937,7 +918,7 @@ fn verify_from_a_checkpoint_and_an_empty_batch() {
     let head = worlds(&env)[0]["head"].as_str().unwrap().to_owned();
     env.run(&["verify", "c", "--from", &head]).fails(1);
     env.write("empty.jsonl", b"\n\n");
-    let j = json_of(
+    let j = json(
         &env.run(&["--json", "send", "c", "--batch", "empty.jsonl"])
             .ok(),
     );

@@ -7,31 +7,9 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use common::Env;
-
-/// xorshift seeded from the clock: repeated runs probe different kill points; the asserted
-/// outcome never depends on it.
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Self {
-        Self(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1,
-        )
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
+use common::{Env, Rng};
 
 /// Entries between snapshot markers of the world under test.
 const EVERY: u64 = 150;

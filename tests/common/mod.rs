@@ -124,3 +124,50 @@ impl Env {
         p
     }
 }
+
+/// A run's stdout parsed as one JSON document.
+pub fn json(r: &Run) -> serde_json::Value {
+    serde_json::from_str(r.out().trim()).expect("stdout is one JSON document")
+}
+
+impl Env {
+    /// A store with the counter example as world `c`, snapshot markers every `every` entries.
+    pub fn with_counter(every: &str) -> Self {
+        let env = Self::new();
+        env.run(&[
+            "world",
+            "new",
+            "c",
+            "--example",
+            "counter",
+            "--snapshot-every",
+            every,
+        ])
+        .ok();
+        env
+    }
+}
+
+/// xorshift seeded from the clock: repeated runs probe different kill points; what a test
+/// asserts never depends on it.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new() -> Self {
+        Self(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1,
+        )
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
