@@ -302,6 +302,9 @@ pub fn pull(
     Ok(report)
 }
 
+/// How many times (20 ms apart) a push waits for a remote ref another process has locked.
+const LOCK_RETRIES: u32 = 250;
+
 /// What [`push`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PushReport {
@@ -375,17 +378,24 @@ pub fn push(
     roots.extend(cp);
     report.moved = copy_missing(store, &rs, &roots, progress)?;
     let expected = lease.map_or(Expected::Absent, Expected::Is);
-    rs.refs()
-        .update(
-            &rref,
-            Some(head),
-            expected,
-            &format!("push: from {}", store.root().display()),
-        )
-        .map_err(|e| match e {
-            RefError::Stale { .. } => stale(rs.refs().read(&rref).ok().flatten()),
-            e => RemoteError::Ref(e),
-        })?;
+    // Another push holding the remote ref's lock is about to move it (or not): wait for it,
+    // then compare-and-swap, so the loser of a race learns of the new value (a stale lease),
+    // not of a lock file.
+    let msg = format!("push: from {}", store.root().display());
+    let mut tries = 0;
+    loop {
+        match rs.refs().update(&rref, Some(head), expected, &msg) {
+            Ok(()) => break,
+            Err(RefError::Locked { .. }) if tries < LOCK_RETRIES => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(RefError::Stale { .. }) => {
+                return Err(stale(rs.refs().read(&rref).ok().flatten()));
+            }
+            Err(e) => return Err(RemoteError::Ref(e)),
+        }
+    }
     store
         .refs()
         .update(&tr, Some(head), Expected::Any, &format!("push: {name}"))?;
