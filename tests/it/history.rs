@@ -1,10 +1,6 @@
 //! `aos fork`, `aos diff` and the lineage marks of `aos log`, through the CLI.
 
-#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
-
-mod common;
-
-use common::{Env, json};
+use crate::common::{Env, json};
 use serde_json::Value;
 
 fn counter_world(env: &Env, name: &str, ticks: usize) {

@@ -1,15 +1,11 @@
 //! Crash safety: processes killed mid-write and concurrent writers leave a store that passes
 //! fsck, and every id a writer printed is readable.
 
-#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
-
-mod common;
-
 use std::io::{Read, Write};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Env, Rng};
+use crate::common::{Env, Rng};
 
 fn files(env: &Env, n: usize) -> String {
     let mut paths = String::new();
@@ -36,7 +32,7 @@ fn killed_batch_writes_leave_a_sound_store() {
     let mut rng = Rng::new();
     let mut partial = 0;
     for _ in 0..8 {
-        let mut child = common::command(env.path())
+        let mut child = crate::common::command(env.path())
             .args(["hash-object", "-w", "--stdin-paths"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -92,12 +88,12 @@ fn killed_large_writes_and_ref_updates_leave_a_sound_store() {
         .to_owned();
     env.run(&["update-ref", "refs/heads/main", &a]).ok();
     for _ in 0..4 {
-        let mut child = common::command(env.path())
+        let mut child = crate::common::command(env.path())
             .args(["hash-object", "-w", "big"])
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        let mut updater = common::command(env.path())
+        let mut updater = crate::common::command(env.path())
             .args(["update-ref", "-m", "crash test", "refs/heads/main", &a, &a])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -123,7 +119,7 @@ fn concurrent_writers_do_not_corrupt_the_store() {
     let env = Env::new();
     let paths = files(&env, 800);
     let spawn = |args: &[&str], input: String| {
-        let mut c = common::command(env.path())
+        let mut c = crate::common::command(env.path())
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -1,14 +1,10 @@
 //! Stores exchanging worlds through path remotes, as two users would: clone, fetch, pull,
 //! push, leases, divergence, interruption and corrupt sources.
 
-#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
-
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Env, json};
+use crate::common::{Env, json};
 
 fn events(env: &Env, file: &str, n: usize, start: bool) -> String {
     let mut lines = String::new();
@@ -167,7 +163,7 @@ fn concurrent_pushes_one_wins_the_other_gets_a_stale_lease() {
         .ok();
     // Both pushes start together; each has the same lease (the head both cloned).
     let spawn = |env: &Env| {
-        common::command(env.path())
+        crate::common::command(env.path())
             .args(["push", "origin", "c"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -199,7 +195,7 @@ fn an_interrupted_pull_can_be_retried() {
     let old = head(&b, "c");
     // Kill pulls at different moments; each leaves a consistent store.
     for delay in [30u64, 120, 300] {
-        let mut child = common::command(b.path())
+        let mut child = crate::common::command(b.path())
             .args(["-q", "pull", "origin", "c"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The example reducers built with the `aos-reducer` SDK (`reducers/`): their committed
 //! modules run under the host engine and produce exactly the expected outputs, and (when the
 //! wasm32 target is installed) rebuilding them reproduces the committed bytes.

@@ -1,12 +1,8 @@
 //! The plumbing commands, end to end, against temporary stores.
 
-#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+use crate::common::Env;
 
-mod common;
-
-use common::Env;
-
-fn id_line(r: &common::Run) -> String {
+fn id_line(r: &crate::common::Run) -> String {
     let out = r.out();
     let line = out.trim_end().to_owned();
     assert!(
@@ -311,17 +307,18 @@ fn store_found_upward_with_c_and_aos_dir() {
     let env = Env::new();
     std::fs::create_dir_all(env.path().join("a/b")).unwrap();
     env.write("a/b/f", b"deep");
-    let id =
-        id_line(&common::run_in(&env.path().join("a/b"), &["hash-object", "-w", "f"], b"").ok());
+    let id = id_line(
+        &crate::common::run_in(&env.path().join("a/b"), &["hash-object", "-w", "f"], b"").ok(),
+    );
     let other = Env::bare();
-    let r = common::run_in(
+    let r = crate::common::run_in(
         other.path(),
         &["-C", env.path().to_str().unwrap(), "cat-object", &id],
         b"",
     )
     .ok();
     assert_eq!(r.stdout, b"deep");
-    let out = common::command(other.path())
+    let out = crate::common::command(other.path())
         .env("AOS_DIR", env.store())
         .args(["cat-object", &id])
         .output()

@@ -2,14 +2,10 @@
 //! passes fsck, a world that verifies, a state consistent with the durable height, and a
 //! world that takes further events.
 
-#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
-
-mod common;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Env, Rng};
+use crate::common::{Env, Rng};
 
 /// Entries between snapshot markers of the world under test.
 const EVERY: u64 = 150;
@@ -87,7 +83,7 @@ fn killed_world_batches_recover() {
     let mut interrupted = 0;
     for trial in 0..4 {
         let (before, h0) = head(&env);
-        let mut child = common::command(env.path())
+        let mut child = crate::common::command(env.path())
             // Small commits: the debug binary appends a few hundred events per second.
             .args([
                 "send",

@@ -1,13 +1,9 @@
 //! Hostile reducer modules next to a well-behaved one: every failure is a journaled fault of
 //! the right code, the other reducer keeps working, and the world still verifies.
 
-#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
-
-mod common;
-
 use std::path::Path;
 
-use common::Env;
+use crate::common::Env;
 
 const ALLOC: &str = r#"
   (global $next (mut i32) (i32.const 4096))
@@ -83,7 +79,7 @@ fn setup(hostile: &[u8]) -> Env {
     env
 }
 
-fn new_world(env: &Env, name: &str, extra: &[&str]) -> common::Run {
+fn new_world(env: &Env, name: &str, extra: &[&str]) -> crate::common::Run {
     let mut args = vec![
         "world",
         "new",

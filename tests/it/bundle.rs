@@ -1,12 +1,8 @@
 //! `aos bundle`, end to end: stores that share nothing but bundle files.
 
-#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
-
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{Env, json};
+use crate::common::{Env, json};
 use serde_json::Value as J;
 
 /// Sends `n` ticks (after a start with `target`, if given) to world `c`.

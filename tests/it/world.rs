@@ -1,12 +1,8 @@
 //! Worlds: property tests against models of the example reducers, tamper detection, and the
 //! world CLI's behaviour on good and bad input.
 
-#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
-
-mod common;
-#[path = "common/world.rs"]
-mod wc;
-
+use crate::common::world::*;
+use crate::common::{Env, json};
 use aos::codec::json::parse_json;
 use aos::kernel::entry::{Body, Entry};
 use aos::kernel::replay::{read_entry, read_entry_at};
@@ -15,9 +11,7 @@ use aos::object::{Kind, ObjectId};
 use aos::progress::NoProgress;
 use aos::store::Store;
 use aos::store::refs::{Expected, RefName};
-use common::{Env, json};
 use proptest::prelude::*;
-use wc::*;
 
 fn send_all(w: &mut World<'_>, evs: Vec<aos::kernel::machine::EventIn>, commit: u64) {
     let opts = SendOptions {

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, dead_code)] // Tests fail loudly by design; not every test uses every helper.
 
+pub mod world;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -5,8 +5,6 @@
 //! Run with `AOS_BLESS=1` to (re)compute the derived fields (`cbor`, `id`) and to rebuild the
 //! fixture store after a deliberate format change; review the diff before committing.
 
-#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
-
 use std::fs;
 use std::path::{Path, PathBuf};
 

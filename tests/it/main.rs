@@ -1,0 +1,20 @@
+//! The integration tests, in one binary: one link instead of one per file.
+//!
+//! Each module is what used to be its own test target; `common` is the hermetic harness they
+//! share (temporary stores, the `aos` binary, a seeded generator, the counter world).
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+mod common;
+
+mod air_cli;
+mod bundle;
+mod cli;
+mod crash;
+mod golden;
+mod history;
+mod reducers;
+mod remote;
+mod world;
+mod world_crash;
+mod world_hostile;
