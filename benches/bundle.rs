@@ -6,12 +6,12 @@
 use std::hint::black_box;
 
 use aos::codec::json::parse_json;
-use aos::kernel::world::{CreateOptions as WorldOptions, SendOptions, World, create_world};
 use aos::progress::NoProgress;
 use aos::store::Store;
 use aos::transfer::bundle::{
     BundleReader, CreateOptions, UnbundleOptions, create, unbundle, verify,
 };
+use aos::world::{CreateOptions as WorldOptions, SendOptions, World, create_world};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
 const EVENTS: usize = 20_000;
@@ -82,7 +82,7 @@ fn bench(c: &mut Criterion) {
     // with the history below it.
     let head = s
         .refs()
-        .read(&aos::kernel::world::world_ref("c").expect("ref"))
+        .read(&aos::world::world_ref("c").expect("ref"))
         .expect("read")
         .expect("world");
     let mut w = World::open(&s, "c").expect("open");

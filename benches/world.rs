@@ -12,10 +12,10 @@ use aos::codec::cbor::{self, Value};
 use aos::codec::json::{Json, parse_json};
 use aos::kernel::envelope::{StepInput, encode_input};
 use aos::kernel::machine::EventIn;
-use aos::kernel::world::{CreateOptions, SendOptions, VerifyFrom, World, create_world, verify};
 use aos::progress::NoProgress;
 use aos::store::Store;
 use aos::wasm::{Limits, ReducerModule};
+use aos::world::{CreateOptions, SendOptions, VerifyFrom, World, create_world, verify};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
 const PER_ITER: usize = 1_000;

@@ -6,7 +6,9 @@
 //!   expressions, the loader, the built-in `sys/` catalog, canonical node encoding and ids,
 //!   and whole-world validation.
 //! - [`codec`]: canonical CBOR (the one persisted data model) and its JSON mapping. Pure.
-//! - [`kernel`]: world-kernel data structures: the canonical Merkle map over `mapnode` objects.
+//! - [`kernel`]: the deterministic world kernel: journal entries, snapshots, the program, the
+//!   stepper and replay.
+//! - [`world`]: worlds in a store: create, open, send, state, verify, history, fork, diff.
 //! - [`object`]: object kinds and BLAKE3 ids with domain separation.
 //! - [`store`]: the `.aos` directory: loose objects, packs, refs with reflogs, fsck and gc.
 //! - [`transfer`]: moving objects between stores: ancestry, the outgoing walk, the checked
@@ -28,6 +30,7 @@ pub mod remote;
 pub mod store;
 pub mod transfer;
 pub mod wasm;
+pub mod world;
 
 pub use object::{Kind, ObjectId};
 

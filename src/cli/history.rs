@@ -1,10 +1,10 @@
 //! `aos fork` and `aos diff`.
 
 use aos::codec::diff::Change;
-use aos::kernel::diff::{DiffOptions, ReducerDiff, Status, WorldDiff, diff};
-use aos::kernel::history::{Rev, fork};
 use aos::kernel::replay::read_entry;
 use aos::object::ObjectId;
+use aos::world::diff::{DiffOptions, ReducerDiff, Status, WorldDiff, diff};
+use aos::world::history::{Rev, fork};
 use serde_json::json;
 
 use super::air::{air_diff_json, air_diff_text, change_json, changes_text};
@@ -112,7 +112,7 @@ fn cell_counts(d: &WorldDiff) -> (usize, usize, usize) {
     c
 }
 
-fn side_json(s: &aos::kernel::diff::Side) -> serde_json::Value {
+fn side_json(s: &aos::world::diff::Side) -> serde_json::Value {
     json!({
         "spec": s.spec,
         "head": s.head.to_string(),

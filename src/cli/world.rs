@@ -13,14 +13,14 @@ use aos::codec::json::{self, Json, parse_json};
 use aos::kernel::entry::{Body, Entry, Origin};
 use aos::kernel::machine::EventIn;
 use aos::kernel::replay::read_entry_at;
-use aos::kernel::world::{
-    self, CreateOptions, SendOptions, VerifyFrom, World, create_world, list_worlds, verify,
-};
 use aos::kernel::{Divergence, WorldError};
 use aos::object::{IdPrefix, Kind, ObjectId};
 use aos::progress::Progress;
 use aos::store::Store;
 use aos::wasm::Limits;
+use aos::world::{
+    self, CreateOptions, SendOptions, VerifyFrom, World, create_world, list_worlds, verify,
+};
 use rayon::prelude::*;
 use serde_json::json;
 
@@ -626,7 +626,7 @@ fn entry_json(id: &ObjectId, e: &Entry) -> serde_json::Value {
 pub fn run_log(ctx: &Ctx, a: &LogArgs) -> Result<(), CliError> {
     let store = ctx.store()?;
     let mut cur = Some(head_of(&store, &a.world)?);
-    let origin = aos::kernel::history::origin(&store, &a.world)?;
+    let origin = aos::world::history::origin(&store, &a.world)?;
     let mut heads: std::collections::HashMap<ObjectId, Vec<String>> =
         std::collections::HashMap::new();
     for (name, id) in world::list_worlds(&store)? {

@@ -6,24 +6,18 @@
 //! - [`program`]: a world's control plane made executable (schemas, reducers, routes).
 //! - [`machine`]: the deterministic stepper that turns events into entries.
 //! - [`replay`]: replaying recorded history and naming the first divergence.
-//! - [`world`]: worlds in a store: create, open, send, state, snapshot, verify.
-//! - [`history`]: naming points in histories, forks and their origin, common ancestors.
-//! - [`diff`]: comparing two worlds: history, control plane and state.
 //! - [`mapnode`]: the canonical Merkle map (HAMT) keyed reducers keep their per-cell state in.
 //! - [`envelope`]: the CBOR envelopes passed into and out of a reducer's `step`.
 
-pub mod diff;
 pub mod entry;
 pub mod envelope;
 pub mod error;
 mod fields;
-pub mod history;
 pub mod machine;
 pub mod mapnode;
 pub mod program;
 pub mod replay;
 pub mod snapshot;
-pub mod world;
 
 pub use error::{Divergence, WorldError};
 pub use fields::ShapeError;

@@ -11,7 +11,6 @@ use std::path::Path;
 
 use super::{Remote, RemoteError, get, open, tracking_checkpoint, tracking_ref};
 use crate::kernel::replay::read_snapshot;
-use crate::kernel::world::{VerifyFrom, checkpoint_ref, list_worlds, verify_head, world_ref};
 use crate::object::ObjectId;
 use crate::progress::Progress;
 use crate::store::Store;
@@ -19,6 +18,7 @@ use crate::store::refs::{Expected, RefError};
 use crate::transfer::{
     StoreObjects, TransferError, WriteOptions, is_ancestor, missing_objects, receive,
 };
+use crate::world::{VerifyFrom, checkpoint_ref, list_worlds, verify_head, world_ref};
 
 impl From<TransferError> for RemoteError {
     fn from(e: TransferError) -> Self {

@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use super::*;
 use crate::codec::cbor::Value;
 use crate::codec::json::parse_json;
-use crate::kernel::world::{CreateOptions, SendOptions, World, create_world};
 use crate::progress::NoProgress;
 use crate::store::STORE_DIR;
 use crate::store::fsck::fsck;
+use crate::world::{CreateOptions, SendOptions, World, create_world};
 
 pub(crate) struct TempStore {
     _dir: tempfile::TempDir,

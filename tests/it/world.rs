@@ -6,11 +6,11 @@ use crate::common::{Env, json};
 use aos::codec::json::parse_json;
 use aos::kernel::entry::{Body, Entry};
 use aos::kernel::replay::{read_entry, read_entry_at};
-use aos::kernel::world::{SendOptions, VerifyFrom, World, verify, world_ref};
 use aos::object::{Kind, ObjectId};
 use aos::progress::NoProgress;
 use aos::store::Store;
 use aos::store::refs::{Expected, RefName};
+use aos::world::{SendOptions, VerifyFrom, World, verify, world_ref};
 use proptest::prelude::*;
 
 fn send_all(w: &mut World<'_>, evs: Vec<aos::kernel::machine::EventIn>, commit: u64) {

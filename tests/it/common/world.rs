@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use aos::codec::json::{self, parse_json};
 use aos::kernel::machine::EventIn;
-use aos::kernel::world::{CreateOptions, World, create_world};
 use aos::store::Store;
+use aos::world::{CreateOptions, World, create_world};
 
 /// A temporary store.
 pub struct TempStore {

@@ -13,15 +13,15 @@ use crate::codec::cbor;
 use crate::codec::diff::{Change, diff as json_diff};
 use crate::codec::json::Json;
 use crate::kernel::error::WorldError;
-use crate::kernel::history::{Ancestry, Rev, common_ancestor};
 use crate::kernel::machine::{Host, HostNodes};
 use crate::kernel::mapnode::MerkleMap;
 use crate::kernel::program::Program;
 use crate::kernel::snapshot::Snapshot;
-use crate::kernel::world::{Scratch, World};
 use crate::object::ObjectId;
 use crate::progress::Progress;
 use crate::store::Store;
+use crate::world::history::{Ancestry, Rev, common_ancestor};
+use crate::world::{Scratch, World};
 
 /// What to compute.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

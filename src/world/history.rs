@@ -8,11 +8,11 @@
 use crate::kernel::entry::Entry;
 use crate::kernel::error::WorldError;
 use crate::kernel::replay::{read_entry, read_entry_at, read_snapshot};
-use crate::kernel::world::{checkpoint_ref, world_ref};
 use crate::object::{IdPrefix, Kind, ObjectId};
 use crate::progress::Progress;
 use crate::store::Store;
 use crate::store::refs::{Expected, RefError};
+use crate::world::{checkpoint_ref, world_ref};
 
 /// A point in some world's history, as a user names it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,158 @@
+//! The hosts a machine runs against: `Live` writes into a store batch per group commit,
+//! `Scratch` reads from the store and keeps what it computes in memory.
+
+use std::collections::HashMap;
+
+use crate::kernel::entry::Entry;
+use crate::kernel::error::WorldError;
+use crate::kernel::machine::Host;
+use crate::kernel::mapnode::{MapError, NodeStore};
+use crate::kernel::snapshot::Snapshot;
+use crate::object::{self, Kind, ObjectId};
+use crate::store::{Batch, Store};
+
+fn map_err(e: WorldError) -> MapError {
+    MapError::Store(Box::new(e))
+}
+
+pub(crate) fn read_kind(store: &Store, id: &ObjectId, kind: Kind) -> Result<Vec<u8>, WorldError> {
+    let o = store.get(id)?;
+    if o.kind != kind {
+        return Err(WorldError::corrupt(
+            *id,
+            format!("expected a {kind} object, found a {}", o.kind),
+        ));
+    }
+    Ok(o.data)
+}
+
+/// Objects are written into a batch and readable from memory until it commits.
+pub(crate) struct Live<'s> {
+    store: &'s Store,
+    batch: Option<Batch<'s>>,
+    pending: HashMap<ObjectId, Vec<u8>>,
+}
+
+impl<'s> Live<'s> {
+    pub(crate) fn new(store: &'s Store) -> Self {
+        Self {
+            store,
+            batch: None,
+            pending: HashMap::new(),
+        }
+    }
+
+    fn add(&mut self, kind: Kind, bytes: &[u8]) -> Result<ObjectId, WorldError> {
+        let store = self.store;
+        let b = self.batch.get_or_insert_with(|| store.batch());
+        Ok(b.add(kind, bytes)?)
+    }
+
+    pub(crate) fn pending_bytes(&self) -> u64 {
+        self.batch.as_ref().map_or(0, Batch::pending_bytes)
+    }
+
+    pub(crate) fn commit(&mut self) -> Result<(), WorldError> {
+        if let Some(b) = self.batch.take() {
+            b.commit()?;
+        }
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+impl NodeStore for Live<'_> {
+    fn get(&self, id: &ObjectId) -> Result<Vec<u8>, MapError> {
+        if let Some(b) = self.pending.get(id) {
+            return Ok(b.clone());
+        }
+        read_kind(self.store, id, Kind::MapNode).map_err(map_err)
+    }
+    fn put(&mut self, bytes: &[u8]) -> Result<ObjectId, MapError> {
+        let id = self.add(Kind::MapNode, bytes).map_err(map_err)?;
+        self.pending.insert(id, bytes.to_vec());
+        Ok(id)
+    }
+}
+
+impl Host for Live<'_> {
+    fn value(&self, id: &ObjectId) -> Result<Vec<u8>, WorldError> {
+        if let Some(b) = self.pending.get(id) {
+            return Ok(b.clone());
+        }
+        read_kind(self.store, id, Kind::Value)
+    }
+    fn put_value(&mut self, id: &ObjectId, bytes: &[u8]) -> Result<(), WorldError> {
+        if !self.pending.contains_key(id) {
+            self.add(Kind::Value, bytes)?;
+            self.pending.insert(*id, bytes.to_vec());
+        }
+        Ok(())
+    }
+    fn wasm(&self, id: &ObjectId) -> Result<Vec<u8>, String> {
+        read_kind(self.store, id, Kind::Blob).map_err(|e| e.to_string())
+    }
+    fn snapshot(&mut self, _s: &Snapshot, bytes: &[u8], _id: &ObjectId) -> Result<(), WorldError> {
+        self.add(Kind::Snapshot, bytes).map(|_| ())
+    }
+    fn entry(&mut self, _e: &Entry, bytes: &[u8], _id: &ObjectId) -> Result<(), WorldError> {
+        let store = self.store;
+        let b = self.batch.get_or_insert_with(|| store.batch());
+        b.add_new(Kind::Entry, bytes)?;
+        Ok(())
+    }
+}
+
+/// Reads from the store, keeps what it computes in memory, writes nothing.
+pub(crate) struct Scratch<'s> {
+    store: &'s Store,
+    mem: HashMap<ObjectId, Vec<u8>>,
+}
+
+impl<'s> Scratch<'s> {
+    pub(crate) fn new(store: &'s Store) -> Self {
+        Self {
+            store,
+            mem: HashMap::new(),
+        }
+    }
+}
+
+impl NodeStore for Scratch<'_> {
+    fn get(&self, id: &ObjectId) -> Result<Vec<u8>, MapError> {
+        if let Some(b) = self.mem.get(id) {
+            return Ok(b.clone());
+        }
+        read_kind(self.store, id, Kind::MapNode).map_err(map_err)
+    }
+    fn put(&mut self, bytes: &[u8]) -> Result<ObjectId, MapError> {
+        let id = object::hash(Kind::MapNode, bytes);
+        self.mem.insert(id, bytes.to_vec());
+        Ok(id)
+    }
+}
+
+impl Host for Scratch<'_> {
+    fn value(&self, id: &ObjectId) -> Result<Vec<u8>, WorldError> {
+        if let Some(b) = self.mem.get(id) {
+            return Ok(b.clone());
+        }
+        read_kind(self.store, id, Kind::Value)
+    }
+    fn put_value(&mut self, id: &ObjectId, bytes: &[u8]) -> Result<(), WorldError> {
+        self.mem.insert(*id, bytes.to_vec());
+        Ok(())
+    }
+    fn wasm(&self, id: &ObjectId) -> Result<Vec<u8>, String> {
+        read_kind(self.store, id, Kind::Blob).map_err(|e| e.to_string())
+    }
+    fn snapshot(&mut self, _s: &Snapshot, _b: &[u8], _id: &ObjectId) -> Result<(), WorldError> {
+        // A snapshot that matches the recorded one names objects the store holds; what was
+        // kept in memory to compute it is no longer needed.
+        self.mem.clear();
+        Ok(())
+    }
+    fn entry(&mut self, _e: &Entry, _b: &[u8], _id: &ObjectId) -> Result<(), WorldError> {
+        Ok(())
+    }
+}

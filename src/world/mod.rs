@@ -1,0 +1,476 @@
+//! Worlds in a store: creating, opening, feeding events, reading state, snapshots and
+//! verification.
+//!
+//! A world named `NAME` is the ref `refs/worlds/NAME`, pointing at the head entry of its
+//! journal. The ref `refs/checkpoints/NAME` points at a snapshot of the head state written at
+//! the end of every command that appended; it is a cache (never trusted by `verify`), so that
+//! opening a world reads one snapshot instead of replaying history.
+//!
+//! - [`create`]: creating a world and loading the program a genesis names.
+//! - [`event`]: reading ingress events from JSON.
+//! - [`verify`](mod@verify): offline verification.
+//! - [`history`]: naming points in histories, forks and their origin, common ancestors.
+//! - [`diff`]: comparing two worlds: history, control plane and state.
+//! - `hosts`: the live and scratch hosts machines run against.
+
+pub mod create;
+pub mod diff;
+pub mod event;
+pub mod history;
+mod hosts;
+pub mod verify;
+
+pub use create::{
+    CreateOptions, Created, DEFAULT_MAX_DERIVED, DEFAULT_SNAPSHOT_EVERY, create_world,
+};
+pub use event::parse_event;
+pub use verify::{VerifyFrom, VerifyReport, verify, verify_head};
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::air::types::Type;
+use crate::air::value;
+use crate::codec::cbor::{self, Value};
+use crate::codec::json::Json;
+use crate::kernel::error::WorldError;
+use crate::kernel::machine::{Cascade, EventIn, Machine, StateVal};
+use crate::kernel::program::Program;
+use crate::kernel::replay::{Base, BaseSearch, find_base, read_entry, read_snapshot, replay};
+use crate::kernel::snapshot::Snapshot;
+use crate::object::ObjectId;
+use crate::progress::Progress;
+use crate::store::Store;
+use crate::store::refs::{Expected, RefError, RefName};
+use crate::world::create::load_program;
+use crate::world::hosts::{Live, Scratch};
+
+/// The ref of world `name`.
+///
+/// # Errors
+/// [`WorldError::Input`] if `name` cannot be part of a ref name.
+pub fn world_ref(name: &str) -> Result<RefName, WorldError> {
+    RefName::new(&format!("refs/worlds/{name}"))
+        .map_err(|e| WorldError::Input(format!("invalid world name `{name}`: {e}")))
+}
+
+pub(crate) fn checkpoint_ref(name: &str) -> Result<RefName, WorldError> {
+    RefName::new(&format!("refs/checkpoints/{name}"))
+        .map_err(|e| WorldError::Input(format!("invalid world name `{name}`: {e}")))
+}
+
+/// The worlds of a store: name and head entry, sorted by name.
+///
+/// # Errors
+/// Ref errors.
+pub fn list_worlds(store: &Store) -> Result<Vec<(String, ObjectId)>, WorldError> {
+    Ok(store
+        .refs()
+        .list("refs/worlds/")?
+        .into_iter()
+        .filter_map(|(n, id)| {
+            n.as_str()
+                .strip_prefix("refs/worlds/")
+                .map(|s| (s.to_owned(), id))
+        })
+        .collect())
+}
+
+/// How a world was opened.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpenStats {
+    /// Height of the state it started from (a checkpoint, a snapshot or genesis).
+    pub base_height: u64,
+    /// Entries replayed on top of it.
+    pub replayed: u64,
+}
+
+/// An open world: its program and head state.
+pub struct World<'s> {
+    store: &'s Store,
+    name: String,
+    machine: Machine,
+    /// The head as last written to (or read from) the world's ref.
+    committed: ObjectId,
+    open: OpenStats,
+}
+
+/// Options of [`World::send`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendOptions {
+    /// Commit (one pack, one fsync, one ref move) after this many ingress events.
+    pub commit_events: u64,
+    /// ... or once this many bytes are pending.
+    pub commit_bytes: u64,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        Self {
+            commit_events: 65_536,
+            commit_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What [`World::send`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendSummary {
+    /// Ingress events appended.
+    pub events: u64,
+    /// Entries appended in all.
+    pub entries: u64,
+    /// Derived events.
+    pub derived: u64,
+    /// Faults.
+    pub faults: u64,
+    /// Group commits made.
+    pub commits: u64,
+    /// The new head.
+    pub head: ObjectId,
+    /// Its height.
+    pub height: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl<'s> World<'s> {
+    /// Opens world `name`: reads its checkpoint (or latest snapshot) and replays the entries
+    /// after it.
+    ///
+    /// # Errors
+    /// [`WorldError::NoWorld`], store errors, or a divergence of the replayed tail.
+    pub fn open(store: &'s Store, name: &str) -> Result<Self, WorldError> {
+        let wref = world_ref(name)?;
+        let head = store
+            .refs()
+            .read(&wref)?
+            .ok_or_else(|| WorldError::NoWorld(name.to_owned()))?;
+        let mut w = Self::view(store, head, Some(name))?;
+        w.committed = head;
+        Ok(w)
+    }
+
+    /// Opens a read-only view of the world state right after entry `head`, replaying from
+    /// the checkpoint of world `hint` when that is a snapshot on `head`'s history, else from
+    /// the nearest snapshot marker at or before it. Sending to a view fails
+    /// ([`WorldError::Moved`]).
+    ///
+    /// # Errors
+    /// Store errors, broken chains, divergences of the replayed tail.
+    pub fn view(store: &'s Store, head: ObjectId, hint: Option<&str>) -> Result<Self, WorldError> {
+        let anchor = hint
+            .and_then(|w| checkpoint_ref(w).ok())
+            .and_then(|r| store.refs().read(&r).ok().flatten())
+            .and_then(|id| read_snapshot(store, &id).ok().map(|s| (id, s)));
+        let search = BaseSearch {
+            use_markers: true,
+            anchor,
+            max_height: None,
+        };
+        let (machine, open) = Self::state_at(store, &head, &search)?;
+        Ok(Self {
+            store,
+            name: hint.unwrap_or_default().to_owned(),
+            machine,
+            // Never a world's committed head, so a commit's compare-and-swap fails.
+            committed: ObjectId::from_bytes([0; 32]),
+            open,
+        })
+    }
+
+    /// The snapshot of the current state (states and cell-map roots), computed in `scratch`
+    /// and not stored: what comparing two worlds' states starts from.
+    pub(crate) fn summary(&mut self, scratch: &mut Scratch<'s>) -> Result<Snapshot, WorldError> {
+        self.machine.summary(scratch)
+    }
+
+    fn state_at(
+        store: &Store,
+        head: &ObjectId,
+        search: &BaseSearch,
+    ) -> Result<(Machine, OpenStats), WorldError> {
+        let (base, tail) = find_base(store, head, search, |_| {})?;
+        let mut scratch = Scratch::new(store);
+        let mut machine = match &base {
+            Base::Genesis(g) => Machine::genesis(Arc::new(load_program(store, g)?)),
+            Base::Snapshot(_, s) => {
+                let prog = Arc::new(load_program(store, &s.genesis)?);
+                Machine::from_snapshot(prog, s, &scratch)?
+            }
+        };
+        let base_height = machine.height();
+        let recorded = Box::new(
+            tail.into_iter()
+                .map(move |id| read_entry(store, &id).map(|e| (id, e))),
+        );
+        let stats = replay(
+            &mut machine,
+            &mut scratch,
+            store,
+            recorded,
+            search.max_height.is_some(),
+            |_| {},
+        )?;
+        Ok((
+            machine,
+            OpenStats {
+                base_height,
+                replayed: stats.entries,
+            },
+        ))
+    }
+
+    /// The world's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Height of the head entry.
+    #[must_use]
+    pub fn height(&self) -> u64 {
+        self.machine.height()
+    }
+
+    /// The head entry.
+    #[must_use]
+    pub fn head(&self) -> ObjectId {
+        self.machine.head()
+    }
+
+    /// How the world was opened.
+    #[must_use]
+    pub fn open_stats(&self) -> &OpenStats {
+        &self.open
+    }
+
+    /// The world's program (control plane, reducers, routes).
+    #[must_use]
+    pub fn program(&self) -> &Program {
+        self.machine.program()
+    }
+
+    /// The world's program, shared (e.g. to parse events on other threads while sending).
+    #[must_use]
+    pub fn program_arc(&self) -> Arc<Program> {
+        Arc::clone(self.machine.program())
+    }
+
+    /// Reads an ingress event from JSON (either lens) through schema `schema`, with an
+    /// optional key (checked against the key field of every keyed route).
+    ///
+    /// # Errors
+    /// [`WorldError::Input`] naming the schema and the JSON pointer of the problem.
+    pub fn parse_event(
+        &self,
+        schema: &str,
+        value: &Json,
+        key: Option<&Json>,
+    ) -> Result<EventIn, WorldError> {
+        parse_event(self.program(), schema, value, key)
+    }
+
+    /// Appends ingress events, committing in groups; at the end writes a checkpoint. Calls
+    /// `progress` with the number of events made durable so far.
+    ///
+    /// # Errors
+    /// Store and ref errors ([`WorldError::Moved`] if another process moved the world).
+    /// Events committed before an error stay appended.
+    pub fn send(
+        &mut self,
+        events: impl IntoIterator<Item = EventIn>,
+        opts: &SendOptions,
+        progress: &dyn Progress,
+    ) -> Result<SendSummary, WorldError> {
+        let start = Instant::now();
+        let mut live = Live::new(self.store);
+        let mut s = SendSummary {
+            events: 0,
+            entries: 0,
+            derived: 0,
+            faults: 0,
+            commits: 0,
+            head: self.head(),
+            height: self.height(),
+            elapsed: Duration::ZERO,
+        };
+        let mut since = 0u64;
+        for ev in events {
+            let c: Cascade = self.machine.ingest(ev, &mut live)?;
+            s.events += 1;
+            s.entries += c.entries;
+            s.derived += c.derived;
+            s.faults += c.faults;
+            since += 1;
+            if since >= opts.commit_events || live.pending_bytes() >= opts.commit_bytes {
+                self.commit(&mut live)?;
+                s.commits += 1;
+                progress.advance(since);
+                since = 0;
+            }
+        }
+        // The checkpoint goes into the last group's pack: one pack and one fsync per command.
+        let checkpoint = self.machine.snapshot(&mut live)?;
+        self.commit(&mut live)?;
+        if since > 0 {
+            s.commits += 1;
+            progress.advance(since);
+        }
+        self.set_checkpoint(checkpoint)?;
+        s.head = self.head();
+        s.height = self.height();
+        s.elapsed = start.elapsed();
+        Ok(s)
+    }
+
+    fn commit(&mut self, live: &mut Live<'_>) -> Result<(), WorldError> {
+        live.commit()?;
+        let head = self.machine.head();
+        if head == self.committed {
+            return Ok(());
+        }
+        let wref = world_ref(&self.name)?;
+        self.store
+            .refs()
+            .update(
+                &wref,
+                Some(head),
+                Expected::Is(self.committed),
+                &format!("world: append to height {}", self.machine.height()),
+            )
+            .map_err(|e| match e {
+                RefError::Stale { .. } => WorldError::Moved(self.name.clone()),
+                e => WorldError::Ref(e),
+            })?;
+        self.committed = head;
+        Ok(())
+    }
+
+    fn set_checkpoint(&mut self, id: ObjectId) -> Result<(), WorldError> {
+        self.store.refs().update(
+            &checkpoint_ref(&self.name)?,
+            Some(id),
+            Expected::Any,
+            &format!("checkpoint at height {}", self.machine.height()),
+        )?;
+        Ok(())
+    }
+
+    /// Takes a snapshot now: appends a snapshot marker and returns the snapshot's id.
+    ///
+    /// # Errors
+    /// Store and ref errors.
+    pub fn snapshot(&mut self) -> Result<ObjectId, WorldError> {
+        let mut live = Live::new(self.store);
+        let id = self.machine.mark(&mut live)?;
+        // The checkpoint is the state at the new head (the marker), in the same pack.
+        let checkpoint = self.machine.snapshot(&mut live)?;
+        self.commit(&mut live)?;
+        self.set_checkpoint(checkpoint)?;
+        Ok(id)
+    }
+
+    /// The state of reducer `reducer` (of the cell with key `key`, for a keyed reducer).
+    ///
+    /// # Errors
+    /// [`WorldError::Input`] for an unknown reducer or a key that does not fit; store errors.
+    pub fn state(&self, reducer: &str, key: Option<&Json>) -> Result<StateView, WorldError> {
+        let prog = self.program();
+        let i = prog
+            .reducer_index(reducer)
+            .ok_or_else(|| WorldError::Input(format!("the world has no reducer `{reducer}`")))?;
+        let r = &prog.reducers[i];
+        let cell = match (&r.key_ty, key) {
+            (Some(ty), Some(k)) => Some(
+                value::from_json(k, ty, prog.schemas())
+                    .map_err(|e| WorldError::Input(format!("key for {reducer}: {e}")))?,
+            ),
+            (Some(_), None) => {
+                return Err(WorldError::Input(format!(
+                    "{reducer} is keyed: give the cell's key with --key (or list them with --keys)"
+                )));
+            }
+            (None, Some(_)) => {
+                return Err(WorldError::Input(format!(
+                    "{reducer} is not keyed: it takes no --key"
+                )));
+            }
+            (None, None) => None,
+        };
+        let scratch = Scratch::new(self.store);
+        let cell_bytes = cell.as_ref().map(cbor::encode);
+        let state = self.machine.state(i, cell_bytes.as_deref(), &scratch)?;
+        Ok(StateView {
+            height: self.height(),
+            state_ty: r.state_ty.clone(),
+            state: state.map(|s| decode_state(&s)).transpose()?,
+        })
+    }
+
+    /// The keys and state ids of every cell of keyed reducer `reducer`.
+    ///
+    /// # Errors
+    /// [`WorldError::Input`] for an unknown or plain reducer; store errors.
+    pub fn keys(&self, reducer: &str) -> Result<Vec<(Value, ObjectId)>, WorldError> {
+        let prog = self.program();
+        let i = prog
+            .reducer_index(reducer)
+            .ok_or_else(|| WorldError::Input(format!("the world has no reducer `{reducer}`")))?;
+        if !prog.reducers[i].keyed() {
+            return Err(WorldError::Input(format!("{reducer} is not keyed")));
+        }
+        let scratch = Scratch::new(self.store);
+        self.machine
+            .cells(i, &scratch)?
+            .into_iter()
+            .map(|(k, id)| {
+                cbor::decode(&k)
+                    .map(|v| (v, id))
+                    .map_err(|e| WorldError::corrupt(id, format!("cell key: {e}")))
+            })
+            .collect()
+    }
+
+    /// The world as it was right after the entry at `height`, replayed from the nearest
+    /// snapshot before it.
+    ///
+    /// # Errors
+    /// [`WorldError::Input`] if `height` is beyond the head; store errors; divergences.
+    pub fn at(&self, height: u64) -> Result<World<'s>, WorldError> {
+        if height > self.height() {
+            return Err(WorldError::Input(format!(
+                "height {height} is beyond the head ({})",
+                self.height()
+            )));
+        }
+        let search = BaseSearch {
+            use_markers: true,
+            anchor: None,
+            max_height: Some(height),
+        };
+        let (machine, open) = Self::state_at(self.store, &self.head(), &search)?;
+        Ok(World {
+            store: self.store,
+            name: self.name.clone(),
+            committed: self.committed,
+            machine,
+            open,
+        })
+    }
+}
+
+fn decode_state(s: &StateVal) -> Result<Value, WorldError> {
+    cbor::decode(&s.bytes).map_err(|e| WorldError::corrupt(s.id, e.to_string()))
+}
+
+/// A reducer state read from a world.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateView {
+    /// The height it was read at.
+    pub height: u64,
+    /// Its type.
+    pub state_ty: Type,
+    /// The state (`None`: the reducer or cell has none).
+    pub state: Option<Value>,
+}
