@@ -39,12 +39,13 @@ fn broken_air_is_located() {
     let schemas = dir.join("schemas.air.json");
     let text = std::fs::read_to_string(&schemas).unwrap();
     std::fs::write(&schemas, text.replacen("\"nat\"", "\"natural\"", 1)).unwrap();
-    let r = env.run(&["air", "check", "air"]).fails(1);
-    let out = r.out();
-    assert!(
-        out.contains("schemas.air.json:") && out.contains("[bad-type]"),
-        "{out}"
-    );
+    insta::assert_snapshot!(env.sh(&["air", "check", "air"]), @"
+    $ aos air check air
+    $TMP/air/schemas.air.json:18:31: unknown type form `natural` (expected one of bool, int, nat, dec128, bytes, text, time, duration, hash, uuid, unit, record, variant, list, set, map, option, ref) [bad-type] (in defschema demo/CounterState@1, at `/1/type/record/count/natural`)
+    [exit 1]
+    --- stderr
+    1 problem(s)
+    ");
     let r = env.run(&["--json", "air", "check", "air"]).fails(1);
     let v: serde_json::Value = serde_json::from_str(&r.out()).unwrap();
     assert_eq!(v["ok"], false);
@@ -160,7 +161,7 @@ fn fmt_without_a_manifest_prints_forms_and_says_so() {
     let env = Env::bare();
     let schemas = fixture("counter").join("schemas.air.json");
     let r = env.run(&["air", "fmt", schemas.to_str().unwrap()]).ok();
-    assert!(r.stderr.contains("no manifest"), "{}", r.stderr);
+    insta::assert_snapshot!(env.redact(&r.stderr), @"no manifest: printing the 3 nodes as read (canonical form needs a world)");
     let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 3);
 }
@@ -177,9 +178,15 @@ fn fmt_reports_an_invalid_world() {
         text.replacen("demo/CounterPc@1\"", "demo/Pc@1\"", 1),
     )
     .unwrap();
-    let r = env.run(&["air", "fmt", "air"]).fails(1);
-    assert!(r.out().contains('['), "{}", r.out());
-    assert!(r.stderr.contains("problem"), "{}", r.stderr);
+    insta::assert_snapshot!(env.sh(&["air", "fmt", "air"]), @"
+    $ aos air fmt air
+    $TMP/air/manifest.air.json:5:15: `schemas` lists demo/CounterPc@1, but no defschema of that name is loaded or built in [unknown-node] (in manifest, at /schemas/0/name)
+    $TMP/air/schemas.air.json:4:13: defschema demo/Pc@1 is not in the manifest's `schemas` [unlisted-node] (in defschema demo/Pc@1, at /0/name)
+    $TMP/air/schemas.air.json:17:24: unknown schema demo/CounterPc@1 [unknown-schema] (in defschema demo/CounterState@1, at /1/type/record/pc/ref)
+    [exit 1]
+    --- stderr
+    3 problem(s)
+    ");
 }
 
 #[test]
@@ -301,18 +308,26 @@ fn patches_apply_revalidate_and_refuse_stale_bases() {
         .ok();
     env.run(&["fsck"]).ok();
     // The same patch against the new world is stale.
-    let r = env.run(&["air", "patch", "new", "p.json"]).fails(1);
-    assert!(r.stderr.contains("rebase"), "{}", r.stderr);
+    insta::assert_snapshot!(env.sh(&["air", "patch", "new", "p.json"]), @"
+    $ aos air patch new p.json
+    [exit 1]
+    --- stderr
+    error: p.json: the patch is for manifest b3:58c4b5cedb667b165707fc54d5c51f428a4da36f044a6fe84ba90489e72fce81, but the base manifest is b3:cb2b00b62d3fdade1e47c5066ce0d7fe42e35f3ea10509f7df153528d744a788 (rebase the patch)
+    ");
     // A patch whose result is invalid is refused with diagnostics.
     let bad = patch.replace(
         r#"{"ref": "demo/CounterPc@1"}"#,
         r#"{"ref": "demo/Missing@1"}"#,
     );
     env.write("bad.json", bad.as_bytes());
-    let r = env
-        .run(&["air", "patch", fx.to_str().unwrap(), "bad.json"])
-        .fails(1);
-    assert!(r.out().contains("demo/Missing@1"), "{}", r.out());
+    insta::assert_snapshot!(env.sh(&["air", "patch", fx.to_str().unwrap(), "bad.json"]), @"
+    $ aos air patch $REPO/tests/fixtures/air/counter bad.json
+    <patch>: unknown schema demo/Missing@1 [unknown-schema] (in defschema demo/CounterState@1, at /patches/2/replace_def/new_node/type/record/pc/ref)
+    [exit 1]
+    --- stderr
+    the patched world is not valid:
+    1 problem(s)
+    ");
 }
 
 #[test]

@@ -15,28 +15,34 @@ fn id_line(r: &crate::common::Run) -> String {
 #[test]
 fn init_creates_and_reinitializes() {
     let env = Env::bare();
-    let r = env.run(&["init"]).ok();
-    assert!(
-        r.out().starts_with("Initialized empty aos store in "),
-        "{}",
-        r.out()
-    );
+    insta::assert_snapshot!(env.sh(&["init"]), @"
+    $ aos init
+    Initialized empty aos store in $TMP/.aos
+    ");
     assert_eq!(
         std::fs::read_to_string(env.store().join("format")).unwrap(),
         "aos store 1\n"
     );
-    assert!(env.run(&["init"]).ok().out().starts_with("Reinitialized"));
-    let r = env.run(&["--json", "init", "sub"]).ok();
-    let v: serde_json::Value = serde_json::from_str(&r.out()).unwrap();
-    assert_eq!(v["created"], true);
+    insta::assert_snapshot!(env.sh(&["init"]), @"
+    $ aos init
+    Reinitialized existing aos store in $TMP/.aos
+    ");
+    insta::assert_snapshot!(env.sh(&["--json", "init", "sub"]), @r#"
+    $ aos --json init sub
+    {"created":true,"store":"$TMP/sub/.aos"}
+    "#);
     assert!(env.path().join("sub/.aos/format").is_file());
 }
 
 #[test]
 fn commands_outside_a_store_fail_clearly() {
     let env = Env::bare();
-    let r = env.run(&["fsck"]).fails(1);
-    assert!(r.stderr.contains("not inside an aos store"), "{}", r.stderr);
+    insta::assert_snapshot!(env.sh(&["fsck"]), @"
+    $ aos fsck
+    [exit 1]
+    --- stderr
+    error: not inside an aos store (no .aos in $TMP or any parent); run `aos init`
+    ");
     // Hashing without -w needs no store.
     env.write("f", b"hello");
     assert_eq!(
@@ -131,6 +137,7 @@ fn non_canonical_cbor_is_rejected_with_rule_and_offset() {
         (&[0xf9, 0x3c, 0x00], "float", 0),
         (&[0x00, 0x00], "trailing-bytes", 1),
     ];
+    let mut transcript = String::new();
     for (bytes, rule, offset) in cases {
         let r = env
             .run_stdin(
@@ -143,7 +150,15 @@ fn non_canonical_cbor_is_rejected_with_rule_and_offset() {
             "{rule}: {}",
             r.stderr
         );
+        transcript.push_str(&r.stderr);
     }
+    insta::assert_snapshot!(transcript, @"
+    error: <stdin>: not a canonical value object: non-canonical CBOR at byte offset 0: non-shortest-head (argument not encoded in the shortest form)
+    error: <stdin>: not a canonical value object: non-canonical CBOR at byte offset 2: indefinite-length (indefinite-length items are not allowed)
+    error: <stdin>: not a canonical value object: non-canonical CBOR at byte offset 4: unsorted-keys (map keys are not in bytewise order of their encodings)
+    error: <stdin>: not a canonical value object: non-canonical CBOR at byte offset 0: float (floating-point numbers are not allowed)
+    error: <stdin>: not a canonical value object: non-canonical CBOR at byte offset 1: trailing-bytes (bytes after the end of the item)
+    ");
     let fsck = env.run(&["--json", "fsck"]).ok();
     let v: serde_json::Value = serde_json::from_str(&fsck.out()).unwrap();
     assert_eq!(v["objects"], 0, "nothing was stored");
@@ -152,17 +167,23 @@ fn non_canonical_cbor_is_rejected_with_rule_and_offset() {
 #[test]
 fn bad_json_names_the_place() {
     let env = Env::new();
-    let r = env
-        .run_stdin(&["hash-object", "-t", "value"], b"{\"a\": 1.5}")
-        .fails(1);
-    assert!(r.stderr.contains("line 1"), "{}", r.stderr);
-    let r = env
-        .run_stdin(&["hash-object", "-t", "value"], b"{\"a\": 1, \"a\": 2}")
-        .fails(1);
-    assert!(
-        r.stderr.to_lowercase().contains("duplicate"),
-        "{}",
-        r.stderr
+    insta::assert_snapshot!(
+        env.sh_stdin(&["hash-object", "-t", "value"], b"{\"a\": 1.5}"),
+        @"
+    $ aos hash-object -t value
+    [exit 1]
+    --- stderr
+    error: <stdin>: invalid JSON at line 1, column 7 (byte 6) in `/a`: not an integer: fractions and exponents are not allowed
+    "
+    );
+    insta::assert_snapshot!(
+        env.sh_stdin(&["hash-object", "-t", "value"], b"{\n \"a\": 1,\n \"a\": 2}"),
+        @r#"
+    $ aos hash-object -t value
+    [exit 1]
+    --- stderr
+    error: <stdin>: invalid JSON at line 3, column 2 (byte 12) in `/a`: duplicate key "a"
+    "#
     );
 }
 
@@ -199,14 +220,16 @@ fn stdin_paths_batch() {
         (Some(300), Some(0))
     );
     // A missing path stops the run with exit 1, after committing what came before it.
-    let r = env
-        .run_stdin(
-            &["hash-object", "-w", "--stdin-paths"],
-            b"f1\nmissing\nf2\n",
-        )
-        .fails(1);
-    assert_eq!(r.out().lines().count(), 1);
-    assert!(r.stderr.contains("missing"), "{}", r.stderr);
+    insta::assert_snapshot!(
+        env.sh_stdin(&["hash-object", "-w", "--stdin-paths"], b"f1\nmissing\nf2\n"),
+        @"
+    $ aos hash-object -w --stdin-paths
+    b3:07fe9026a04542a2db0d9453cd91ba0d9871a87df8c437b53da872483e83718a
+    [exit 1]
+    --- stderr
+    error: missing: No such file or directory (os error 2)
+    "
+    );
 }
 
 #[test]
@@ -217,13 +240,19 @@ fn refs_compare_and_swap() {
     let a = id_line(&env.run(&["hash-object", "-w", "a"]).ok());
     let b = id_line(&env.run(&["hash-object", "-w", "b"]).ok());
     env.run(&["update-ref", "refs/heads/main", &a, "-"]).ok();
-    // Expecting absence fails now.
-    let r = env
-        .run(&["update-ref", "refs/heads/main", &b, "-"])
-        .fails(1);
-    assert!(!r.stderr.is_empty());
-    // Stale expectation fails; the right one succeeds.
-    env.run(&["update-ref", "refs/heads/main", &a, &b]).fails(1);
+    // Expecting absence fails now; so does a stale expectation; the right one succeeds.
+    insta::assert_snapshot!(env.sh(&["update-ref", "refs/heads/main", &b, "-"]), @"
+    $ aos update-ref refs/heads/main b3:e695e4f6f1b8bdb3fab907b13b52d40d5c8c76a270b65d1497a7645c5fa33e9b -
+    [exit 1]
+    --- stderr
+    error: ref refs/heads/main is at b3:da43f2e41db9ba8c3f373cba5eb9550612fa1b81efcf27106d1a3989490e4e37, expected it not to exist
+    ");
+    insta::assert_snapshot!(env.sh(&["update-ref", "refs/heads/main", &a, &b]), @"
+    $ aos update-ref refs/heads/main b3:da43f2e41db9ba8c3f373cba5eb9550612fa1b81efcf27106d1a3989490e4e37 b3:e695e4f6f1b8bdb3fab907b13b52d40d5c8c76a270b65d1497a7645c5fa33e9b
+    [exit 1]
+    --- stderr
+    error: ref refs/heads/main is at b3:da43f2e41db9ba8c3f373cba5eb9550612fa1b81efcf27106d1a3989490e4e37, expected b3:e695e4f6f1b8bdb3fab907b13b52d40d5c8c76a270b65d1497a7645c5fa33e9b
+    ");
     env.run(&["update-ref", "refs/heads/main", &b[..12], &a])
         .ok();
     assert_eq!(
@@ -234,9 +263,18 @@ fn refs_compare_and_swap() {
         serde_json::from_str(&env.run(&["--json", "show-ref"]).ok().out()).unwrap();
     assert_eq!(j[0]["id"], b.as_str());
     // Invalid names and unknown objects are refused.
-    env.run(&["update-ref", "refs/../x", &a]).fails(1);
-    env.run(&["update-ref", "refs/heads/x", "b3:00000000"])
-        .fails(1);
+    insta::assert_snapshot!(env.sh(&["update-ref", "refs/../x", &a]), @r#"
+    $ aos update-ref refs/../x b3:da43f2e41db9ba8c3f373cba5eb9550612fa1b81efcf27106d1a3989490e4e37
+    [exit 1]
+    --- stderr
+    error: invalid ref name "refs/../x": a ref name has no `..` components
+    "#);
+    insta::assert_snapshot!(env.sh(&["update-ref", "refs/heads/x", "b3:00000000"]), @"
+    $ aos update-ref refs/heads/x b3:00000000
+    [exit 1]
+    --- stderr
+    error: no object id starts with 00000000
+    ");
     env.run(&["update-ref", "-d", "refs/heads/main", &b]).ok();
     assert_eq!(env.run(&["show-ref"]).ok().out(), "");
     let log = std::fs::read_to_string(env.store().join("logs/refs/heads/main")).unwrap();
@@ -255,7 +293,10 @@ fn fsck_and_gc() {
     );
     env.run_stdin(&["hash-object", "-w"], b"garbage").ok();
     env.run(&["update-ref", "refs/heads/main", &root]).ok();
-    assert!(env.run(&["fsck"]).ok().out().contains(": ok"));
+    insta::assert_snapshot!(env.sh(&["fsck"]), @"
+    $ aos fsck
+    checked 3 objects (3 loose, 0 in 0 packs), 1 links, 1 refs, 100050 bytes in [T]s: ok
+    ");
     let g: serde_json::Value =
         serde_json::from_str(&env.run(&["--json", "gc", "--prune=now"]).ok().out()).unwrap();
     assert_eq!(
@@ -279,14 +320,28 @@ fn fsck_and_gc() {
     let n = bytes.len();
     bytes[n / 2] ^= 0x20;
     std::fs::write(&pack, bytes).unwrap();
-    let r = env.run(&["fsck"]).fails(1);
-    assert!(r.out().contains("problem:"), "{}", r.out());
+    insta::assert_snapshot!(env.sh(&["fsck"]), @"
+    $ aos fsck
+    problem: $TMP/.aos/objects/pack/pack-152983ad6826ff06020ad58f7561d513eade70547e75220d1c318f97449cbc40.pack: $TMP/.aos/objects/pack/pack-152983ad6826ff06020ad58f7561d513eade70547e75220d1c318f97449cbc40.pack: checksum mismatch (file modified or truncated)
+    problem: b3:5baeeaf5c94e176080af87e31ac1372a6f2e608060daaeefc632a1b9065bc184: $TMP/.aos/objects/pack/pack-152983ad6826ff06020ad58f7561d513eade70547e75220d1c318f97449cbc40.pack offset 101: content hashes to b3:5baeeaf5c96e176080af87e31ac1372a6f2e608060daaeefc632a1b9065bc184
+    checked 2 objects (0 loose, 2 in 1 packs), 1 links, 1 refs, 43 bytes in [T]s: 2 problems
+    [exit 1]
+    ");
 }
 
 #[test]
 fn usage_errors_exit_2() {
     let env = Env::new();
-    env.run(&["no-such-command"]).fails(2);
+    insta::assert_snapshot!(env.sh(&["no-such-command"]), @"
+    $ aos no-such-command
+    [exit 2]
+    --- stderr
+    error: unrecognized subcommand 'no-such-command'
+
+    Usage: aos [OPTIONS] <COMMAND>
+
+    For more information, try '--help'.
+    ");
     env.run(&["hash-object", "-t", "nope"]).fails(2);
     env.run(&["cat-object"]).fails(2);
     env.run(&["gc", "--prune", "soon"]).fails(2);
@@ -296,10 +351,24 @@ fn usage_errors_exit_2() {
 #[test]
 fn ids_and_prefixes_are_checked() {
     let env = Env::new();
-    env.run(&["cat-object", "1234567"]).fails(1);
-    env.run(&["cat-object", "ABCDEF0123"]).fails(1);
-    let r = env.run(&["cat-object", "0123456789"]).fails(1);
-    assert!(r.stderr.contains("0123456789"), "{}", r.stderr);
+    insta::assert_snapshot!(env.sh(&["cat-object", "1234567"]), @r#"
+    $ aos cat-object 1234567
+    [exit 1]
+    --- stderr
+    error: invalid object id "1234567": an abbreviated id needs at least 8 hex digits
+    "#);
+    insta::assert_snapshot!(env.sh(&["cat-object", "ABCDEF0123"]), @r#"
+    $ aos cat-object ABCDEF0123
+    [exit 1]
+    --- stderr
+    error: invalid object id "ABCDEF0123": ids use lowercase hex digits 0-9 a-f
+    "#);
+    insta::assert_snapshot!(env.sh(&["cat-object", "0123456789"]), @"
+    $ aos cat-object 0123456789
+    [exit 1]
+    --- stderr
+    error: no object id starts with 0123456789
+    ");
 }
 
 #[test]

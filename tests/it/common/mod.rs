@@ -127,6 +127,81 @@ impl Env {
     }
 }
 
+impl Env {
+    /// Runs `aos ARGS` and renders what happened for a snapshot assertion: the command line,
+    /// stdout, `[exit N]` when N is not 0, then stderr after a `--- stderr` line when there is
+    /// any. The temporary directory reads `$TMP`, so snapshots do not depend on where it is.
+    pub fn sh(&self, args: &[&str]) -> String {
+        self.sh_stdin(args, b"")
+    }
+
+    /// [`Env::sh`] with `stdin` as the standard input.
+    pub fn sh_stdin(&self, args: &[&str], stdin: &[u8]) -> String {
+        let r = self.run_stdin(args, stdin);
+        let mut s = format!("$ aos {}\n", args.join(" "));
+        s.push_str(&String::from_utf8_lossy(&r.stdout));
+        if r.code != 0 {
+            s.push_str(&format!("[exit {}]\n", r.code));
+        }
+        if !r.stderr.is_empty() {
+            s.push_str("--- stderr\n");
+            s.push_str(&r.stderr);
+        }
+        self.redact(&s)
+    }
+
+    /// `text` with this environment's temporary directory written as `$TMP`, the checkout as
+    /// `$REPO`, and elapsed times (`0.42s`) as `[T]s`: what a snapshot must not depend on.
+    pub fn redact(&self, text: &str) -> String {
+        let dir = self.path().to_string_lossy().into_owned();
+        let canon = self
+            .path()
+            .canonicalize()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| dir.clone());
+        let text = text
+            .replace(&canon, "$TMP")
+            .replace(&dir, "$TMP")
+            .replace(env!("CARGO_MANIFEST_DIR"), "$REPO");
+        redact_seconds(&text)
+    }
+}
+
+/// `text` with every decimal number of seconds (`12.05s`, a word of its own) as `[T]s`.
+pub fn redact_seconds(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let at_word = i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.');
+        if at_word && b[i].is_ascii_digit() {
+            let mut j = i;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j < b.len() && b[j] == b'.' {
+                let mut k = j + 1;
+                while k < b.len() && b[k].is_ascii_digit() {
+                    k += 1;
+                }
+                let ends = k + 1 >= b.len() || !b[k + 1].is_ascii_alphanumeric();
+                if k > j + 1 && k < b.len() && b[k] == b's' && ends {
+                    out.push_str("[T]s");
+                    i = k + 1;
+                    continue;
+                }
+            }
+            out.push_str(&text[i..j]);
+            i = j;
+            continue;
+        }
+        let ch = text[i..].chars().next().expect("in bounds");
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
 /// A run's stdout parsed as one JSON document.
 pub fn json(r: &Run) -> serde_json::Value {
     serde_json::from_str(r.out().trim()).expect("stdout is one JSON document")
