@@ -1098,6 +1098,213 @@ def check_bundle_vectors(d: str) -> tuple[list[str], int, int]:
 
 
 # --------------------------------------------------------------------------
+# §12–13 journal entries and snapshots: shape checks, written from the tables of the spec.
+# Each check returns None or (JSON pointer of the offending member, reason).
+
+class ShapeProblem(Exception):
+    def __init__(self, pointer: str, reason: str):
+        super().__init__(f"at `{pointer}`: {reason}")
+        self.pointer = pointer
+        self.reason = reason
+
+
+def _is_nat(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= INT_MAX
+
+
+class _Members:
+    """The members of a text-keyed map, taken one by one; `done` rejects the rest."""
+
+    def __init__(self, v, at: str):
+        if not isinstance(v, Map) or not all(isinstance(k, str) for k, _ in v.pairs):
+            raise ShapeProblem(at, "expected a map with text keys")
+        self.m = dict(v.pairs)
+        self.at = at
+        self.taken = set()
+
+    def opt(self, k):
+        self.taken.add(k)
+        return self.m.get(k)
+
+    def req(self, k):
+        self.taken.add(k)
+        if k not in self.m:
+            raise ShapeProblem(f"{self.at}/{k}", "missing")
+        return self.m[k]
+
+    def nat(self, k):
+        x = self.req(k)
+        if not _is_nat(x):
+            raise ShapeProblem(f"{self.at}/{k}", "expected an integer >= 0")
+        return x
+
+    def text(self, k):
+        x = self.req(k)
+        if not isinstance(x, str):
+            raise ShapeProblem(f"{self.at}/{k}", "expected text")
+        return x
+
+    def link(self, k):
+        x = self.req(k)
+        if not isinstance(x, Link):
+            raise ShapeProblem(f"{self.at}/{k}", "expected a link")
+        return x
+
+    def done(self):
+        extra = sorted(k for k in self.m if k not in self.taken)
+        if extra:
+            raise ShapeProblem(self.at, f"unexpected member {extra[0]!r}")
+
+
+ENTRY_KINDS = ("genesis", "event", "fault", "snapshot", "manifest")
+LIMITS = ("fuel", "max_call_depth", "max_memory_bytes", "max_output_bytes", "max_stack_bytes")
+
+
+def check_entry(v) -> None:
+    """Raises ShapeProblem unless v is a journal entry (§12)."""
+    r = _Members(v, "")
+    height = r.nat("height")
+    prev = r.opt("prev")
+    kind = r.text("kind")
+    if (prev is None) != (height == 0) or (prev is not None and not isinstance(prev, Link)):
+        raise ShapeProblem("/prev", "a link, present exactly when height > 0")
+    if kind not in ENTRY_KINDS:
+        raise ShapeProblem("/kind", f"unknown entry kind {kind!r}")
+    if (kind == "genesis") != (height == 0):
+        raise ShapeProblem("/kind", "exactly the entry of height 0 is a genesis")
+    if kind == "genesis":
+        if r.nat("format") != 1:
+            raise ShapeProblem("/format", "journal format 1")
+        r.link("manifest")
+        mods = _Members(r.req("modules"), "/modules")
+        for name, target in mods.m.items():
+            if not isinstance(target, Link):
+                raise ShapeProblem(f"/modules/{name}", "expected a link")
+        lim = _Members(r.req("limits"), "/limits")
+        for k in LIMITS:
+            lim.nat(k)
+        lim.done()
+        r.nat("snapshot_every")
+        r.nat("max_derived")
+    elif kind == "event":
+        origin = r.text("origin")
+        if origin == "derived":
+            c = _Members(r.req("cause"), "/cause")
+            if c.nat("height") >= height:
+                raise ShapeProblem("/cause/height", "a cause precedes its effect")
+            c.text("reducer")
+            c.opt("cell")
+            c.done()
+        elif origin != "ingress":
+            raise ShapeProblem("/origin", f"unknown origin {origin!r}")
+        r.text("schema")
+        r.req("value")
+        r.opt("key")
+        steps = r.req("steps")
+        if not isinstance(steps, list):
+            raise ShapeProblem("/steps", "expected an array")
+        for i, st in enumerate(steps):
+            at = f"/steps/{i}"
+            m = _Members(st, at)
+            m.text("reducer")
+            m.opt("cell")
+            state = m.req("state")
+            if state is not None and not (isinstance(state, bytes) and len(state) == 32):
+                raise ShapeProblem(f"{at}/state", "null or a 32-byte byte string")
+            effects = m.opt("effects")
+            if effects is not None:
+                if not isinstance(effects, list) or not effects:
+                    raise ShapeProblem(f"{at}/effects", "a non-empty array, or omitted")
+                for j, e in enumerate(effects):
+                    x = _Members(e, f"{at}/effects/{j}")
+                    x.text("kind")
+                    x.req("params")
+                    if x.opt("cap_slot") is not None and not isinstance(x.m["cap_slot"], str):
+                        raise ShapeProblem(f"{at}/effects/{j}/cap_slot", "expected text")
+                    x.done()
+            m.done()
+    elif kind == "fault":
+        if r.nat("cause") >= height:
+            raise ShapeProblem("/cause", "a cause precedes its effect")
+        r.text("reducer")
+        r.opt("cell")
+        r.text("code")
+        r.text("message")
+    elif kind == "snapshot":
+        r.link("snapshot")
+    elif kind == "manifest":
+        r.link("manifest")
+    r.done()
+
+
+SNAPSHOT_FORMATS = {1: (), 2: ("manifest",)}  # format -> the keys it adds
+
+
+def check_snapshot(v) -> None:
+    """Raises ShapeProblem unless v is a snapshot (§13)."""
+    r = _Members(v, "")
+    fmt = r.nat("format")
+    if fmt not in SNAPSHOT_FORMATS:
+        raise ShapeProblem("/format", f"unknown snapshot format {fmt}")
+    height = r.nat("height")
+    r.link("head")
+    r.link("genesis")
+    if r.nat("last_marker") > height:
+        raise ShapeProblem("/last_marker", "after the snapshot's height")
+    states = _Members(r.req("states"), "/states")
+    for name, s in states.m.items():
+        if s is not None and not isinstance(s, Link):
+            raise ShapeProblem(f"/states/{name}", "expected a link or null")
+    cells = _Members(r.req("cells"), "/cells")
+    for name, root in cells.m.items():
+        if not isinstance(root, Link):
+            raise ShapeProblem(f"/cells/{name}", "expected a link")
+    # Format f has the keys of every format up to f, and the keys format f adds are what
+    # makes it f (else it would be written in a lower format).
+    for f in range(2, fmt + 1):
+        for k in SNAPSHOT_FORMATS[f]:
+            r.link(k)
+    r.done()
+
+
+def check_journal_vectors(d: str) -> tuple[list[str], int, int]:
+    """journal.json: valid entries and snapshots (JSON -> CBOR -> id, shape) and invalid ones
+    (rejected at the recorded pointer)."""
+    path = os.path.join(d, "journal.json")
+    if not os.path.isfile(path):
+        return [], 0, 0
+    with open(path, encoding="utf-8") as f:
+        vec = json.load(f)
+    fails = []
+    checks = {"entry": check_entry, "snapshot": check_snapshot}
+    for t in vec["valid"]:
+        name = f"journal/{t['name']}"
+        try:
+            v = json_parse(t["json"])
+            enc = encode(v)
+            if enc.hex() != t["cbor"]:
+                fails.append(f"{name}: encodes to {enc.hex()}, expected {t['cbor']}")
+            oid = id_text(object_id(t["kind"], enc))
+            if oid != t["id"]:
+                fails.append(f"{name}: id {oid}, expected {t['id']}")
+            checks[t["kind"]](decode(bytes.fromhex(t["cbor"])))
+        except ShapeProblem as e:
+            fails.append(f"{name}: rejected {e}")
+        except (CborError, JsonMappingError, ValueModelError, ValueError) as e:
+            fails.append(f"{name}: {type(e).__name__}: {e}")
+    for t in vec["invalid"]:
+        name = f"journal/{t['name']}"
+        try:
+            checks[t["kind"]](json_parse(t["json"]))
+            fails.append(f"{name}: accepted, expected a rejection at {t['pointer']!r}")
+        except ShapeProblem as e:
+            if e.pointer != t["pointer"]:
+                fails.append(f"{name}: rejected at {e.pointer!r} ({e.reason}), expected "
+                             f"{t['pointer']!r}")
+    return fails, len(vec["valid"]), len(vec["invalid"])
+
+
+# --------------------------------------------------------------------------
 # CLI: vectors
 
 
@@ -1179,6 +1386,10 @@ def check_vectors(d: str) -> list[str]:
         counts["store refs"] = len(st.refs)
     else:
         counts["store"] = "absent"
+    jfails, nj, nji = check_journal_vectors(d)
+    fails += jfails
+    counts["journal"] = nj
+    counts["invalid journal"] = nji
     bfails, nb, ni = check_bundle_vectors(d)
     fails += bfails
     counts["bundles"] = nb
@@ -1191,7 +1402,7 @@ def check_vectors(d: str) -> list[str]:
 # CLI
 
 USAGE = """usage:
-  aos_reader.py vectors DIR       check golden vectors (values/invalid/blobs/store/bundles)
+  aos_reader.py vectors DIR       check golden vectors (values/invalid/blobs/store/journal/bundles)
   aos_reader.py verify STORE_DIR  verify a store directory (the .aos directory)
   aos_reader.py ids STORE_DIR     print '<id> <kind> <size>' for every object
   aos_reader.py bundle FILE       check a bundle (§14) and list its refs"""

@@ -2,6 +2,7 @@
 
 use std::io::Read;
 use std::sync::Arc;
+use std::time::Instant;
 
 use aos::kernel::program::Program;
 use std::path::PathBuf;
@@ -381,7 +382,7 @@ pub fn run_send(ctx: &Ctx, a: &SendArgs) -> Result<(), CliError> {
         ..SendOptions::default()
     };
     let bar = ctx.progress();
-    let s = if let Some(path) = &a.batch {
+    let (s, elapsed) = if let Some(path) = &a.batch {
         // Every line is checked before anything is appended; then the file is read again in
         // chunks, so memory does not grow with the batch (standard input is kept in memory).
         let source = if path.as_os_str() == "-" {
@@ -405,14 +406,16 @@ pub fn run_send(ctx: &Ctx, a: &SendArgs) -> Result<(), CliError> {
         bar.start("send", Some(total));
         let failed: std::cell::RefCell<Option<CliError>> = std::cell::RefCell::new(None);
         let events = ChunkedEvents::new(&source, Arc::clone(&prog), &failed)?;
+        let started = Instant::now();
         let s = w.send(events, &opts, &bar)?;
+        let elapsed = started.elapsed();
         if let Some(e) = failed.into_inner() {
             return Err(CliError::user(format!(
                 "the batch changed while it was being sent ({}); {} events were appended, up to height {}",
                 e.message, s.events, s.height
             )));
         }
-        s
+        (s, elapsed)
     } else {
         let schema = a.schema.as_deref().expect("clap requires it");
         let value = parse_json_arg("value", a.value.as_deref().expect("clap requires it"))?;
@@ -423,10 +426,12 @@ pub fn run_send(ctx: &Ctx, a: &SendArgs) -> Result<(), CliError> {
             .transpose()?;
         let ev = w.parse_event(schema, &value, key.as_ref())?;
         bar.start("send", Some(1));
-        w.send([ev], &opts, &bar)?
+        let started = Instant::now();
+        let s = w.send([ev], &opts, &bar)?;
+        (s, started.elapsed())
     };
     bar.finish();
-    let secs = s.elapsed.as_secs_f64();
+    let secs = elapsed.as_secs_f64();
     #[allow(clippy::cast_precision_loss)]
     let rate = if secs > 0.0 {
         s.events as f64 / secs
@@ -599,6 +604,7 @@ pub(crate) fn summary(e: &Entry) -> String {
             f.message
         ),
         Body::Snapshot { snapshot } => format!("snapshot {snapshot}"),
+        Body::Manifest { manifest } => format!("manifest {manifest}"),
     }
 }
 
@@ -807,10 +813,11 @@ pub fn run_verify(ctx: &Ctx, a: &VerifyArgs) -> Result<(), CliError> {
         }
     };
     let bar = ctx.progress();
+    let started = Instant::now();
     match verify(&store, &a.world, &from, &bar) {
         Ok(r) => {
             bar.finish();
-            let secs = r.elapsed.as_secs_f64();
+            let secs = started.elapsed().as_secs_f64();
             #[allow(clippy::cast_precision_loss)]
             let rate = if secs > 0.0 {
                 r.stats.entries as f64 / secs

@@ -7,9 +7,11 @@
 //! and only if their heads are.
 //!
 //! Kinds written today: [`Body::Genesis`], [`Body::Event`] (ingress and derived domain
-//! events, with the outcome of every delivery), [`Body::Fault`] and [`Body::Snapshot`]. The
-//! `kind` word leaves room for effect intents, receipts, policy decisions, plan and governance
-//! records, which later formats add as new words.
+//! events, with the outcome of every delivery), [`Body::Fault`], [`Body::Snapshot`] and
+//! [`Body::Manifest`] (a switch to another manifest, added after the first format: a reader
+//! that predates it rejects the entry as an unknown kind). The `kind` word leaves room for
+//! effect intents, receipts, policy decisions, plan and governance records, which later
+//! versions add as new words.
 
 use crate::codec::cbor::{self, Value};
 use crate::kernel::fields::{Builder, Reader, ShapeError, as_array, as_text, shape};
@@ -43,6 +45,12 @@ pub enum Body {
     Snapshot {
         /// The snapshot object.
         snapshot: ObjectId,
+    },
+    /// From here on the world runs another manifest (an `air` object, whose module nodes
+    /// name their WASM blobs by `wasm_hash`); the genesis's limits and configuration stay.
+    Manifest {
+        /// The new manifest.
+        manifest: ObjectId,
     },
 }
 
@@ -210,6 +218,10 @@ impl Entry {
             Body::Snapshot { snapshot } => {
                 b.text("kind", "snapshot");
                 b.link("snapshot", snapshot);
+            }
+            Body::Manifest { manifest } => {
+                b.text("kind", "manifest");
+                b.link("manifest", manifest);
             }
         }
         b.done()
@@ -418,6 +430,9 @@ impl Entry {
             "snapshot" => Body::Snapshot {
                 snapshot: r.link("snapshot")?,
             },
+            "manifest" => Body::Manifest {
+                manifest: r.link("manifest")?,
+            },
             k => return Err(shape("/kind", format!("unknown entry kind `{k}`"))),
         };
         r.finish()?;
@@ -432,6 +447,7 @@ impl Entry {
             Body::Event(_) => "event",
             Body::Fault(_) => "fault",
             Body::Snapshot { .. } => "snapshot",
+            Body::Manifest { .. } => "manifest",
         }
     }
 }
@@ -610,6 +626,11 @@ mod tests {
                 height: 4,
                 prev: Some(id(8)),
                 body: Body::Snapshot { snapshot: id(9) },
+            },
+            Entry {
+                height: 5,
+                prev: Some(id(12)),
+                body: Body::Manifest { manifest: id(13) },
             },
         ]
     }

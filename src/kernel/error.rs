@@ -1,6 +1,7 @@
 //! Errors of world operations.
 
 use crate::air::validate::Diagnostic;
+use crate::kernel::input::IntentId;
 use crate::kernel::mapnode::MapError;
 use crate::object::ObjectId;
 use crate::store::StoreError;
@@ -39,6 +40,56 @@ impl std::fmt::Display for Divergence {
     }
 }
 
+/// What a manifest switch would change about a reducer that holds state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateChange {
+    /// The type of its state (its state schema, or a schema that one refers to).
+    StateType,
+    /// Whether it is keyed, or the type of its keys.
+    Keys,
+}
+
+impl std::fmt::Display for StateChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::StateType => "the type of its state",
+            Self::Keys => "its keys (keyed or not, or the key type)",
+        })
+    }
+}
+
+/// Why the kernel refused an input. A refused input appends nothing and changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// A receipt answers an intent that is not pending. Intents get ids and wait for
+    /// receipts only once effects are dispatched (issue 14); until then no intent is ever
+    /// pending, and every receipt is refused this way.
+    #[error("no pending intent has id {intent}")]
+    NoPendingIntent {
+        /// The intent the receipt names.
+        intent: IntentId,
+    },
+    /// The switch names the manifest the world already runs.
+    #[error("the world runs manifest {manifest} already")]
+    SameManifest {
+        /// The manifest.
+        manifest: ObjectId,
+    },
+    /// The switch would change the state type or the keys of a reducer that holds state.
+    #[error(
+        "switching to manifest {manifest} would change {change} of reducer {reducer}, which \
+         holds state"
+    )]
+    StateChange {
+        /// The manifest switched to.
+        manifest: ObjectId,
+        /// The reducer.
+        reducer: String,
+        /// What would change.
+        change: StateChange,
+    },
+}
+
 /// Why a world operation failed. Nothing already stored is changed by a failed operation
 /// beyond objects that no ref reaches (which `gc` removes).
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +113,9 @@ pub enum WorldError {
     /// fit its schema, a bad option); nothing was appended.
     #[error("{0}")]
     Input(String),
+    /// The kernel refused the input; nothing was appended.
+    #[error(transparent)]
+    Refused(#[from] Refused),
     /// The control plane does not validate.
     #[error("the control plane has {} problem(s)", .0.len())]
     Air(Vec<Diagnostic>),

@@ -3,8 +3,11 @@
 //!
 //! - [`entry`]: journal entries, the hash-chained history of a world.
 //! - [`snapshot`]: canonical, root-complete snapshots of a world's state.
-//! - [`program`]: a world's control plane made executable (schemas, reducers, routes).
-//! - [`machine`]: the deterministic stepper that turns events into entries.
+//! - [`program`]: a world's control plane made executable (schemas, reducers, routes), and
+//!   the programs of a world by manifest id.
+//! - [`input`]: the kernel's inputs (events, markers, manifest switches, receipts) and the
+//!   input each recorded entry came from.
+//! - [`machine`]: the deterministic stepper that applies inputs and appends entries.
 //! - [`replay`]: replaying recorded history and naming the first divergence.
 //! - [`mapnode`]: the canonical Merkle map (HAMT) keyed reducers keep their per-cell state in.
 //! - [`envelope`]: the CBOR envelopes passed into and out of a reducer's `step`.
@@ -13,11 +16,12 @@ pub mod entry;
 pub mod envelope;
 pub mod error;
 mod fields;
+pub mod input;
 pub mod machine;
 pub mod mapnode;
 pub mod program;
 pub mod replay;
 pub mod snapshot;
 
-pub use error::{Divergence, WorldError};
+pub use error::{Divergence, Refused, StateChange, WorldError};
 pub use fields::ShapeError;

@@ -1,7 +1,12 @@
 //! A world's control plane made executable: schemas, reducers and routes, read from a
-//! validated manifest and the genesis entry.
+//! validated manifest and the genesis entry; and the programs of one world by manifest id.
+//!
+//! A world starts with the program of its genesis manifest; a manifest entry switches it to
+//! another one. Every program of a world keeps the genesis's configuration (limits, snapshot
+//! interval, derived-event bound): a switch changes the control plane, never those.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::air::name::Name;
 use crate::air::nodes::{ModuleAbi, Node, NodeKind};
@@ -48,7 +53,9 @@ pub struct Route {
 pub struct Program {
     /// The genesis entry's id.
     pub genesis_id: ObjectId,
-    /// The genesis entry.
+    /// The genesis entry, whose limits, `snapshot_every` and `max_derived` every program of
+    /// the world runs under (its `manifest` and `modules` are the genesis's, not necessarily
+    /// this program's: see [`Program::manifest`]).
     pub genesis: Genesis,
     /// The validated control plane.
     pub air: Validated,
@@ -84,6 +91,40 @@ impl Program {
                 genesis.manifest, air.manifest_id
             )));
         }
+        Self::build(air, genesis_id, genesis, true)
+    }
+
+    /// Builds the program of another manifest of the same world as `self`: the same genesis
+    /// and configuration, the modules the manifest's nodes name by `wasm_hash`.
+    ///
+    /// # Errors
+    /// A module without a `wasm_hash`, a route to something that is not a reducer.
+    pub fn successor(&self, air: Validated) -> Result<Self, ProgramError> {
+        if air.manifest_id == self.genesis.manifest {
+            return Self::new(air, self.genesis_id, self.genesis.clone());
+        }
+        Self::build(air, self.genesis_id, self.genesis.clone(), false)
+    }
+
+    /// The manifest this program runs (an `air` object).
+    #[must_use]
+    pub fn manifest(&self) -> ObjectId {
+        self.air.manifest_id
+    }
+
+    /// Whether this is the program of the world's genesis manifest.
+    #[must_use]
+    pub fn is_genesis(&self) -> bool {
+        self.air.manifest_id == self.genesis.manifest
+    }
+
+    /// With `bind_genesis`, every module's blob must be the one the genesis binds it to.
+    fn build(
+        air: Validated,
+        genesis_id: ObjectId,
+        genesis: Genesis,
+        bind_genesis: bool,
+    ) -> Result<Self, ProgramError> {
         let mut schemas = HashMap::new();
         let mut effect_params = HashMap::new();
         let mut reducers = Vec::new();
@@ -107,7 +148,7 @@ impl Program {
                     let Some(wasm) = m.wasm_hash else {
                         return Err(ProgramError(format!("module {} has no wasm_hash", m.name)));
                     };
-                    if blob_of(&m.name) != Some(wasm) {
+                    if bind_genesis && blob_of(&m.name) != Some(wasm) {
                         return Err(ProgramError(format!(
                             "module {}: genesis does not bind its wasm_hash {wasm}",
                             m.name
@@ -129,7 +170,7 @@ impl Program {
             }
         }
         let listed = air.manifest.refs(NodeKind::DefModule).map_or(0, <[_]>::len);
-        if genesis.modules.len() != listed {
+        if bind_genesis && genesis.modules.len() != listed {
             return Err(ProgramError(format!(
                 "genesis binds {} modules, the manifest lists {listed}",
                 genesis.modules.len()
@@ -222,5 +263,92 @@ impl Program {
                 .map_err(|e| format!("module {name}: {e}"))?;
         }
         Ok(())
+    }
+}
+
+/// How many programs besides the genesis's a [`Programs`] keeps.
+const CACHED_PROGRAMS: usize = 8;
+
+/// The programs of one world by manifest id: the genesis's, always, and the few most recently
+/// used others. One is shared by every machine that runs or replays the world in a process
+/// (each machine compiles its own modules), so a history that switches manifests builds each
+/// program once, not once per segment or per open.
+pub struct Programs {
+    genesis: Arc<Program>,
+    /// Most recently used last.
+    others: Mutex<Vec<Arc<Program>>>,
+}
+
+impl Programs {
+    /// The programs of the world whose genesis program is `genesis`.
+    #[must_use]
+    pub fn new(genesis: Program) -> Self {
+        Self {
+            genesis: Arc::new(genesis),
+            others: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The program of the genesis manifest.
+    #[must_use]
+    pub fn genesis(&self) -> &Arc<Program> {
+        &self.genesis
+    }
+
+    /// The world's genesis entry.
+    #[must_use]
+    pub fn genesis_id(&self) -> ObjectId {
+        self.genesis.genesis_id
+    }
+
+    /// The program of `manifest`, if it is the genesis's or cached.
+    #[must_use]
+    pub fn get(&self, manifest: &ObjectId) -> Option<Arc<Program>> {
+        if *manifest == self.genesis.manifest() {
+            return Some(Arc::clone(&self.genesis));
+        }
+        let mut others = self.others.lock().unwrap_or_else(PoisonError::into_inner);
+        let i = others.iter().position(|p| p.manifest() == *manifest)?;
+        let p = others.remove(i);
+        others.push(Arc::clone(&p));
+        Some(p)
+    }
+
+    /// Builds and caches the program of the validated control plane `air` (see
+    /// [`Program::successor`]).
+    ///
+    /// # Errors
+    /// As [`Program::successor`].
+    pub fn add(&self, air: Validated) -> Result<Arc<Program>, ProgramError> {
+        if let Some(p) = self.get(&air.manifest_id) {
+            return Ok(p);
+        }
+        self.insert(self.genesis.successor(air)?)
+    }
+
+    /// Caches `prog`, a program of this world built with [`Program::successor`].
+    ///
+    /// # Errors
+    /// If `prog` belongs to another world.
+    pub fn insert(&self, prog: Program) -> Result<Arc<Program>, ProgramError> {
+        if prog.genesis_id != self.genesis.genesis_id {
+            return Err(ProgramError(format!(
+                "the program of manifest {} belongs to the world of genesis {}, not {}",
+                prog.manifest(),
+                prog.genesis_id,
+                self.genesis.genesis_id
+            )));
+        }
+        if prog.is_genesis() {
+            return Ok(Arc::clone(&self.genesis));
+        }
+        let p = Arc::new(prog);
+        let mut others = self.others.lock().unwrap_or_else(PoisonError::into_inner);
+        others.retain(|o| o.manifest() != p.manifest());
+        if others.len() >= CACHED_PROGRAMS {
+            others.remove(0);
+        }
+        others.push(Arc::clone(&p));
+        Ok(p)
     }
 }

@@ -1,12 +1,16 @@
-//! Replaying recorded history through the machine and comparing, entry by entry.
+//! Replaying recorded history through the machine and comparing, entry by entry: each
+//! recorded entry that starts an input (`input::source_of`) is applied again, and every entry
+//! the machine produces must be the recorded one.
 
 use std::iter::Peekable;
 
+use crate::air::validate::Validated;
 use crate::codec::cbor::Value;
 use crate::codec::json;
 use crate::kernel::entry::{Body, Entry, Origin};
 use crate::kernel::error::{Divergence, WorldError};
-use crate::kernel::machine::{EventIn, Host, Machine};
+use crate::kernel::input::{Source, source_of};
+use crate::kernel::machine::{Host, Machine};
 use crate::kernel::mapnode::{MapError, NodeStore};
 use crate::kernel::snapshot::Snapshot;
 use crate::object::{Kind, ObjectId};
@@ -184,6 +188,8 @@ pub struct ReplayStats {
     pub faults: u64,
     /// Snapshot markers (each snapshot recomputed and matched).
     pub snapshots: u64,
+    /// Manifest switches.
+    pub manifests: u64,
 }
 
 type Recorded<'a> = Box<dyn Iterator<Item = Result<(ObjectId, Entry), WorldError>> + 'a>;
@@ -217,6 +223,9 @@ impl Host for Replay<'_, '_> {
     fn wasm(&self, id: &ObjectId) -> Result<Vec<u8>, String> {
         self.inner.wasm(id)
     }
+    fn control_plane(&self, manifest: &ObjectId) -> Result<Validated, WorldError> {
+        self.inner.control_plane(manifest)
+    }
     fn snapshot(&mut self, s: &Snapshot, bytes: &[u8], id: &ObjectId) -> Result<(), WorldError> {
         self.produced_snapshot = Some(s.clone());
         self.inner.snapshot(s, bytes, id)
@@ -244,6 +253,7 @@ impl Host for Replay<'_, '_> {
                         Body::Event(_) => self.stats.derived += 1,
                         Body::Fault(_) => self.stats.faults += 1,
                         Body::Snapshot { .. } => self.stats.snapshots += 1,
+                        Body::Manifest { .. } => self.stats.manifests += 1,
                         Body::Genesis(_) => {}
                     }
                     Ok(())
@@ -282,7 +292,7 @@ pub(crate) fn replay(
         store,
     };
     loop {
-        let next = match r.recorded.peek() {
+        let (input, height, id, kind) = match r.recorded.peek() {
             None => break,
             Some(Err(_)) => {
                 return match r.recorded.next() {
@@ -290,14 +300,9 @@ pub(crate) fn replay(
                     _ => Err(WorldError::End),
                 };
             }
-            Some(Ok((id, e))) => match &e.body {
-                Body::Event(ev) if ev.origin == Origin::Ingress => Some(EventIn {
-                    schema: ev.schema.clone(),
-                    value: ev.value.clone(),
-                    key: ev.key.clone(),
-                }),
-                Body::Snapshot { .. } => None,
-                other => {
+            Some(Ok((id, e))) => match source_of(e) {
+                Source::Input(i) => (i, e.height, *id, e.kind_word()),
+                Source::Cascade | Source::Genesis => {
                     return Err(WorldError::Diverged(Box::new(Divergence {
                         height: e.height,
                         recorded: Some(*id),
@@ -305,9 +310,9 @@ pub(crate) fn replay(
                         reducer: None,
                         cell: None,
                         detail: format!(
-                            "the journal records a {} entry that no ingress event's cascade \
-                             produces here",
-                            match other {
+                            "the journal records a {} entry that no input's cascade produces \
+                             here",
+                            match &e.body {
                                 Body::Event(_) => "derived event",
                                 Body::Fault(_) => "fault",
                                 _ => "genesis",
@@ -317,13 +322,19 @@ pub(crate) fn replay(
                 }
             },
         };
-        let result = match next {
-            Some(ev) => machine.ingest(ev, &mut r).map(|_| ()),
-            None => machine.mark(&mut r).map(|_| ()),
-        };
-        match result {
-            Ok(()) => {}
+        match machine.apply(input, &mut r) {
+            Ok(_) => {}
             Err(WorldError::End) if bounded => break,
+            Err(WorldError::Refused(why)) => {
+                return Err(WorldError::Diverged(Box::new(Divergence {
+                    height,
+                    recorded: Some(id),
+                    replayed: None,
+                    reducer: None,
+                    cell: None,
+                    detail: format!("the journal records a {kind} entry the kernel refuses: {why}"),
+                })));
+            }
             Err(e) => return Err(e),
         }
         tick(&r.stats);
@@ -441,6 +452,13 @@ fn explain(
                         detail = format!("snapshot cell map: expected root {x}, replay {y}");
                         break;
                     }
+                }
+                if ra.manifest != pb.manifest {
+                    detail = format!(
+                        "snapshot manifest: expected {}, replay {}",
+                        digest(&ra.manifest),
+                        digest(&pb.manifest)
+                    );
                 }
                 if ra.height != pb.height || ra.last_marker != pb.last_marker {
                     detail = "the snapshot's position differs".to_owned();

@@ -5,14 +5,24 @@
 //! manifest, modules and configuration), every plain reducer's state and every keyed reducer's
 //! cell map. Nothing in it depends on the machine, the time, or the order things were
 //! computed in, so replaying one history anywhere yields the same snapshot id.
+//!
+//! Formats are additive: a snapshot is written in the lowest format that has every member it
+//! needs, so the snapshots of worlds that never use a later member keep their ids. Format 1
+//! has the members every world has; format 2 adds `manifest`, the manifest in force when it
+//! differs from the genesis's. The world state the next issues add (the outbox of pending
+//! intents, plan instances, budgets) comes as further optional members in later formats, each
+//! linking the root of its own Merkle map, absent while empty.
 
 use crate::codec::cbor::{self, Value};
 use crate::kernel::entry::EntryError;
 use crate::kernel::fields::{Builder, Reader, ShapeError, as_text, shape};
 use crate::object::{self, Kind, ObjectId};
 
-/// The snapshot format.
-pub const FORMAT: u64 = 1;
+/// The latest snapshot format this code reads and writes.
+pub const FORMAT: u64 = 2;
+
+/// The format of snapshots without a `manifest` member.
+const FORMAT_BASE: u64 = 1;
 
 /// A decoded snapshot.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +40,9 @@ pub struct Snapshot {
     pub states: Vec<(String, Option<ObjectId>)>,
     /// Each keyed reducer's cell map root (a `mapnode` object); sorted by name.
     pub cells: Vec<(String, ObjectId)>,
+    /// The manifest in force (an `air` object), present exactly when it is not the genesis's
+    /// (format 2). `states` and `cells` list that manifest's reducers.
+    pub manifest: Option<ObjectId>,
 }
 
 impl Snapshot {
@@ -47,15 +60,28 @@ impl Snapshot {
         for (n, root) in &self.cells {
             cells.link(n, root);
         }
-        Builder::new()
-            .nat("format", FORMAT)
+        let mut b = Builder::new();
+        b.nat("format", self.format())
             .nat("height", self.height)
             .link("head", &self.head)
             .link("genesis", &self.genesis)
             .nat("last_marker", self.last_marker)
             .put("states", states.done())
-            .put("cells", cells.done())
-            .done()
+            .put("cells", cells.done());
+        if let Some(m) = &self.manifest {
+            b.link("manifest", m);
+        }
+        b.done()
+    }
+
+    /// The format this snapshot is written in: the lowest that has every member it needs.
+    #[must_use]
+    pub fn format(&self) -> u64 {
+        if self.manifest.is_some() {
+            FORMAT
+        } else {
+            FORMAT_BASE
+        }
     }
 
     /// The canonical encoding and id.
@@ -78,10 +104,13 @@ impl Snapshot {
     fn from_value(v: &Value) -> Result<Self, ShapeError> {
         let mut r = Reader::new(v, "")?;
         let format = r.nat("format")?;
-        if format != FORMAT {
+        if !(FORMAT_BASE..=FORMAT).contains(&format) {
             return Err(shape(
                 "/format",
-                format!("snapshot format {format} is not supported (this is {FORMAT})"),
+                format!(
+                    "snapshot format {format} is not supported (this reads {FORMAT_BASE} to \
+                     {FORMAT})"
+                ),
             ));
         }
         let height = r.nat("height")?;
@@ -115,6 +144,12 @@ impl Snapshot {
             };
             cells.push((n, *id));
         }
+        // Format 2 is format 1 plus `manifest`, which it must use (else it is written as 1).
+        let manifest = if format >= FORMAT {
+            Some(r.link("manifest")?)
+        } else {
+            None
+        };
         r.finish()?;
         Ok(Self {
             height,
@@ -123,6 +158,7 @@ impl Snapshot {
             last_marker,
             states,
             cells,
+            manifest,
         })
     }
 }
@@ -143,6 +179,7 @@ mod tests {
                 ("a/B@1".into(), None),
             ],
             cells: vec![("a/C@1".into(), ObjectId::from_bytes([4; 32]))],
+            manifest: None,
         };
         let (bytes, id) = s.encode();
         assert_eq!(Snapshot::decode(&bytes).unwrap(), s);
@@ -151,5 +188,58 @@ mod tests {
         bad.last_marker = 43;
         assert!(Snapshot::decode(&bad.encode().0).is_err());
         assert!(Snapshot::decode(&[0xf6]).is_err());
+
+        // With a manifest: format 2, and the manifest makes the id differ.
+        let mut m = s.clone();
+        m.manifest = Some(ObjectId::from_bytes([5; 32]));
+        assert_eq!((s.format(), m.format()), (1, 2));
+        let (mbytes, mid) = m.encode();
+        assert_eq!(Snapshot::decode(&mbytes).unwrap(), m);
+        assert_ne!(mid, id);
+    }
+
+    /// Rewrites member `key` of the snapshot value `v` (or removes it, for `None`).
+    fn with(v: &Value, key: &str, to: Option<Value>) -> Vec<u8> {
+        let Value::Map(m) = v.clone() else {
+            panic!("a snapshot is a map")
+        };
+        let name = Value::Text(key.into());
+        let mut entries: Vec<_> = m
+            .into_entries()
+            .into_iter()
+            .filter(|(k, _)| *k != name)
+            .collect();
+        if let Some(x) = to {
+            entries.push((name, x));
+        }
+        cbor::encode(&Value::Map(cbor::Map::from_entries(entries).unwrap()))
+    }
+
+    #[test]
+    fn formats_say_whether_a_manifest_is_there() {
+        let s = Snapshot {
+            height: 3,
+            head: ObjectId::from_bytes([1; 32]),
+            genesis: ObjectId::from_bytes([2; 32]),
+            last_marker: 0,
+            states: vec![],
+            cells: vec![],
+            manifest: Some(ObjectId::from_bytes([7; 32])),
+        };
+        let v = s.to_value();
+        // Format 2 without its manifest, format 1 with one, an unknown format.
+        let err = Snapshot::decode(&with(&v, "manifest", None)).unwrap_err();
+        assert!(err.to_string().contains("/manifest"), "{err}");
+        let err = Snapshot::decode(&with(&v, "format", Some(1u64.into()))).unwrap_err();
+        assert!(
+            err.to_string().contains("unexpected member `manifest`"),
+            "{err}"
+        );
+        let err = Snapshot::decode(&with(&v, "format", Some(3u64.into()))).unwrap_err();
+        assert!(err.to_string().contains("/format"), "{err}");
+        // The manifest is a link.
+        let err =
+            Snapshot::decode(&with(&v, "manifest", Some(Value::Bytes(vec![7; 32])))).unwrap_err();
+        assert!(err.to_string().contains("/manifest"), "{err}");
     }
 }

@@ -509,7 +509,7 @@ impl HaveSet {
                     break;
                 }
                 Body::Genesis(_) => break,
-                Body::Event(_) | Body::Fault(_) => {}
+                Body::Event(_) | Body::Fault(_) | Body::Manifest { .. } => {}
             }
             walked += 1;
             let Some(prev) = e.prev else { break };
@@ -533,6 +533,9 @@ impl HaveSet {
         let s = read_snapshot(store, id)?;
         self.ids.insert(s.head);
         self.ids.insert(s.genesis);
+        if let Some(m) = s.manifest {
+            self.ids.insert(m);
+        }
         for (_, state) in &s.states {
             if let Some(v) = state {
                 self.ids.insert(*v);

@@ -1,23 +1,21 @@
-//! Creating a world: binding modules, validating the control plane, writing the genesis;
-//! and loading the program a genesis names.
+//! Creating a world: binding modules, validating the control plane, writing the genesis; and
+//! checking a control plane the same way for a manifest switch.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use crate::air::load::Origin as AirOrigin;
-use crate::air::nodes::{Node, NodeKind};
+use crate::air::nodes::Node;
 use crate::air::validate::{self, Validated};
 use crate::codec::cbor::{self};
 use crate::kernel::entry::{Body, Entry, Genesis};
 use crate::kernel::error::WorldError;
 use crate::kernel::mapnode::MapNode;
-use crate::kernel::program::Program;
-use crate::kernel::replay::read_entry;
+use crate::kernel::program::{Program, ProgramError};
 use crate::object::{self, Kind, ObjectId};
 use crate::store::Store;
 use crate::store::refs::{Expected, RefError};
 use crate::wasm::Limits;
-use crate::world::hosts::read_kind;
+use crate::world::load::read_kind;
 use crate::world::{checkpoint_ref, world_ref};
 
 /// Default of [`CreateOptions::snapshot_every`].
@@ -46,48 +44,156 @@ impl Default for CreateOptions {
     }
 }
 
-/// Reads the control plane a genesis entry names and builds its program.
-pub(crate) fn load_program(store: &Store, genesis_id: &ObjectId) -> Result<Program, WorldError> {
-    let g = read_entry(store, genesis_id)?;
-    let Body::Genesis(genesis) = g.body else {
-        return Err(WorldError::corrupt(*genesis_id, "not a genesis entry"));
-    };
-    let read_node = |id: &ObjectId| -> Result<Node, WorldError> {
-        let bytes = read_kind(store, id, Kind::Air)?;
-        let v = cbor::decode(&bytes).map_err(|e| WorldError::corrupt(*id, e.to_string()))?;
-        crate::air::canon::node_from_value(&v).map_err(|e| WorldError::corrupt(*id, e.to_string()))
-    };
-    let origin = |id: &ObjectId| AirOrigin {
-        file: PathBuf::from(id.to_string()),
-        pointer: String::new(),
-    };
-    let manifest = read_node(&genesis.manifest)?;
-    let Node::Manifest(m) = &manifest else {
-        return Err(WorldError::corrupt(genesis.manifest, "not a manifest"));
-    };
-    let mut nodes = Vec::new();
-    for kind in NodeKind::ALL {
-        for r in m.refs(kind).unwrap_or(&[]) {
-            let Some(h) = r.known_hash() else {
-                return Err(WorldError::corrupt(
-                    genesis.manifest,
-                    format!("the manifest lists {} without a hash", r.name),
-                ));
+/// A control plane checked as a new world's is: every module bound to its WASM (given now or
+/// already stored), the nodes validated, ready to build a program from and to store.
+pub(crate) struct ControlPlane<'w> {
+    /// The validated control plane.
+    pub(crate) air: Validated,
+    /// The WASM given with it, by blob id.
+    blobs: HashMap<ObjectId, &'w [u8]>,
+}
+
+/// The objects of a checked control plane, to store with whatever first uses it.
+pub(crate) struct ControlPlaneObjects<'w> {
+    blobs: HashMap<ObjectId, &'w [u8]>,
+    nodes: Vec<Vec<u8>>,
+}
+
+impl<'w> ControlPlane<'w> {
+    /// Binds `wasm` to the modules of `nodes` (AIR nodes as loaded, one of them a manifest)
+    /// and validates them.
+    ///
+    /// # Errors
+    /// [`WorldError::Input`] for WASM given for no module, [`WorldError::Module`] for a module
+    /// without WASM or with other WASM than its `wasm_hash`, [`WorldError::Air`] with every
+    /// validation problem.
+    pub(crate) fn check(
+        store: &Store,
+        mut nodes: Vec<(Node, AirOrigin)>,
+        wasm: &'w [(String, Vec<u8>)],
+    ) -> Result<Self, WorldError> {
+        let mut blobs: HashMap<ObjectId, &[u8]> = HashMap::new();
+        // Modules that get their WASM only now: a manifest may pin them as written, without it
+        // (e.g. after `aos air patch -w`), and binding the WASM makes a new node.
+        let mut bound: Vec<String> = Vec::new();
+        for (module, bytes) in wasm {
+            let id = object::hash(Kind::Blob, bytes);
+            let node = nodes.iter_mut().find_map(|(n, _)| match n {
+                Node::DefModule(m) if m.name.as_str() == module => Some(m),
+                _ => None,
+            });
+            let Some(m) = node else {
+                return Err(WorldError::Input(format!(
+                    "--wasm {module}: the control plane has no module of that name"
+                )));
             };
-            nodes.push((read_node(&h)?, origin(&h)));
+            if let Some(h) = m.wasm_hash
+                && h != id
+            {
+                return Err(WorldError::Module(format!(
+                    "module {module}: its defmodule names wasm_hash {h}, the file given hashes to {id}"
+                )));
+            }
+            if m.wasm_hash.is_none() {
+                bound.push(module.clone());
+            }
+            m.wasm_hash = Some(id);
+            blobs.insert(id, bytes);
         }
+        // Their manifest pins named the module without WASM, which no world can run: refresh them
+        // (validation fills in the bound module's id).
+        for (n, _) in &mut nodes {
+            if let Node::Manifest(m) = n {
+                for r in &mut m.modules {
+                    if bound.iter().any(|b| b == r.name.as_str()) {
+                        r.hash = None;
+                    }
+                }
+            }
+        }
+        for (n, _) in &nodes {
+            if let Node::DefModule(m) = n {
+                match m.wasm_hash {
+                    None => {
+                        return Err(WorldError::Module(format!(
+                            "module {} has no WASM: give it with --wasm {}=FILE",
+                            m.name, m.name
+                        )));
+                    }
+                    Some(h) if !blobs.contains_key(&h) && !store.contains(&h) => {
+                        return Err(WorldError::Module(format!(
+                            "module {}: blob {h} is not in the store; give it with --wasm {}=FILE",
+                            m.name, m.name
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let air: Validated = validate::validate(nodes).map_err(WorldError::Air)?;
+        Ok(Self { air, blobs })
     }
-    nodes.push((manifest.clone(), origin(&genesis.manifest)));
-    let air = validate::validate_with(nodes, &|_| None).map_err(|d| {
-        WorldError::corrupt(
-            genesis.manifest,
-            format!(
-                "the stored control plane does not validate: {}",
-                d.first().map(ToString::to_string).unwrap_or_default()
-            ),
-        )
-    })?;
-    Program::new(air, *genesis_id, genesis).map_err(|e| WorldError::corrupt(*genesis_id, e.0))
+
+    /// Each module's name and WASM blob, sorted by name.
+    pub(crate) fn modules(&self) -> Vec<(String, ObjectId)> {
+        let mut modules: Vec<(String, ObjectId)> = self
+            .air
+            .nodes
+            .iter()
+            .filter_map(|vn| match &vn.node {
+                Node::DefModule(m) => m.wasm_hash.map(|h| (m.name.as_str().to_owned(), h)),
+                _ => None,
+            })
+            .collect();
+        modules.sort();
+        modules
+    }
+
+    /// Builds the program with `build` and compiles every module of it now (so that no world
+    /// ever runs a module that cannot run); returns it with the objects to store.
+    ///
+    /// # Errors
+    /// [`WorldError::Module`]: the program cannot be built, or a module does not compile.
+    pub(crate) fn finish(
+        self,
+        store: &Store,
+        build: impl FnOnce(Validated) -> Result<Program, ProgramError>,
+    ) -> Result<(Program, ControlPlaneObjects<'w>), WorldError> {
+        let nodes: Vec<Vec<u8>> = self
+            .air
+            .nodes
+            .iter()
+            .map(|vn| cbor::encode(&vn.value))
+            .chain(std::iter::once(cbor::encode(&self.air.manifest_value)))
+            .collect();
+        let prog = build(self.air).map_err(|e| WorldError::Module(e.0))?;
+        let blobs = self.blobs;
+        let load = |id: &ObjectId| -> Result<Vec<u8>, String> {
+            match blobs.get(id) {
+                Some(b) => Ok(b.to_vec()),
+                None => read_kind(store, id, Kind::Blob).map_err(|e| e.to_string()),
+            }
+        };
+        prog.compile_all(&load).map_err(WorldError::Module)?;
+        Ok((prog, ControlPlaneObjects { blobs, nodes }))
+    }
+}
+
+impl ControlPlaneObjects<'_> {
+    /// Hands every object (the given WASM blobs, the nodes and the manifest) to `add`.
+    pub(crate) fn store_with(
+        &self,
+        mut add: impl FnMut(Kind, &[u8]) -> Result<ObjectId, WorldError>,
+    ) -> Result<(), WorldError> {
+        for (id, bytes) in &self.blobs {
+            let got = add(Kind::Blob, bytes)?;
+            debug_assert_eq!(got, *id);
+        }
+        for bytes in &self.nodes {
+            add(Kind::Air, bytes)?;
+        }
+        Ok(())
+    }
 }
 
 /// What was created.
@@ -111,7 +217,7 @@ pub struct Created {
 pub fn create_world(
     store: &Store,
     name: &str,
-    mut nodes: Vec<(Node, AirOrigin)>,
+    nodes: Vec<(Node, AirOrigin)>,
     wasm: &[(String, Vec<u8>)],
     opts: &CreateOptions,
 ) -> Result<Created, WorldError> {
@@ -130,76 +236,11 @@ pub fn create_world(
     if store.refs().read(&wref)?.is_some() {
         return Err(WorldError::Exists(name.to_owned()));
     }
-    let mut blobs: HashMap<ObjectId, &[u8]> = HashMap::new();
-    // Modules that get their WASM only now: a manifest may pin them as written, without it
-    // (e.g. after `aos air patch -w`), and binding the WASM makes a new node.
-    let mut bound: Vec<String> = Vec::new();
-    for (module, bytes) in wasm {
-        let id = object::hash(Kind::Blob, bytes);
-        let node = nodes.iter_mut().find_map(|(n, _)| match n {
-            Node::DefModule(m) if m.name.as_str() == module => Some(m),
-            _ => None,
-        });
-        let Some(m) = node else {
-            return Err(WorldError::Input(format!(
-                "--wasm {module}: the control plane has no module of that name"
-            )));
-        };
-        if let Some(h) = m.wasm_hash
-            && h != id
-        {
-            return Err(WorldError::Module(format!(
-                "module {module}: its defmodule names wasm_hash {h}, the file given hashes to {id}"
-            )));
-        }
-        if m.wasm_hash.is_none() {
-            bound.push(module.clone());
-        }
-        m.wasm_hash = Some(id);
-        blobs.insert(id, bytes);
-    }
-    // Their manifest pins named the module without WASM, which no world can run: refresh them
-    // (validation fills in the bound module's id).
-    for (n, _) in &mut nodes {
-        if let Node::Manifest(m) = n {
-            for r in &mut m.modules {
-                if bound.iter().any(|b| b == r.name.as_str()) {
-                    r.hash = None;
-                }
-            }
-        }
-    }
-    for (n, _) in &nodes {
-        if let Node::DefModule(m) = n {
-            match m.wasm_hash {
-                None => {
-                    return Err(WorldError::Module(format!(
-                        "module {} has no WASM: give it with --wasm {}=FILE",
-                        m.name, m.name
-                    )));
-                }
-                Some(h) if !blobs.contains_key(&h) && !store.contains(&h) => {
-                    return Err(WorldError::Module(format!(
-                        "module {}: blob {h} is not in the store; give it with --wasm {}=FILE",
-                        m.name, m.name
-                    )));
-                }
-                Some(_) => {}
-            }
-        }
-    }
-    let air: Validated = validate::validate(nodes).map_err(WorldError::Air)?;
-    let mut modules: Vec<(String, ObjectId)> = air
-        .nodes
-        .iter()
-        .filter_map(|vn| match &vn.node {
-            Node::DefModule(m) => m.wasm_hash.map(|h| (m.name.as_str().to_owned(), h)),
-            _ => None,
-        })
-        .collect();
-    modules.sort();
+    let cp = ControlPlane::check(store, nodes, wasm)?;
+    let modules = cp.modules();
+    let manifest = cp.air.manifest_id;
     let genesis = Genesis {
-        manifest: air.manifest_id,
+        manifest,
         modules: modules.clone(),
         limits: opts.limits.clone(),
         snapshot_every: opts.snapshot_every,
@@ -211,32 +252,9 @@ pub fn create_world(
         body: Body::Genesis(genesis.clone()),
     };
     let (gbytes, gid) = entry.encode();
-    let node_values: Vec<(ObjectId, Vec<u8>)> = air
-        .nodes
-        .iter()
-        .map(|vn| (vn.id, cbor::encode(&vn.value)))
-        .chain(std::iter::once((
-            air.manifest_id,
-            cbor::encode(&air.manifest_value),
-        )))
-        .collect();
-    let manifest = air.manifest_id;
-    let prog = Program::new(air, gid, genesis).map_err(|e| WorldError::Module(e.0))?;
-    let load = |id: &ObjectId| -> Result<Vec<u8>, String> {
-        match blobs.get(id) {
-            Some(b) => Ok(b.to_vec()),
-            None => read_kind(store, id, Kind::Blob).map_err(|e| e.to_string()),
-        }
-    };
-    prog.compile_all(&load).map_err(WorldError::Module)?;
+    let (_, objects) = cp.finish(store, |air| Program::new(air, gid, genesis))?;
     let mut batch = store.batch();
-    for (id, bytes) in &blobs {
-        let got = batch.add(Kind::Blob, bytes)?;
-        debug_assert_eq!(got, *id);
-    }
-    for (_, bytes) in &node_values {
-        batch.add(Kind::Air, bytes)?;
-    }
+    objects.store_with(|kind, bytes| Ok(batch.add(kind, bytes)?))?;
     batch.add(Kind::MapNode, &MapNode::empty().encode())?;
     batch.add(Kind::Entry, &gbytes)?;
     batch.commit()?;

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::air::validate::Validated;
 use crate::kernel::entry::Entry;
 use crate::kernel::error::WorldError;
 use crate::kernel::machine::Host;
@@ -10,20 +11,10 @@ use crate::kernel::mapnode::{MapError, NodeStore};
 use crate::kernel::snapshot::Snapshot;
 use crate::object::{self, Kind, ObjectId};
 use crate::store::{Batch, Store};
+use crate::world::load::{load_control_plane, read_kind};
 
 fn map_err(e: WorldError) -> MapError {
     MapError::Store(Box::new(e))
-}
-
-pub(crate) fn read_kind(store: &Store, id: &ObjectId, kind: Kind) -> Result<Vec<u8>, WorldError> {
-    let o = store.get(id)?;
-    if o.kind != kind {
-        return Err(WorldError::corrupt(
-            *id,
-            format!("expected a {kind} object, found a {}", o.kind),
-        ));
-    }
-    Ok(o.data)
 }
 
 /// Objects are written into a batch and readable from memory until it commits.
@@ -42,7 +33,8 @@ impl<'s> Live<'s> {
         }
     }
 
-    fn add(&mut self, kind: Kind, bytes: &[u8]) -> Result<ObjectId, WorldError> {
+    /// Adds an object to the batch (readable from the store once it commits).
+    pub(crate) fn add(&mut self, kind: Kind, bytes: &[u8]) -> Result<ObjectId, WorldError> {
         let store = self.store;
         let b = self.batch.get_or_insert_with(|| store.batch());
         Ok(b.add(kind, bytes)?)
@@ -91,6 +83,9 @@ impl Host for Live<'_> {
     }
     fn wasm(&self, id: &ObjectId) -> Result<Vec<u8>, String> {
         read_kind(self.store, id, Kind::Blob).map_err(|e| e.to_string())
+    }
+    fn control_plane(&self, manifest: &ObjectId) -> Result<Validated, WorldError> {
+        load_control_plane(self.store, manifest)
     }
     fn snapshot(&mut self, _s: &Snapshot, bytes: &[u8], _id: &ObjectId) -> Result<(), WorldError> {
         self.add(Kind::Snapshot, bytes).map(|_| ())
@@ -145,6 +140,9 @@ impl Host for Scratch<'_> {
     }
     fn wasm(&self, id: &ObjectId) -> Result<Vec<u8>, String> {
         read_kind(self.store, id, Kind::Blob).map_err(|e| e.to_string())
+    }
+    fn control_plane(&self, manifest: &ObjectId) -> Result<Validated, WorldError> {
+        load_control_plane(self.store, manifest)
     }
     fn snapshot(&mut self, _s: &Snapshot, _b: &[u8], _id: &ObjectId) -> Result<(), WorldError> {
         // A snapshot that matches the recorded one names objects the store holds; what was

@@ -1,23 +1,25 @@
-//! Worlds in a store: creating, opening, feeding events, reading state, snapshots and
-//! verification.
+//! Worlds in a store: creating, opening, feeding inputs (events, snapshot markers, manifest
+//! switches, receipts), reading state, snapshots and verification.
 //!
 //! A world named `NAME` is the ref `refs/worlds/NAME`, pointing at the head entry of its
 //! journal. The ref `refs/checkpoints/NAME` points at a snapshot of the head state written at
 //! the end of every command that appended; it is a cache (never trusted by `verify`), so that
 //! opening a world reads one snapshot instead of replaying history.
 //!
-//! - [`create`]: creating a world and loading the program a genesis names.
+//! - [`create`]: creating a world, and checking a control plane for it or for a switch.
 //! - [`event`]: reading ingress events from JSON.
 //! - [`verify`](mod@verify): offline verification.
 //! - [`history`]: naming points in histories, forks and their origin, common ancestors.
 //! - [`diff`]: comparing two worlds: history, control plane and state.
 //! - `hosts`: the live and scratch hosts machines run against.
+//! - `load`: loading the control planes and programs a history names.
 
 pub mod create;
 pub mod diff;
 pub mod event;
 pub mod history;
 mod hosts;
+mod load;
 pub mod verify;
 
 pub use create::{
@@ -27,23 +29,26 @@ pub use event::parse_event;
 pub use verify::{VerifyFrom, VerifyReport, verify, verify_head};
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
+use crate::air::load::Origin as AirOrigin;
+use crate::air::nodes::Node;
 use crate::air::types::Type;
 use crate::air::value;
 use crate::codec::cbor::{self, Value};
 use crate::codec::json::Json;
-use crate::kernel::error::WorldError;
-use crate::kernel::machine::{Cascade, EventIn, Machine, StateVal};
-use crate::kernel::program::Program;
+use crate::kernel::error::{Refused, WorldError};
+use crate::kernel::input::{ManifestSwitch, ReceiptIn};
+use crate::kernel::machine::{Applied, EventIn, Input, Machine, StateVal};
+use crate::kernel::program::{Program, Programs};
 use crate::kernel::replay::{Base, BaseSearch, find_base, read_entry, read_snapshot, replay};
 use crate::kernel::snapshot::Snapshot;
 use crate::object::ObjectId;
 use crate::progress::Progress;
 use crate::store::Store;
 use crate::store::refs::{Expected, RefError, RefName};
-use crate::world::create::load_program;
+use crate::world::create::ControlPlane;
 use crate::world::hosts::{Live, Scratch};
+use crate::world::load::load_programs;
 
 /// The ref of world `name`.
 ///
@@ -130,8 +135,19 @@ pub struct SendSummary {
     pub head: ObjectId,
     /// Its height.
     pub height: u64,
-    /// Wall time.
-    pub elapsed: Duration,
+}
+
+/// What [`World::switch_manifest`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Switched {
+    /// The manifest the world runs now.
+    pub manifest: ObjectId,
+    /// The entries appended (the manifest entry, and a snapshot marker if one was due).
+    pub applied: Applied,
+    /// The new head.
+    pub head: ObjectId,
+    /// Its height.
+    pub height: u64,
 }
 
 impl<'s> World<'s> {
@@ -168,7 +184,7 @@ impl<'s> World<'s> {
             anchor,
             max_height: None,
         };
-        let (machine, open) = Self::state_at(store, &head, &search)?;
+        let (machine, open) = Self::state_at(store, &head, &search, None)?;
         Ok(Self {
             store,
             name: hint.unwrap_or_default().to_owned(),
@@ -185,19 +201,27 @@ impl<'s> World<'s> {
         self.machine.summary(scratch)
     }
 
+    /// The machine of the state right after `head`, replayed from the base `search` finds;
+    /// `programs` are the world's if the caller has them.
     fn state_at(
         store: &Store,
         head: &ObjectId,
         search: &BaseSearch,
+        programs: Option<Arc<Programs>>,
     ) -> Result<(Machine, OpenStats), WorldError> {
         let (base, tail) = find_base(store, head, search, |_| {})?;
         let mut scratch = Scratch::new(store);
+        let genesis = match &base {
+            Base::Genesis(g) => *g,
+            Base::Snapshot(_, s) => s.genesis,
+        };
+        let programs = match programs {
+            Some(p) if p.genesis_id() == genesis => p,
+            _ => Arc::new(load_programs(store, &genesis)?),
+        };
         let mut machine = match &base {
-            Base::Genesis(g) => Machine::genesis(Arc::new(load_program(store, g)?)),
-            Base::Snapshot(_, s) => {
-                let prog = Arc::new(load_program(store, &s.genesis)?);
-                Machine::from_snapshot(prog, s, &scratch)?
-            }
+            Base::Genesis(_) => Machine::genesis(programs),
+            Base::Snapshot(_, s) => Machine::from_snapshot(programs, s, &scratch)?,
         };
         let base_height = machine.height();
         let recorded = Box::new(
@@ -245,7 +269,7 @@ impl<'s> World<'s> {
         &self.open
     }
 
-    /// The world's program (control plane, reducers, routes).
+    /// The world's program in force (control plane, reducers, routes).
     #[must_use]
     pub fn program(&self) -> &Program {
         self.machine.program()
@@ -283,7 +307,6 @@ impl<'s> World<'s> {
         opts: &SendOptions,
         progress: &dyn Progress,
     ) -> Result<SendSummary, WorldError> {
-        let start = Instant::now();
         let mut live = Live::new(self.store);
         let mut s = SendSummary {
             events: 0,
@@ -293,11 +316,10 @@ impl<'s> World<'s> {
             commits: 0,
             head: self.head(),
             height: self.height(),
-            elapsed: Duration::ZERO,
         };
         let mut since = 0u64;
         for ev in events {
-            let c: Cascade = self.machine.ingest(ev, &mut live)?;
+            let c = self.machine.apply(Input::Event(ev), &mut live)?;
             s.events += 1;
             s.entries += c.entries;
             s.derived += c.derived;
@@ -320,8 +342,17 @@ impl<'s> World<'s> {
         self.set_checkpoint(checkpoint)?;
         s.head = self.head();
         s.height = self.height();
-        s.elapsed = start.elapsed();
         Ok(s)
+    }
+
+    /// Applies one input and commits it with a checkpoint of the new head.
+    fn apply_one(&mut self, input: Input, live: &mut Live<'_>) -> Result<Applied, WorldError> {
+        let applied = self.machine.apply(input, live)?;
+        // The checkpoint is the state at the new head, in the same pack.
+        let checkpoint = self.machine.snapshot(live)?;
+        self.commit(live)?;
+        self.set_checkpoint(checkpoint)?;
+        Ok(applied)
     }
 
     fn commit(&mut self, live: &mut Live<'_>) -> Result<(), WorldError> {
@@ -363,12 +394,57 @@ impl<'s> World<'s> {
     /// Store and ref errors.
     pub fn snapshot(&mut self) -> Result<ObjectId, WorldError> {
         let mut live = Live::new(self.store);
-        let id = self.machine.mark(&mut live)?;
-        // The checkpoint is the state at the new head (the marker), in the same pack.
-        let checkpoint = self.machine.snapshot(&mut live)?;
-        self.commit(&mut live)?;
-        self.set_checkpoint(checkpoint)?;
-        Ok(id)
+        let applied = self.apply_one(Input::Marker, &mut live)?;
+        applied
+            .marker
+            .ok_or_else(|| WorldError::Input("the marker input appended no marker".into()))
+    }
+
+    /// Switches the world to another manifest: checks the control plane exactly as
+    /// [`create_world`] does (AIR `nodes` as loaded, one of them the manifest, and the `wasm`
+    /// of modules whose blob is not stored yet; every module compiled), stores its nodes and
+    /// blobs, and appends a manifest entry. The genesis's limits and configuration stay.
+    /// Reducer state carries over by reducer name (see `kernel::machine::manifest`); the
+    /// snapshot after the switch records the new manifest.
+    ///
+    /// # Errors
+    /// As [`create_world`] for the control plane; [`WorldError::Refused`] if the world runs
+    /// that manifest already or if the switch would change the state type or keys of a
+    /// reducer that holds state (nothing appended, the world unchanged); store and ref errors.
+    pub fn switch_manifest(
+        &mut self,
+        nodes: Vec<(Node, AirOrigin)>,
+        wasm: &[(String, Vec<u8>)],
+    ) -> Result<Switched, WorldError> {
+        let cp = ControlPlane::check(self.store, nodes, wasm)?;
+        let programs = Arc::clone(self.machine.programs());
+        let (prog, objects) = cp.finish(self.store, |air| programs.genesis().successor(air))?;
+        let manifest = prog.manifest();
+        if manifest == self.program().manifest() {
+            return Err(Refused::SameManifest { manifest }.into());
+        }
+        programs.insert(prog).map_err(|e| WorldError::Module(e.0))?;
+        let mut live = Live::new(self.store);
+        objects.store_with(|kind, bytes| live.add(kind, bytes))?;
+        let applied = self.apply_one(Input::Manifest(ManifestSwitch { manifest }), &mut live)?;
+        Ok(Switched {
+            manifest,
+            applied,
+            head: self.head(),
+            height: self.height(),
+        })
+    }
+
+    /// Offers an effect receipt to the world.
+    ///
+    /// Receipts answer pending intents, and no intent is pending until effects are
+    /// dispatched (issue 14): today every receipt is refused.
+    ///
+    /// # Errors
+    /// [`WorldError::Refused`] ([`Refused::NoPendingIntent`]); nothing is appended.
+    pub fn receipt(&mut self, receipt: ReceiptIn) -> Result<Applied, WorldError> {
+        let mut live = Live::new(self.store);
+        self.apply_one(Input::Receipt(receipt), &mut live)
     }
 
     /// The state of reducer `reducer` (of the cell with key `key`, for a keyed reducer).
@@ -449,7 +525,8 @@ impl<'s> World<'s> {
             anchor: None,
             max_height: Some(height),
         };
-        let (machine, open) = Self::state_at(self.store, &self.head(), &search)?;
+        let programs = Arc::clone(self.machine.programs());
+        let (machine, open) = Self::state_at(self.store, &self.head(), &search, Some(programs))?;
         Ok(World {
             store: self.store,
             name: self.name.clone(),

@@ -1,19 +1,23 @@
 //! Offline verification: replaying a journal's segments between snapshot markers in parallel
 //! and checking every entry and snapshot bit for bit.
+//!
+//! Each segment starts under the program in force at its start: the manifest its snapshot
+//! records, or the genesis's; a manifest entry inside it switches programs as it replays. The
+//! segments share the world's programs, so each manifest's program is built once.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::kernel::entry::{Body, Entry};
 use crate::kernel::error::WorldError;
 use crate::kernel::machine::Machine;
-use crate::kernel::program::Program;
+use crate::kernel::program::Programs;
 use crate::kernel::replay::{ReplayStats, read_entry, read_snapshot, replay};
 use crate::object::ObjectId;
 use crate::progress::Progress;
 use crate::store::Store;
-use crate::world::create::load_program;
 use crate::world::hosts::Scratch;
+use crate::world::load::load_programs;
 use crate::world::world_ref;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -80,16 +84,16 @@ impl Segment {
 
 fn replay_segment(
     store: &Store,
-    prog: &Arc<Program>,
+    programs: &Arc<Programs>,
     start: &SegmentStart,
     entries: SegmentEntries,
     progress: &dyn Progress,
 ) -> SegmentResult {
     let mut scratch = Scratch::new(store);
     let mut machine = match start {
-        SegmentStart::Genesis => Machine::genesis(Arc::clone(prog)),
+        SegmentStart::Genesis => Machine::genesis(Arc::clone(programs)),
         SegmentStart::Snapshot(sid) => {
-            Machine::from_snapshot(Arc::clone(prog), &read_snapshot(store, sid)?, &scratch)?
+            Machine::from_snapshot(Arc::clone(programs), &read_snapshot(store, sid)?, &scratch)?
         }
     };
     let recorded: Box<dyn Iterator<Item = Result<(ObjectId, Entry), WorldError>> + '_> =
@@ -131,8 +135,6 @@ pub struct VerifyReport {
     pub from_height: u64,
     /// What was replayed.
     pub stats: ReplayStats,
-    /// Wall time.
-    pub elapsed: Duration,
 }
 
 /// Re-executes world `name` offline and checks that it reproduces its journal bit for bit:
@@ -166,7 +168,6 @@ pub fn verify_head(
     from: &VerifyFrom,
     progress: &dyn Progress,
 ) -> Result<VerifyReport, WorldError> {
-    let start = Instant::now();
     let anchor = match from {
         VerifyFrom::Genesis => None,
         VerifyFrom::Snapshot(id) => Some((*id, read_snapshot(store, id)?)),
@@ -180,7 +181,7 @@ pub fn verify_head(
     // on its own: from the snapshot the marker links (which the previous segment recomputes
     // and so proves) to the next marker (whose snapshot it recomputes) or the head. Segments
     // replay on the rayon pool while the walk goes on.
-    let prog: OnceLock<Arc<Program>> = OnceLock::new();
+    let programs: OnceLock<Arc<Programs>> = OnceLock::new();
     let results: Mutex<Vec<(u64, SegmentResult)>> = Mutex::new(Vec::new());
     let buffered = AtomicUsize::new(0);
     let mut segments = 0u64;
@@ -194,10 +195,10 @@ pub fn verify_head(
                 SegmentEntries::Ids(_) => 0,
             };
             buffered.fetch_add(n, Ordering::Relaxed);
-            let prog = prog.get().map(Arc::clone);
+            let programs = programs.get().map(Arc::clone);
             let (results, buffered) = (&results, &buffered);
             sc.spawn(move |_| {
-                let r = match prog {
+                let r = match programs {
                     Some(p) => replay_segment(store, &p, &start, entries, progress),
                     None => Err(WorldError::Input("no control plane".into())),
                 };
@@ -214,15 +215,15 @@ pub fn verify_head(
             }
         };
         let program_of = |genesis: &ObjectId| -> Result<(), WorldError> {
-            match prog.get() {
-                Some(p) if p.genesis_id != *genesis => Err(WorldError::corrupt(
+            match programs.get() {
+                Some(p) if p.genesis_id() != *genesis => Err(WorldError::corrupt(
                     *genesis,
                     "snapshots of this journal name another genesis",
                 )),
                 Some(_) => Ok(()),
                 None => {
-                    let p = Arc::new(load_program(store, genesis)?);
-                    let _ = prog.set(p);
+                    let p = Arc::new(load_programs(store, genesis)?);
+                    let _ = programs.set(p);
                     Ok(())
                 }
             }
@@ -295,6 +296,7 @@ pub fn verify_head(
         stats.ingress += s.ingress;
         stats.derived += s.derived;
         stats.faults += s.faults;
+        stats.manifests += s.manifests;
     }
     // Each marker between two segments was replayed by both.
     let again = segments.saturating_sub(1);
@@ -307,6 +309,5 @@ pub fn verify_head(
         height,
         from_height,
         stats,
-        elapsed: start.elapsed(),
     })
 }
