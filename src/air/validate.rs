@@ -28,6 +28,9 @@ use super::nodes::{
     CapGrant, DefCap, DefEffect, DefModule, DefPlan, DefPolicy, Manifest, ModuleAbi, NamedRef,
     Node, NodeKind, OriginKind, OriginScope, ReducerAbi, StepOp, Trigger,
 };
+use super::types::relate::{
+    assignable, comparable, describe, field_type, is_integer, is_option, peel, same,
+};
 use super::types::{MapKey, SchemaProblem, Schemas, Type, check_recursion, resolve};
 use super::value;
 use crate::codec::cbor::Value;
@@ -346,175 +349,6 @@ fn builtin_of(kind: NodeKind, name: &Name) -> Option<&'static Node> {
 
 fn res<'t>(t: &'t Type, s: &'t dyn Schemas) -> Option<&'t Type> {
     resolve(t, s).ok()
-}
-
-/// Deepest type comparison: types nest at most [`crate::codec::cbor::MAX_DEPTH`] deep, and
-/// references are followed only through sound (non-recursive) schemas.
-const TYPE_DEPTH: usize = 512;
-
-/// Whether two types are the same, following references. Unknown types compare equal (their
-/// problem is reported where they are declared).
-fn same(a: &Type, b: &Type, s: &dyn Schemas, depth: usize) -> bool {
-    if let (Type::Ref(x), Type::Ref(y)) = (a, b)
-        && x == y
-    {
-        return true;
-    }
-    if depth > TYPE_DEPTH {
-        return true;
-    }
-    let (Some(a), Some(b)) = (res(a, s), res(b, s)) else {
-        return true;
-    };
-    let d = depth + 1;
-    match (a, b) {
-        (Type::Record(x), Type::Record(y)) | (Type::Variant(x), Type::Variant(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, t)| y.get(k).is_some_and(|u| same(t, u, s, d)))
-        }
-        (Type::List(x), Type::List(y))
-        | (Type::Set(x), Type::Set(y))
-        | (Type::Option(x), Type::Option(y)) => same(x, y, s, d),
-        (Type::Map { key: k1, value: v1 }, Type::Map { key: k2, value: v2 }) => {
-            k1 == k2 && same(v1, v2, s, d)
-        }
-        _ => a == b,
-    }
-}
-
-fn is_option(t: &Type, s: &dyn Schemas) -> bool {
-    matches!(res(t, s), Some(Type::Option(_)) | None)
-}
-
-/// Whether a value of type `from` may stand where `to` is expected: the same type, a value or
-/// `null` where an option is expected, a record with the fields of `to` (option fields may be
-/// missing), a variant with some of `to`'s alternatives.
-fn assignable(from: &Type, to: &Type, s: &dyn Schemas, depth: usize) -> bool {
-    if let (Type::Ref(x), Type::Ref(y)) = (from, to)
-        && x == y
-    {
-        return true;
-    }
-    if depth > TYPE_DEPTH {
-        return true;
-    }
-    let (Some(f), Some(t)) = (res(from, s), res(to, s)) else {
-        return true;
-    };
-    let d = depth + 1;
-    match (f, t) {
-        (Type::Unit, Type::Option(_)) => true,
-        (Type::Option(x), Type::Option(y)) => assignable(x, y, s, d),
-        (_, Type::Option(y)) => assignable(f, y, s, d),
-        (Type::Record(x), Type::Record(y)) => {
-            x.iter()
-                .all(|(k, ft)| y.get(k).is_some_and(|tt| assignable(ft, tt, s, d)))
-                && y.iter()
-                    .all(|(k, tt)| x.contains_key(k) || is_option(tt, s))
-        }
-        (Type::Variant(x), Type::Variant(y)) => x
-            .iter()
-            .all(|(k, ft)| y.get(k).is_some_and(|tt| assignable(ft, tt, s, d))),
-        (Type::List(x), Type::List(y)) | (Type::Set(x), Type::Set(y)) => assignable(x, y, s, d),
-        (Type::Map { key: k1, value: v1 }, Type::Map { key: k2, value: v2 }) => {
-            k1 == k2 && assignable(v1, v2, s, d)
-        }
-        _ => same(f, t, s, d),
-    }
-}
-
-/// A type with references and options peeled off, for classifying operands.
-fn peel<'t>(t: &'t Type, s: &'t dyn Schemas) -> Option<&'t Type> {
-    let mut t = res(t, s)?;
-    for _ in 0..TYPE_DEPTH {
-        match t {
-            Type::Option(x) => t = res(x, s)?,
-            _ => return Some(t),
-        }
-    }
-    None
-}
-
-fn is_integer(t: &Type) -> bool {
-    matches!(t, Type::Int | Type::Nat | Type::Time | Type::Duration)
-}
-
-/// Whether values of the two types can be compared for equality.
-fn comparable(a: &Type, b: &Type, s: &dyn Schemas) -> bool {
-    let (Some(x), Some(y)) = (peel(a, s), peel(b, s)) else {
-        return true;
-    };
-    matches!(x, Type::Unit)
-        || matches!(y, Type::Unit)
-        || (is_integer(x) && is_integer(y))
-        || assignable(x, y, s, 0)
-        || assignable(y, x, s, 0)
-}
-
-/// A short description of a type for messages.
-fn describe(t: &Type) -> String {
-    fn fields(fs: &BTreeMap<String, Type>, sep: &str) -> String {
-        let mut names: Vec<&str> = fs.keys().map(String::as_str).take(6).collect();
-        if fs.len() > 6 {
-            names.push("…");
-        }
-        names.join(sep)
-    }
-    match t {
-        Type::Ref(n) => n.to_string(),
-        Type::List(x) => format!("list<{}>", describe(x)),
-        Type::Set(x) => format!("set<{}>", describe(x)),
-        Type::Option(x) => format!("option<{}>", describe(x)),
-        Type::Map { key, value } => {
-            format!("map<{}, {}>", key.as_type().form(), describe(value))
-        }
-        Type::Record(fs) => format!("record {{{}}}", fields(fs, ", ")),
-        Type::Variant(fs) => format!("variant {{{}}}", fields(fs, " | ")),
-        other => other.form().to_owned(),
-    }
-}
-
-/// The type of a field path (`a.b`, with `$value` stepping into every alternative of a
-/// variant) in `t`.
-fn field_type(t: &Type, path: &[&str], s: &dyn Schemas, depth: usize) -> Result<Type, String> {
-    let Some((seg, rest)) = path.split_first() else {
-        return Ok(t.clone());
-    };
-    if depth > TYPE_DEPTH {
-        return Err("the path is too deep".to_owned());
-    }
-    let Some(r) = res(t, s) else {
-        return Err(format!("{} cannot be resolved", describe(t)));
-    };
-    match r {
-        Type::Record(fs) => match fs.get(*seg) {
-            Some(ft) => field_type(ft, rest, s, depth + 1),
-            None => Err(format!("{} has no field `{seg}`", describe(t))),
-        },
-        Type::Variant(tags) if *seg == "$value" => {
-            let mut found: Option<Type> = None;
-            for pt in tags.values() {
-                let ft = field_type(pt, rest, s, depth + 1)?;
-                if let Some(f) = &found {
-                    if !same(f, &ft, s, 0) {
-                        return Err(format!(
-                            "the alternatives of {} disagree on the type of `{}`",
-                            describe(t),
-                            rest.join(".")
-                        ));
-                    }
-                } else {
-                    found = Some(ft);
-                }
-            }
-            found.ok_or_else(|| "a variant without alternatives".to_owned())
-        }
-        _ => Err(format!(
-            "{} has no field `{seg}` (only records have fields; `$value` steps into a variant)",
-            describe(t)
-        )),
-    }
 }
 
 fn const_type(c: &Const) -> Type {
@@ -1433,8 +1267,8 @@ fn check_manifest(cx: &mut Cx<'_, '_>, site: &Site, m: &Manifest) {
                     continue;
                 }
                 let path: Vec<&str> = f.split('.').collect();
-                match field_type(&Type::Ref(ev.clone()), &path, &cx.cat, 0) {
-                    Ok(ft) if !same(&ft, &Type::Ref(k.clone()), &cx.cat, 0) => cx.report(
+                match field_type(&Type::Ref(ev.clone()), &path, &cx.cat) {
+                    Ok(ft) if !same(&ft, &Type::Ref(k.clone()), &cx.cat) => cx.report(
                         site,
                         &format!("{p}/key_field"),
                         Check::KeyField,
@@ -1470,7 +1304,6 @@ fn check_manifest(cx: &mut Cx<'_, '_>, site: &Site, m: &Manifest) {
                 &Type::Ref(t.event.clone()),
                 &Type::Ref(plan.input.clone()),
                 &cx.cat,
-                0,
             )
         {
             cx.report(
@@ -1487,7 +1320,7 @@ fn check_manifest(cx: &mut Cx<'_, '_>, site: &Site, m: &Manifest) {
             && cx.type_ok(&Type::Ref(t.event.clone()))
         {
             let path: Vec<&str> = c.split('.').collect();
-            if let Err(why) = field_type(&Type::Ref(t.event.clone()), &path, &cx.cat, 0) {
+            if let Err(why) = field_type(&Type::Ref(t.event.clone()), &path, &cx.cat) {
                 cx.report(
                     site,
                     &format!("{p}/correlate_by"),
@@ -1757,13 +1590,13 @@ fn check_plan<'a>(cx: &mut Cx<'a, '_>, site: &Site, plan: &'a DefPlan) {
             let Some(c) = &t.correlate_by else { continue };
             let path: Vec<&str> = c.split('.').collect();
             let ty = if cx.type_ok(&Type::Ref(t.event.clone())) {
-                field_type(&Type::Ref(t.event.clone()), &path, &cx.cat, 0).ok()
+                field_type(&Type::Ref(t.event.clone()), &path, &cx.cat).ok()
             } else {
                 None
             };
             correlation = Some(match (correlation, ty) {
                 (None, t) => t,
-                (Some(Some(a)), Some(b)) if same(&a, &b, &cx.cat, 0) => Some(a),
+                (Some(Some(a)), Some(b)) if same(&a, &b, &cx.cat) => Some(a),
                 _ => None,
             });
             corr_paths.push(path);
@@ -2021,7 +1854,7 @@ impl<'a> PlanCx<'_, 'a, '_> {
         if let StepOp::AwaitReceipt { bind_as, .. } | StepOp::AwaitEvent { bind_as, .. } = &step.op
             && let Some(local) = self.locals.get(bind_as.as_str()).copied()
             && let Some(b) = &bound
-            && !assignable(b, &Type::Ref(local.clone()), &self.cx.cat, 0)
+            && !assignable(b, &Type::Ref(local.clone()), &self.cx.cat)
         {
             self.report(
                 &format!("{p}/bind/as"),
@@ -2132,7 +1965,7 @@ impl<'a> PlanCx<'_, 'a, '_> {
             (Expr::Const(Const::Null), Type::Option(_) | Type::Unit) => {}
             (Expr::Ref(_) | Expr::Op { .. }, _) => {
                 if let Some(it) = self.infer(e, p, sc)
-                    && !assignable(&it, t, &self.cx.cat, 0)
+                    && !assignable(&it, t, &self.cx.cat)
                 {
                     self.mismatch(
                         p,
@@ -2179,7 +2012,7 @@ impl<'a> PlanCx<'_, 'a, '_> {
             (_, Type::Option(inner)) => self.check(e, p, inner, sc),
             (Expr::Const(c), _) => {
                 let ct = const_type(c);
-                if !same(&ct, &rt, &self.cx.cat, 0) {
+                if !same(&ct, &rt, &self.cx.cat) {
                     self.mismatch(
                         p,
                         format!("expected {}, found {}", describe(t), expr_form(e)),
@@ -2377,7 +2210,7 @@ impl<'a> PlanCx<'_, 'a, '_> {
                     let mut ty = self.bind_ty[visible[0]].clone();
                     for &s in &visible[1..] {
                         match (&ty, &self.bind_ty[s]) {
-                            (Some(a), Some(b)) if same(a, b, &self.cx.cat, 0) => {}
+                            (Some(a), Some(b)) if same(a, b, &self.cx.cat) => {}
                             _ => ty = None,
                         }
                     }
