@@ -21,17 +21,16 @@ use std::path::{Path, PathBuf};
 
 use super::canon::{self, Catalog, list_key};
 use super::diag::{self, RuleId};
-use super::expr::{Const, Expr, ExprOrValue, Op, Ref, RefRoot};
+use super::expr::check::{self, Env, TypeRule, expr_form};
+use super::expr::{Expr, ExprOrValue, Ref, RefRoot, is_expr_keyword};
 use super::load::{self, Origin};
 use super::name::{Name, check_dotted, check_ident};
 use super::nodes::{
     CapGrant, DefCap, DefEffect, DefModule, DefPlan, DefPolicy, Manifest, ModuleAbi, NamedRef,
     Node, NodeKind, OriginKind, OriginScope, ReducerAbi, StepOp, Trigger,
 };
-use super::types::relate::{
-    assignable, comparable, describe, field_type, is_integer, is_option, peel, same,
-};
-use super::types::{MapKey, SchemaProblem, Schemas, Type, check_recursion, resolve};
+use super::types::relate::{assignable, describe, field_type, same};
+use super::types::{SchemaProblem, Schemas, Type, check_recursion};
 use super::value;
 use crate::codec::cbor::Value;
 use crate::codec::json::pointer_escape;
@@ -336,49 +335,8 @@ fn display_ptr(p: &str) -> &str {
     if p.is_empty() { "/" } else { p }
 }
 
-fn at(p: &str, key: &str) -> String {
-    format!("{p}/{}", pointer_escape(key))
-}
-
 fn builtin_of(kind: NodeKind, name: &Name) -> Option<&'static Node> {
     load::builtin(name.as_str()).filter(|n| n.kind() == kind)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Types
-
-fn res<'t>(t: &'t Type, s: &'t dyn Schemas) -> Option<&'t Type> {
-    resolve(t, s).ok()
-}
-
-fn const_type(c: &Const) -> Type {
-    match c {
-        Const::Null => Type::Unit,
-        Const::Bool(_) => Type::Bool,
-        Const::Int(_) => Type::Int,
-        Const::Nat(_) => Type::Nat,
-        Const::Dec128(_) => Type::Dec128,
-        Const::Text(_) => Type::Text,
-        Const::Bytes(_) => Type::Bytes,
-        Const::TimeNs(_) => Type::Time,
-        Const::DurationNs(_) => Type::Duration,
-        Const::Hash(_) => Type::Hash,
-        Const::Uuid(_) => Type::Uuid,
-    }
-}
-
-fn expr_form(e: &Expr) -> String {
-    match e {
-        Expr::Const(Const::Null) => "`{\"null\": {}}`".to_owned(),
-        Expr::Const(c) => format!("a {} constant", describe(&const_type(c))),
-        Expr::Ref(r) => format!("`{r}`"),
-        Expr::Op { op, .. } => format!("`{op}`"),
-        Expr::Record(_) => "a record".to_owned(),
-        Expr::List(_) => "a list".to_owned(),
-        Expr::Set(_) => "a set".to_owned(),
-        Expr::Map(_) => "a map".to_owned(),
-        Expr::Variant { tag, .. } => format!("variant `{tag}`"),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -550,7 +508,7 @@ impl<'a> Cx<'a, '_> {
             // meant as an expression: its parse error says what is really wrong.
             let mut expr_errs = Vec::new();
             let looks_like_expr = matches!(j, crate::codec::json::Json::Object(m)
-                if m.len() == 1 && EXPR_KEYS.contains(&m[0].0.as_str()))
+                if m.len() == 1 && is_expr_keyword(&m[0].0))
                 && crate::air::expr::parse_expr(j, "", &mut expr_errs).is_none();
             if looks_like_expr && !expr_errs.is_empty() {
                 for x in expr_errs {
@@ -576,28 +534,6 @@ impl<'a> Cx<'a, '_> {
         }
     }
 }
-
-/// The top-level keys of expression forms (constructors, operators, references, constants).
-const EXPR_KEYS: [&str; 18] = [
-    "record",
-    "list",
-    "set",
-    "map",
-    "variant",
-    "op",
-    "ref",
-    "null",
-    "bool",
-    "int",
-    "nat",
-    "dec128",
-    "text",
-    "bytes_b64",
-    "time_ns",
-    "duration_ns",
-    "hash",
-    "uuid",
-];
 
 /// Whether the event schema `family` (a reducer's event type) can carry events of schema
 /// `event`: it is that schema, an alias of it, or a variant with an alternative of it.
@@ -1950,225 +1886,20 @@ impl<'a> PlanCx<'_, 'a, '_> {
         }
     }
 
-    fn mismatch(&mut self, p: &str, message: String) {
-        self.report(p, Check::TypeMismatch, message);
-    }
-
-    /// Checks `e` against the expected type `t`.
+    /// Checks `e` against the expected type `t` (see [`check::check`]).
     fn check(&mut self, e: &Expr, p: &str, t: &Type, sc: Scope<'_>) {
-        let cat = &self.cx.cat;
-        let Some(rt) = res(t, cat).cloned() else {
-            self.infer(e, p, sc);
-            return;
-        };
-        match (e, &rt) {
-            (Expr::Const(Const::Null), Type::Option(_) | Type::Unit) => {}
-            (Expr::Ref(_) | Expr::Op { .. }, _) => {
-                if let Some(it) = self.infer(e, p, sc)
-                    && !assignable(&it, t, &self.cx.cat)
-                {
-                    self.mismatch(
-                        p,
-                        format!(
-                            "expected {}, found {} of type {}",
-                            describe(t),
-                            expr_form(e),
-                            describe(&it)
-                        ),
-                    );
-                }
-            }
-            // AgentOS v1 also writes an option as the variant `None` / `Some {value}`: accept
-            // it where the option does not hold a variant of its own.
-            (Expr::Variant { tag, value }, Type::Option(inner))
-                if tag == "None"
-                    && matches!(value.as_deref(), None | Some(Expr::Const(Const::Null)))
-                    && !matches!(peel(inner, &self.cx.cat), Some(Type::Variant(_)) | None) => {}
-            (
-                Expr::Variant {
-                    tag,
-                    value: Some(x),
-                },
-                Type::Option(inner),
-            ) if tag == "Some"
-                && !matches!(peel(inner, &self.cx.cat), Some(Type::Variant(_)) | None) =>
-            {
-                self.check(x, &format!("{p}/variant/value"), inner, sc);
-            }
-            (Expr::Variant { tag, .. }, Type::Option(inner))
-                if !matches!(peel(inner, &self.cx.cat), Some(Type::Variant(_)) | None) =>
-            {
-                self.infer(e, p, sc);
-                self.mismatch(
-                    p,
-                    format!(
-                        "expected {}, found variant `{tag}`: an option is `{{\"null\": {{}}}}` \
-                         (none) or the value itself (some); AgentOS's `None` / `Some` variants \
-                         are also read, any other tag is not",
-                        describe(t)
-                    ),
-                );
-            }
-            (_, Type::Option(inner)) => self.check(e, p, inner, sc),
-            (Expr::Const(c), _) => {
-                let ct = const_type(c);
-                if !same(&ct, &rt, &self.cx.cat) {
-                    self.mismatch(
-                        p,
-                        format!("expected {}, found {}", describe(t), expr_form(e)),
-                    );
-                }
-            }
-            (Expr::Record(fs), Type::Record(ft)) => {
-                let rp = format!("{p}/record");
-                for (k, x) in fs {
-                    let fp = at(&rp, k);
-                    match ft.get(k) {
-                        Some(t2) => self.check(x, &fp, t2, sc),
-                        None => {
-                            self.infer(x, &fp, sc);
-                            self.mismatch(&fp, format!("{} has no field `{k}`", describe(t)));
-                        }
-                    }
-                }
-                for (k, t2) in ft {
-                    if !fs.iter().any(|(f, _)| f == k) && !is_option(t2, &self.cx.cat) {
-                        self.mismatch(
-                            p,
-                            format!(
-                                "field `{k}` ({}) of {} is missing",
-                                describe(t2),
-                                describe(t)
-                            ),
-                        );
-                    }
-                }
-            }
-            (Expr::Variant { tag, value }, Type::Variant(tags)) => match tags.get(tag) {
-                None => {
-                    if let Some(x) = value {
-                        self.infer(x, &format!("{p}/variant/value"), sc);
-                    }
-                    self.mismatch(
-                        &format!("{p}/variant/tag"),
-                        format!("{} has no alternative `{tag}`", describe(t)),
-                    );
-                }
-                Some(pt) => match value {
-                    Some(x) => self.check(x, &format!("{p}/variant/value"), pt, sc),
-                    None => {
-                        let unit = matches!(
-                            res(pt, &self.cx.cat),
-                            None | Some(Type::Unit | Type::Option(_))
-                        );
-                        if !unit {
-                            self.mismatch(
-                                &format!("{p}/variant"),
-                                format!(
-                                    "alternative `{tag}` of {} carries {}: give a `value`",
-                                    describe(t),
-                                    describe(pt)
-                                ),
-                            );
-                        }
-                    }
-                },
-            },
-            (Expr::List(xs), Type::List(el)) | (Expr::Set(xs), Type::Set(el)) => {
-                let key = if matches!(e, Expr::List(_)) {
-                    "list"
-                } else {
-                    "set"
-                };
-                for (i, x) in xs.iter().enumerate() {
-                    self.check(x, &format!("{p}/{key}/{i}"), el, sc);
-                }
-            }
-            (Expr::Map(kvs), Type::Map { key, value }) => {
-                for (i, (k, v)) in kvs.iter().enumerate() {
-                    self.check(k, &format!("{p}/map/{i}/key"), key.type_ref(), sc);
-                    self.check(v, &format!("{p}/map/{i}/value"), value, sc);
-                }
-            }
-            _ => {
-                self.infer(e, p, sc);
-                self.mismatch(
-                    p,
-                    format!("expected {}, found {}", describe(t), expr_form(e)),
-                );
-            }
-        }
+        check::check(&mut ExprEnv { pc: self, sc }, e, p, t);
     }
 
-    /// Infers the type of `e` where it can, checking what it refers to.
+    /// Infers the type of `e` where it can (see [`check::infer`]).
     fn infer(&mut self, e: &Expr, p: &str, sc: Scope<'_>) -> Option<Type> {
-        match e {
-            Expr::Const(c) => Some(const_type(c)),
-            Expr::Ref(r) => self.ref_type(r, p, sc),
-            Expr::Op { op, args } => self.op_type(*op, args, p, sc),
-            Expr::Record(fs) => {
-                let mut m = BTreeMap::new();
-                let mut all = true;
-                for (k, x) in fs {
-                    match self.infer(x, &at(&format!("{p}/record"), k), sc) {
-                        Some(t) => {
-                            m.insert(k.clone(), t);
-                        }
-                        None => all = false,
-                    }
-                }
-                all.then_some(Type::Record(m))
-            }
-            Expr::List(xs) | Expr::Set(xs) => {
-                let key = if matches!(e, Expr::List(_)) {
-                    "list"
-                } else {
-                    "set"
-                };
-                let mut el = None;
-                for (i, x) in xs.iter().enumerate() {
-                    let t = self.infer(x, &format!("{p}/{key}/{i}"), sc);
-                    if el.is_none() {
-                        el = t;
-                    }
-                }
-                let el = Box::new(el?);
-                Some(if key == "list" {
-                    Type::List(el)
-                } else {
-                    Type::Set(el)
-                })
-            }
-            Expr::Map(kvs) => {
-                let (mut kt, mut vt) = (None, None);
-                for (i, (k, v)) in kvs.iter().enumerate() {
-                    let a = self.infer(k, &format!("{p}/map/{i}/key"), sc);
-                    let b = self.infer(v, &format!("{p}/map/{i}/value"), sc);
-                    if kt.is_none() {
-                        kt = a;
-                    }
-                    if vt.is_none() {
-                        vt = b;
-                    }
-                }
-                let key = MapKey::from_type(res(&kt?, &self.cx.cat)?)?;
-                Some(Type::Map {
-                    key,
-                    value: Box::new(vt?),
-                })
-            }
-            Expr::Variant { value, .. } => {
-                if let Some(x) = value {
-                    self.infer(x, &format!("{p}/variant/value"), sc);
-                }
-                None
-            }
-        }
+        check::infer(&mut ExprEnv { pc: self, sc }, e, p)
     }
 
-    /// The type a reference has, reporting what it cannot resolve.
-    fn ref_type(&mut self, r: &Ref, p: &str, sc: Scope<'_>) -> Option<Type> {
-        let root = match &r.root {
+    /// The type of what reference `r`'s root names where `sc` is, reporting why it does not
+    /// resolve.
+    fn root_type(&mut self, r: &Ref, p: &str, sc: Scope<'_>) -> Option<Type> {
+        match &r.root {
             RefRoot::PlanInput => self
                 .cx
                 .cat
@@ -2182,7 +1913,7 @@ impl<'a> PlanCx<'_, 'a, '_> {
                         Check::EventRef,
                         format!("`{r}`: `@event` exists only in `await_event.where`"),
                     );
-                    return None;
+                    None
                 }
             },
             RefRoot::Var(v) => {
@@ -2228,7 +1959,7 @@ impl<'a> PlanCx<'_, 'a, '_> {
                                 self.plan.name
                             ),
                         );
-                        return None;
+                        None
                     }
                 } else {
                     self.report(
@@ -2236,7 +1967,7 @@ impl<'a> PlanCx<'_, 'a, '_> {
                         Check::UnresolvedRef,
                         format!("`{r}`: no variable `{v}` (not a local, not bound by any step)"),
                     );
-                    return None;
+                    None
                 }
             }
             RefRoot::Step(s) => match self.ids.get(s.as_str()).copied() {
@@ -2260,309 +1991,34 @@ impl<'a> PlanCx<'_, 'a, '_> {
                         Check::UnresolvedRef,
                         format!("`{r}`: the plan has no step `{s}`"),
                     );
-                    return None;
+                    None
                 }
             },
-        };
-        let mut t = root?;
-        for seg in &r.path {
-            let cat = &self.cx.cat;
-            let cur = peel(&t, cat)?.clone();
-            match &cur {
-                Type::Record(fs) => match fs.get(seg) {
-                    Some(ft) => t = ft.clone(),
-                    None => {
-                        self.report(
-                            p,
-                            Check::BadPath,
-                            format!("`{r}`: {} has no field `{seg}`", describe(&t)),
-                        );
-                        return None;
-                    }
-                },
-                Type::Map { key, value } if key.is_textual() => t = (**value).clone(),
-                Type::Variant(_) => return None,
-                other => {
-                    self.report(
-                        p,
-                        Check::BadPath,
-                        format!(
-                            "`{r}`: {} has no fields, so `.{seg}` leads nowhere",
-                            describe(other)
-                        ),
-                    );
-                    return None;
-                }
-            }
         }
-        Some(t)
+    }
+}
+
+/// A plan expression's environment for the checker: the plan and where the expression sits.
+struct ExprEnv<'x, 'c, 'a, 'o, 't> {
+    pc: &'x mut PlanCx<'c, 'a, 'o>,
+    sc: Scope<'t>,
+}
+
+impl Env for ExprEnv<'_, '_, '_, '_, '_> {
+    fn schemas(&self) -> &dyn Schemas {
+        &self.pc.cx.cat
     }
 
-    #[allow(clippy::too_many_lines)]
-    fn op_type(&mut self, op: Op, args: &[Expr], p: &str, sc: Scope<'_>) -> Option<Type> {
-        let ts: Vec<Option<Type>> = args
-            .iter()
-            .enumerate()
-            .map(|(i, a)| self.infer(a, &format!("{p}/args/{i}"), sc))
-            .collect();
-        let cat = &self.cx.cat;
-        let peeled: Vec<Option<Type>> = ts
-            .iter()
-            .map(|t| t.as_ref().and_then(|t| peel(t, cat)).cloned())
-            .collect();
-        let mut bad: Vec<(usize, String)> = Vec::new();
-        let mut want = |i: usize, ok: fn(&Type) -> bool, what: &str| {
-            if let Some(Some(t)) = peeled.get(i)
-                && !ok(t)
-            {
-                bad.push((
-                    i,
-                    format!("`{op}` takes {what}; argument {} is {}", i + 1, describe(t)),
-                ));
-            }
+    fn root(&mut self, r: &Ref, pointer: &str) -> Option<Type> {
+        self.pc.root_type(r, pointer, self.sc)
+    }
+
+    fn report(&mut self, pointer: &str, rule: TypeRule, message: String) {
+        let rule = match rule {
+            TypeRule::Mismatch => Check::TypeMismatch,
+            TypeRule::BadPath => Check::BadPath,
         };
-        let numeric = |t: &Type| is_integer(t) || matches!(t, Type::Dec128);
-        let result = match op {
-            Op::Len => {
-                want(
-                    0,
-                    |t| {
-                        matches!(
-                            t,
-                            Type::Text
-                                | Type::Bytes
-                                | Type::List(_)
-                                | Type::Set(_)
-                                | Type::Map { .. }
-                                | Type::Record(_)
-                        )
-                    },
-                    "text, bytes, a list, set, map or record",
-                );
-                Some(Type::Nat)
-            }
-            Op::Not | Op::And | Op::Or => {
-                for i in 0..args.len() {
-                    want(i, |t| matches!(t, Type::Bool), "booleans");
-                }
-                Some(Type::Bool)
-            }
-            Op::Eq | Op::Ne => {
-                if let (Some(Some(a)), Some(Some(b))) = (ts.first(), ts.get(1))
-                    && !comparable(a, b, cat)
-                {
-                    bad.push((
-                        usize::MAX,
-                        format!(
-                            "`{op}` compares values of one type; found {} and {}",
-                            describe(a),
-                            describe(b)
-                        ),
-                    ));
-                }
-                Some(Type::Bool)
-            }
-            Op::Lt | Op::Le | Op::Gt | Op::Ge => {
-                for i in 0..2 {
-                    want(
-                        i,
-                        |t| is_integer(t) || matches!(t, Type::Dec128 | Type::Text),
-                        "numbers or text",
-                    );
-                }
-                if let (Some(Some(a)), Some(Some(b))) = (peeled.first(), peeled.get(1)) {
-                    let class = |t: &Type| {
-                        if is_integer(t) {
-                            0
-                        } else if matches!(t, Type::Dec128) {
-                            1
-                        } else {
-                            2
-                        }
-                    };
-                    if class(a) != class(b) {
-                        bad.push((
-                            usize::MAX,
-                            format!(
-                                "`{op}` compares values of one kind; found {} and {}",
-                                describe(a),
-                                describe(b)
-                            ),
-                        ));
-                    }
-                }
-                Some(Type::Bool)
-            }
-            Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Mod => {
-                for i in 0..2 {
-                    want(i, numeric, "numbers");
-                }
-                match (peeled.first(), peeled.get(1)) {
-                    (Some(Some(a)), Some(Some(b))) if numeric(a) && numeric(b) => {
-                        if is_integer(a) != is_integer(b) {
-                            bad.push((
-                                usize::MAX,
-                                format!(
-                                    "`{op}` does not mix integers and decimals; found {} and {}",
-                                    describe(a),
-                                    describe(b)
-                                ),
-                            ));
-                            None
-                        } else if a == b {
-                            Some(a.clone())
-                        } else {
-                            None
-                        }
-                    }
-                    _ => None,
-                }
-            }
-            Op::Concat => {
-                for i in 0..2 {
-                    want(
-                        i,
-                        |t| matches!(t, Type::Text | Type::Bytes | Type::List(_)),
-                        "text, bytes or lists",
-                    );
-                }
-                match (peeled.first(), peeled.get(1)) {
-                    (Some(Some(a)), Some(Some(b))) => {
-                        if std::mem::discriminant(a) == std::mem::discriminant(b) {
-                            Some(a.clone())
-                        } else {
-                            bad.push((
-                                usize::MAX,
-                                format!(
-                                    "`concat` joins values of one kind; found {} and {}",
-                                    describe(a),
-                                    describe(b)
-                                ),
-                            ));
-                            None
-                        }
-                    }
-                    _ => None,
-                }
-            }
-            Op::StartsWith | Op::EndsWith => {
-                for i in 0..2 {
-                    want(
-                        i,
-                        |t| matches!(t, Type::Text | Type::Bytes),
-                        "text or bytes",
-                    );
-                }
-                Some(Type::Bool)
-            }
-            Op::Contains => {
-                want(
-                    0,
-                    |t| {
-                        matches!(
-                            t,
-                            Type::Text
-                                | Type::Bytes
-                                | Type::List(_)
-                                | Type::Set(_)
-                                | Type::Map { .. }
-                        )
-                    },
-                    "text, bytes, a list, set or map",
-                );
-                if let (Some(Some(c)), Some(Some(x))) = (peeled.first(), ts.get(1)) {
-                    let fits = match c {
-                        Type::Text | Type::Bytes => peel(x, cat).is_none_or(|y| y == c),
-                        Type::List(el) | Type::Set(el) => comparable(el, x, cat),
-                        Type::Map { key, .. } => comparable(&key.as_type(), x, cat),
-                        _ => true,
-                    };
-                    if !fits {
-                        bad.push((
-                            1,
-                            format!(
-                                "`contains` looks for an element of {}; argument 2 is {}",
-                                describe(c),
-                                describe(x)
-                            ),
-                        ));
-                    }
-                }
-                Some(Type::Bool)
-            }
-            Op::Get | Op::Has => {
-                let mut out = None;
-                match peeled.first() {
-                    Some(Some(Type::Record(fs))) => {
-                        if let Some(Expr::Const(Const::Text(f))) = args.get(1) {
-                            match fs.get(f) {
-                                Some(ft) => out = Some(ft.clone()),
-                                None if op == Op::Get => bad.push((
-                                    1,
-                                    format!(
-                                        "{} has no field `{f}`",
-                                        describe(ts[0].as_ref().unwrap_or(&Type::Unit))
-                                    ),
-                                )),
-                                None => {}
-                            }
-                        } else if let Some(Some(k)) = peeled.get(1)
-                            && !matches!(k, Type::Text)
-                        {
-                            bad.push((
-                                1,
-                                format!("a record field is named by text, found {}", describe(k)),
-                            ));
-                        }
-                    }
-                    Some(Some(Type::Map { key, value })) => {
-                        if let Some(Some(k)) = ts.get(1)
-                            && !comparable(&key.as_type(), k, cat)
-                        {
-                            bad.push((
-                                1,
-                                format!(
-                                    "the map's keys are {}, found {}",
-                                    key.as_type().form(),
-                                    describe(k)
-                                ),
-                            ));
-                        }
-                        out = Some((**value).clone());
-                    }
-                    Some(Some(Type::List(el))) => {
-                        if op == Op::Get {
-                            want(1, is_integer, "an integer index into a list");
-                        }
-                        out = Some((**el).clone());
-                    }
-                    Some(Some(Type::Set(_))) if op == Op::Has => {}
-                    Some(Some(t)) => bad.push((
-                        0,
-                        format!(
-                            "`{op}` takes a record, map{} as argument 1, found {}",
-                            if op == Op::Has {
-                                ", set or list"
-                            } else {
-                                " or list"
-                            },
-                            describe(t)
-                        ),
-                    )),
-                    _ => {}
-                }
-                if op == Op::Has { Some(Type::Bool) } else { out }
-            }
-        };
-        for (i, m) in bad {
-            let ptr = if i == usize::MAX {
-                p.to_owned()
-            } else {
-                format!("{p}/args/{i}")
-            };
-            self.mismatch(&ptr, m);
-        }
-        result
+        self.pc.report(pointer, rule, message);
     }
 }
 

@@ -107,8 +107,9 @@ use crate::codec::cbor::{self, Int, MAX_DEPTH, Map, Value};
 use crate::codec::json::{BASE64, Json};
 use crate::object::ObjectId;
 
-/// The keys of tagged literals.
-const TAG_KEYWORDS: [&str; 16] = [
+/// The keys of the tagged literals of scalar types (`{"nat": 3}`), which are also the keys of
+/// expression constants.
+pub(crate) const SCALAR_KEYWORDS: [&str; 11] = [
     "null",
     "bool",
     "int",
@@ -120,12 +121,16 @@ const TAG_KEYWORDS: [&str; 16] = [
     "duration_ns",
     "hash",
     "uuid",
-    "record",
-    "variant",
-    "list",
-    "set",
-    "map",
 ];
+
+/// The keys of the tagged literals of composite types (`{"list": [..]}`), which are also the
+/// keys of expression constructors.
+pub(crate) const COMPOSITE_KEYWORDS: [&str; 5] = ["record", "variant", "list", "set", "map"];
+
+/// Whether `k` is the key of a tagged literal.
+pub(crate) fn is_tag_keyword(k: &str) -> bool {
+    SCALAR_KEYWORDS.contains(&k) || COMPOSITE_KEYWORDS.contains(&k)
+}
 
 /// Why a value does not fit its type, and where.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -608,7 +613,7 @@ fn expected(t: &Type) -> &'static str {
 /// What a piece of JSON is, for messages.
 fn found(j: &Json) -> String {
     match j {
-        Json::Object(m) if m.len() == 1 && TAG_KEYWORDS.contains(&m[0].0.as_str()) => {
+        Json::Object(m) if m.len() == 1 && is_tag_keyword(&m[0].0) => {
             format!("a tagged `{}` literal", m[0].0)
         }
         Json::Null => "null".to_owned(),
