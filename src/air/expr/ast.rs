@@ -68,7 +68,7 @@ pub enum Const {
 }
 
 /// What a reference starts from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum RefRoot {
     /// `@plan.input`: the plan's input value.
     PlanInput,

@@ -90,6 +90,33 @@ fn at(p: &str, key: &str) -> String {
     format!("{p}/{}", pointer_escape(key))
 }
 
+/// The one type of the elements of a constructor, as far as inferred.
+enum Common {
+    /// No element yet.
+    Empty,
+    /// Every element so far has this type.
+    All(Type),
+    /// Some element's type is unknown, or two differ.
+    Unknown,
+}
+
+impl Common {
+    fn join(&mut self, t: Option<Type>, s: &dyn Schemas) {
+        *self = match (std::mem::replace(self, Common::Unknown), t) {
+            (Common::Empty, Some(t)) => Common::All(t),
+            (Common::All(a), Some(b)) if same(&a, &b, s) => Common::All(a),
+            _ => Common::Unknown,
+        };
+    }
+
+    fn get(self) -> Option<Type> {
+        match self {
+            Common::All(t) => Some(t),
+            Common::Empty | Common::Unknown => None,
+        }
+    }
+}
+
 struct Checker<'e> {
     env: &'e mut dyn Env,
 }
@@ -289,14 +316,12 @@ impl Checker<'_> {
                 } else {
                     "set"
                 };
-                let mut el = None;
+                let mut el = Common::Empty;
                 for (i, x) in xs.iter().enumerate() {
                     let t = self.infer(x, &format!("{p}/{key}/{i}"));
-                    if el.is_none() {
-                        el = t;
-                    }
+                    el.join(t, self.env.schemas());
                 }
-                let el = Box::new(el?);
+                let el = Box::new(el.get()?);
                 Some(if key == "list" {
                     Type::List(el)
                 } else {
@@ -304,21 +329,17 @@ impl Checker<'_> {
                 })
             }
             Expr::Map(kvs) => {
-                let (mut kt, mut vt) = (None, None);
+                let (mut kt, mut vt) = (Common::Empty, Common::Empty);
                 for (i, (k, v)) in kvs.iter().enumerate() {
                     let a = self.infer(k, &format!("{p}/map/{i}/key"));
                     let b = self.infer(v, &format!("{p}/map/{i}/value"));
-                    if kt.is_none() {
-                        kt = a;
-                    }
-                    if vt.is_none() {
-                        vt = b;
-                    }
+                    kt.join(a, self.env.schemas());
+                    vt.join(b, self.env.schemas());
                 }
-                let key = MapKey::from_type(res(&kt?, self.env.schemas())?)?;
+                let key = MapKey::from_type(res(&kt.get()?, self.env.schemas())?)?;
                 Some(Type::Map {
                     key,
-                    value: Box::new(vt?),
+                    value: Box::new(vt.get()?),
                 })
             }
             Expr::Variant { value, .. } => {

@@ -4,8 +4,11 @@
 //!
 //! - [`ast`]: the tree ([`Expr`], [`Const`], [`Ref`], [`ExprOrValue`]) and its rendering.
 //! - `parse`: reading the tree from JSON ([`Expr::from_json`], [`ExprOrValue::from_json`]).
-//! - [`ops`]: the operator table ([`ops::OPS`]): name, arity and typing rule of each operator.
+//! - [`ops`]: the operator table ([`ops::OPS`]): name, arity, typing rule and evaluation of
+//!   each operator.
 //! - [`check`]: the type checker, which validation runs on every plan expression.
+//! - [`val`]: the values expressions compute ([`val::Val`]).
+//! - [`eval`]: the evaluator: an expression and the values its references name, to a value.
 //!
 //! An expression is a JSON object of one of these shapes (see `docs/air.md`):
 //!
@@ -25,8 +28,10 @@
 
 pub mod ast;
 pub mod check;
+pub mod eval;
 pub mod ops;
 mod parse;
+pub mod val;
 
 pub use ast::{Const, Expr, ExprOrValue, Ref, RefRoot};
 pub use ops::{Arity, Op};

@@ -1,10 +1,22 @@
 //! The operators of expressions, each defined once, in one table ([`OPS`]): its JSON name, its
-//! arity and its typing rule. The checker types every operator application by this table; the
-//! evaluator applies operators through the same table.
+//! arity, its typing rule and its evaluation. The checker types every operator application by
+//! this table and the evaluator applies operators through it, so the two cannot disagree on
+//! what an operator is; each family's typing and evaluation sit side by side below.
+//!
+//! Evaluation follows AgentOS v1 (`air-v1.md` §10) where the checker lets it, and says where
+//! it cannot: arguments are evaluated eagerly (no short-circuit); integers of every kind
+//! compare as wide integers; arithmetic on two integers of one kind stays in that kind and an
+//! overflow is an error — also `nat − nat` below zero, which v1 turned into an `int` but the
+//! checker types as `nat`; integers of two kinds give an `int`; `div` and `mod` truncate toward
+//! zero; `dec128` values compare by numeric value, and `dec128` arithmetic is an error (v1 has
+//! none). `concat` joins text, bytes or lists; `has` on a list asks whether the index is in it
+//! (as `get` would succeed), on a set whether the element is in it.
 
+use std::cmp::Ordering;
 use std::fmt;
 
-use crate::air::types::relate::{comparable, describe, is_integer, peel};
+use super::val::{Val, dec128_cmp};
+use crate::air::types::relate::{comparable, describe, is_integer, peel, same};
 use crate::air::types::{Schemas, Type};
 
 /// How many arguments an operator takes.
@@ -49,6 +61,49 @@ pub struct OpDef {
     /// Its typing rule: the result type of an application (`None` when it cannot be known),
     /// recording in the [`Operands`] what does not fit.
     pub typing: fn(&mut Operands<'_>) -> Option<Type>,
+    /// Its evaluation: the result of applying the operator to evaluated arguments (as many as
+    /// its arity allows).
+    pub eval: fn(Op, &[Val]) -> Result<Val, OpFault>,
+}
+
+/// Why applying an operator to values failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OpFault {
+    /// An argument is not a value the operator takes.
+    #[error("argument {} is {found}; `{op}` takes {expected}", .arg + 1)]
+    Operand {
+        /// The operator.
+        op: Op,
+        /// The argument's index, from 0.
+        arg: usize,
+        /// What the operator takes there.
+        expected: &'static str,
+        /// What the argument is.
+        found: &'static str,
+    },
+    /// The result does not fit its integer type.
+    #[error("the result of `{0}` is out of range")]
+    Overflow(Op),
+    /// Division or remainder by zero.
+    #[error("`{0}` by zero")]
+    DivisionByZero(Op),
+    /// A list index outside the list.
+    #[error("index {index} is outside the list (length {len})")]
+    IndexOutOfRange {
+        /// The index.
+        index: i128,
+        /// The list's length.
+        len: usize,
+    },
+    /// `get` of a field a record does not have.
+    #[error("the record has no field `{0}`")]
+    NoSuchField(String),
+    /// `get` of a key a map does not have.
+    #[error("the map has no key {0}")]
+    NoSuchKey(String),
+    /// Arithmetic on `dec128` values, which AIR v1 does not define.
+    #[error("`{0}` on dec128 values is not supported (AIR v1 has no decimal arithmetic)")]
+    Dec128Arithmetic(Op),
 }
 
 impl fmt::Debug for OpDef {
@@ -62,91 +117,71 @@ impl fmt::Debug for OpDef {
 }
 
 macro_rules! ops {
-    ($($(#[$doc:meta])* $v:ident = $s:literal, $arity:expr, $typing:expr;)*) => {
+    ($($(#[$doc:meta])* $v:ident = $s:literal, $arity:expr, $typing:expr, $eval:expr;)*) => {
         /// An operator of an expression (`{"op": NAME, "args": [..]}`).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Op {
             $($(#[$doc])* $v,)*
         }
 
+        impl Op {
+            /// Every operator.
+            pub const ALL: &[Op] = &[$(Op::$v,)*];
+        }
+
         /// Every operator's definition, in the order of [`Op`]'s variants.
         pub static OPS: &[OpDef] = &[
-            $(OpDef { op: Op::$v, name: $s, arity: $arity, typing: $typing },)*
+            $(OpDef { op: Op::$v, name: $s, arity: $arity, typing: $typing, eval: $eval },)*
         ];
     };
 }
 
 ops! {
     /// Length of text (characters), bytes, list, set, map or record.
-    Len = "len", Arity::Exactly(1), type_len;
+    Len = "len", Arity::Exactly(1), type_len, eval_len;
     /// Field of a record (by text), entry of a map (by key) or element of a list (by index).
-    Get = "get", Arity::Exactly(2), type_get_has;
+    Get = "get", Arity::Exactly(2), type_get_has, eval_get;
     /// Whether a record, map, set or list has a field, key or element.
-    Has = "has", Arity::Exactly(2), type_get_has;
+    Has = "has", Arity::Exactly(2), type_get_has, eval_has;
     /// Equality.
-    Eq = "eq", Arity::Exactly(2), type_equality;
+    Eq = "eq", Arity::Exactly(2), type_equality, eval_equality;
     /// Inequality.
-    Ne = "ne", Arity::Exactly(2), type_equality;
+    Ne = "ne", Arity::Exactly(2), type_equality, eval_equality;
     /// Less than (numbers or text).
-    Lt = "lt", Arity::Exactly(2), type_order;
+    Lt = "lt", Arity::Exactly(2), type_order, eval_order;
     /// Less than or equal.
-    Le = "le", Arity::Exactly(2), type_order;
+    Le = "le", Arity::Exactly(2), type_order, eval_order;
     /// Greater than.
-    Gt = "gt", Arity::Exactly(2), type_order;
+    Gt = "gt", Arity::Exactly(2), type_order, eval_order;
     /// Greater than or equal.
-    Ge = "ge", Arity::Exactly(2), type_order;
+    Ge = "ge", Arity::Exactly(2), type_order, eval_order;
     /// Conjunction of two or more booleans.
-    And = "and", Arity::AtLeast(2), type_logic;
+    And = "and", Arity::AtLeast(2), type_logic, eval_logic;
     /// Disjunction of two or more booleans.
-    Or = "or", Arity::AtLeast(2), type_logic;
+    Or = "or", Arity::AtLeast(2), type_logic, eval_logic;
     /// Negation.
-    Not = "not", Arity::Exactly(1), type_logic;
-    /// Text concatenation.
-    Concat = "concat", Arity::Exactly(2), type_concat;
+    Not = "not", Arity::Exactly(1), type_logic, eval_logic;
+    /// Concatenation of text, bytes or lists.
+    Concat = "concat", Arity::Exactly(2), type_concat, eval_concat;
     /// Addition.
-    Add = "add", Arity::Exactly(2), type_arith;
+    Add = "add", Arity::Exactly(2), type_arith, eval_arith;
     /// Subtraction.
-    Sub = "sub", Arity::Exactly(2), type_arith;
+    Sub = "sub", Arity::Exactly(2), type_arith, eval_arith;
     /// Multiplication.
-    Mul = "mul", Arity::Exactly(2), type_arith;
+    Mul = "mul", Arity::Exactly(2), type_arith, eval_arith;
     /// Division.
-    Div = "div", Arity::Exactly(2), type_arith;
+    Div = "div", Arity::Exactly(2), type_arith, eval_arith;
     /// Remainder.
-    Mod = "mod", Arity::Exactly(2), type_arith;
-    /// Whether text starts with text.
-    StartsWith = "starts_with", Arity::Exactly(2), type_affix;
-    /// Whether text ends with text.
-    EndsWith = "ends_with", Arity::Exactly(2), type_affix;
+    Mod = "mod", Arity::Exactly(2), type_arith, eval_arith;
+    /// Whether text (bytes) starts with text (bytes).
+    StartsWith = "starts_with", Arity::Exactly(2), type_affix, eval_affix;
+    /// Whether text (bytes) ends with text (bytes).
+    EndsWith = "ends_with", Arity::Exactly(2), type_affix, eval_affix;
     /// Whether text, bytes, a list, set or map contains the second argument.
-    Contains = "contains", Arity::Exactly(2), type_contains;
+    Contains = "contains", Arity::Exactly(2), type_contains, eval_contains;
 }
 
 impl Op {
-    /// Every operator.
-    pub const ALL: &[Op] = &[
-        Op::Len,
-        Op::Get,
-        Op::Has,
-        Op::Eq,
-        Op::Ne,
-        Op::Lt,
-        Op::Le,
-        Op::Gt,
-        Op::Ge,
-        Op::And,
-        Op::Or,
-        Op::Not,
-        Op::Concat,
-        Op::Add,
-        Op::Sub,
-        Op::Mul,
-        Op::Div,
-        Op::Mod,
-        Op::StartsWith,
-        Op::EndsWith,
-        Op::Contains,
-    ];
-
     /// The operator's definition.
     #[must_use]
     pub fn def(self) -> &'static OpDef {
@@ -251,6 +286,16 @@ impl<'a> Operands<'a> {
     }
 }
 
+/// Argument `arg` (`v`) is not what `op` takes.
+fn operand(op: Op, arg: usize, expected: &'static str, v: &Val) -> OpFault {
+    OpFault::Operand {
+        op,
+        arg,
+        expected,
+        found: v.kind(),
+    }
+}
+
 fn numeric(t: &Type) -> bool {
     is_integer(t) || matches!(t, Type::Dec128)
 }
@@ -274,11 +319,40 @@ fn type_len(o: &mut Operands<'_>) -> Option<Type> {
     Some(Type::Nat)
 }
 
+fn eval_len(op: Op, a: &[Val]) -> Result<Val, OpFault> {
+    let n = match &a[0] {
+        Val::Text(s) => s.chars().count(),
+        Val::Bytes(b) => b.len(),
+        Val::List(xs) | Val::Set(xs) => xs.len(),
+        Val::Map(kvs) => kvs.len(),
+        Val::Record(fs) => fs.len(),
+        v => {
+            return Err(operand(op, 0, "text, bytes, a list, set, map or record", v));
+        }
+    };
+    Ok(Val::Nat(u64::try_from(n).expect("a length fits u64")))
+}
+
 fn type_logic(o: &mut Operands<'_>) -> Option<Type> {
     for i in 0..o.types.len() {
         o.want(i, |t| matches!(t, Type::Bool), "booleans");
     }
     Some(Type::Bool)
+}
+
+fn eval_logic(op: Op, a: &[Val]) -> Result<Val, OpFault> {
+    let mut bools = Vec::with_capacity(a.len());
+    for (i, v) in a.iter().enumerate() {
+        match v {
+            Val::Bool(b) => bools.push(*b),
+            v => return Err(operand(op, i, "booleans", v)),
+        }
+    }
+    Ok(Val::Bool(match op {
+        Op::Not => !bools[0],
+        Op::And => bools.iter().all(|b| *b),
+        _ => bools.iter().any(|b| *b),
+    }))
 }
 
 fn type_equality(o: &mut Operands<'_>) -> Option<Type> {
@@ -296,6 +370,10 @@ fn type_equality(o: &mut Operands<'_>) -> Option<Type> {
         );
     }
     Some(Type::Bool)
+}
+
+fn eval_equality(op: Op, a: &[Val]) -> Result<Val, OpFault> {
+    Ok(Val::Bool(a[0].same(&a[1]) == (op == Op::Eq)))
 }
 
 fn type_order(o: &mut Operands<'_>) -> Option<Type> {
@@ -331,6 +409,28 @@ fn type_order(o: &mut Operands<'_>) -> Option<Type> {
     Some(Type::Bool)
 }
 
+fn eval_order(op: Op, a: &[Val]) -> Result<Val, OpFault> {
+    let ord = match (&a[0], &a[1]) {
+        (Val::Text(x), Val::Text(y)) => x.cmp(y),
+        (Val::Dec128(x), Val::Dec128(y)) => dec128_cmp(x, y).unwrap_or(Ordering::Equal),
+        (x, y) => match (x.integer(), y.integer()) {
+            (Some(m), Some(n)) => m.cmp(&n),
+            _ => {
+                let orderable =
+                    |v: &Val| v.integer().is_some() || matches!(v, Val::Text(_) | Val::Dec128(_));
+                let bad = usize::from(orderable(x));
+                return Err(operand(op, bad, "numbers or text of one kind", &a[bad]));
+            }
+        },
+    };
+    Ok(Val::Bool(match op {
+        Op::Lt => ord.is_lt(),
+        Op::Le => ord.is_le(),
+        Op::Gt => ord.is_gt(),
+        _ => ord.is_ge(),
+    }))
+}
+
 fn type_arith(o: &mut Operands<'_>) -> Option<Type> {
     for i in 0..2 {
         o.want(i, numeric, "numbers");
@@ -358,6 +458,34 @@ fn type_arith(o: &mut Operands<'_>) -> Option<Type> {
     }
 }
 
+fn eval_arith(op: Op, a: &[Val]) -> Result<Val, OpFault> {
+    let (x, y) = (&a[0], &a[1]);
+    if let (Val::Dec128(_), Val::Dec128(_)) = (x, y) {
+        return Err(OpFault::Dec128Arithmetic(op));
+    }
+    let (Some(m), Some(n)) = (x.integer(), y.integer()) else {
+        let bad = usize::from(x.integer().is_some());
+        return Err(operand(op, bad, "integers", &a[bad]));
+    };
+    let r = match op {
+        Op::Add => m.checked_add(n),
+        Op::Sub => m.checked_sub(n),
+        Op::Mul => m.checked_mul(n),
+        _ if n == 0 => return Err(OpFault::DivisionByZero(op)),
+        Op::Div => m.checked_div(n),
+        _ => m.checked_rem(n),
+    };
+    let overflow = || OpFault::Overflow(op);
+    let r = r.ok_or_else(overflow)?;
+    match (x, y) {
+        (Val::Nat(_), Val::Nat(_)) => u64::try_from(r).map(Val::Nat),
+        (Val::Time(_), Val::Time(_)) => u64::try_from(r).map(Val::Time),
+        (Val::Duration(_), Val::Duration(_)) => i64::try_from(r).map(Val::Duration),
+        _ => i64::try_from(r).map(Val::Int),
+    }
+    .map_err(|_| overflow())
+}
+
 fn type_concat(o: &mut Operands<'_>) -> Option<Type> {
     for i in 0..2 {
         o.want(
@@ -369,7 +497,8 @@ fn type_concat(o: &mut Operands<'_>) -> Option<Type> {
     match (o.peeled(0), o.peeled(1)) {
         (Some(a), Some(b)) => {
             if std::mem::discriminant(a) == std::mem::discriminant(b) {
-                Some(a.clone())
+                // Lists of different element types join, but into no one list type.
+                same(a, b, o.schemas).then(|| a.clone())
             } else {
                 o.problem(
                     None,
@@ -386,6 +515,23 @@ fn type_concat(o: &mut Operands<'_>) -> Option<Type> {
     }
 }
 
+fn eval_concat(op: Op, a: &[Val]) -> Result<Val, OpFault> {
+    Ok(match (&a[0], &a[1]) {
+        (Val::Text(x), Val::Text(y)) => Val::Text(format!("{x}{y}")),
+        (Val::Bytes(x), Val::Bytes(y)) => Val::Bytes([x.as_slice(), y].concat()),
+        (Val::List(x), Val::List(y)) => Val::List([x.as_slice(), y].concat()),
+        (x, _) => {
+            let bad = usize::from(matches!(x, Val::Text(_) | Val::Bytes(_) | Val::List(_)));
+            return Err(operand(
+                op,
+                bad,
+                "text, bytes or lists of one kind",
+                &a[bad],
+            ));
+        }
+    })
+}
+
 fn type_affix(o: &mut Operands<'_>) -> Option<Type> {
     for i in 0..2 {
         o.want(
@@ -395,6 +541,20 @@ fn type_affix(o: &mut Operands<'_>) -> Option<Type> {
         );
     }
     Some(Type::Bool)
+}
+
+fn eval_affix(op: Op, a: &[Val]) -> Result<Val, OpFault> {
+    let starts = op == Op::StartsWith;
+    Ok(Val::Bool(match (&a[0], &a[1]) {
+        (Val::Text(x), Val::Text(y)) if starts => x.starts_with(y.as_str()),
+        (Val::Text(x), Val::Text(y)) => x.ends_with(y.as_str()),
+        (Val::Bytes(x), Val::Bytes(y)) if starts => x.starts_with(y),
+        (Val::Bytes(x), Val::Bytes(y)) => x.ends_with(y),
+        (x, _) => {
+            let bad = usize::from(matches!(x, Val::Text(_) | Val::Bytes(_)));
+            return Err(operand(op, bad, "text or bytes of one kind", &a[bad]));
+        }
+    }))
 }
 
 fn type_contains(o: &mut Operands<'_>) -> Option<Type> {
@@ -428,6 +588,18 @@ fn type_contains(o: &mut Operands<'_>) -> Option<Type> {
         }
     }
     Some(Type::Bool)
+}
+
+fn eval_contains(op: Op, a: &[Val]) -> Result<Val, OpFault> {
+    Ok(Val::Bool(match (&a[0], &a[1]) {
+        (Val::Text(h), Val::Text(n)) => h.contains(n.as_str()),
+        (Val::Bytes(h), Val::Bytes(n)) => n.is_empty() || h.windows(n.len()).any(|w| w == n),
+        (Val::List(xs) | Val::Set(xs), x) => xs.iter().any(|e| e.same(x)),
+        (Val::Map(kvs), x) => kvs.iter().any(|(k, _)| k.same(x)),
+        (Val::Text(_), y) => return Err(operand(op, 1, "text", y)),
+        (Val::Bytes(_), y) => return Err(operand(op, 1, "bytes", y)),
+        (x, _) => return Err(operand(op, 0, "text, bytes, a list, set or map", x)),
+    }))
 }
 
 fn type_get_has(o: &mut Operands<'_>) -> Option<Type> {
@@ -490,6 +662,53 @@ fn type_get_has(o: &mut Operands<'_>) -> Option<Type> {
         None => {}
     }
     if op == Op::Has { Some(Type::Bool) } else { out }
+}
+
+/// A map key as text, for messages.
+fn key_text(k: &Val) -> String {
+    crate::codec::json::to_json(&k.to_value())
+}
+
+/// The element at list index `i` (an integer), or why there is none.
+fn list_index(op: Op, xs: &[Val], i: &Val) -> Result<Option<usize>, OpFault> {
+    let Some(n) = i.integer() else {
+        return Err(operand(op, 1, "an integer index into a list", i));
+    };
+    Ok(usize::try_from(n).ok().filter(|u| *u < xs.len()))
+}
+
+fn eval_get(op: Op, a: &[Val]) -> Result<Val, OpFault> {
+    match (&a[0], &a[1]) {
+        (Val::Record(fs), Val::Text(f)) => fs
+            .get(f)
+            .cloned()
+            .ok_or_else(|| OpFault::NoSuchField(f.clone())),
+        (Val::Record(_), k) => Err(operand(op, 1, "a field name (text)", k)),
+        (Val::Map(kvs), k) => kvs
+            .iter()
+            .find(|(x, _)| x.same(k))
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| OpFault::NoSuchKey(key_text(k))),
+        (Val::List(xs), i) => match list_index(op, xs, i)? {
+            Some(u) => Ok(xs[u].clone()),
+            None => Err(OpFault::IndexOutOfRange {
+                index: i.integer().unwrap_or_default(),
+                len: xs.len(),
+            }),
+        },
+        (x, _) => Err(operand(op, 0, "a record, map or list", x)),
+    }
+}
+
+fn eval_has(op: Op, a: &[Val]) -> Result<Val, OpFault> {
+    Ok(Val::Bool(match (&a[0], &a[1]) {
+        (Val::Record(fs), Val::Text(f)) => fs.contains_key(f),
+        (Val::Record(_), k) => return Err(operand(op, 1, "a field name (text)", k)),
+        (Val::Map(kvs), k) => kvs.iter().any(|(x, _)| x.same(k)),
+        (Val::Set(xs), x) => xs.iter().any(|e| e.same(x)),
+        (Val::List(xs), i) => list_index(op, xs, i)?.is_some(),
+        (x, _) => return Err(operand(op, 0, "a record, map, set or list", x)),
+    }))
 }
 
 #[cfg(test)]
