@@ -272,6 +272,16 @@ impl<'a> Operands<'a> {
         self.types.get(i).and_then(Option::as_ref)
     }
 
+    /// The two arguments, of types `a` and `b`, do not go together: "`op` `what`; found a and
+    /// b".
+    fn pair(&mut self, what: &str, a: &Type, b: &Type) {
+        let op = self.op;
+        self.problem(
+            None,
+            format!("`{op}` {what}; found {} and {}", describe(a), describe(b)),
+        );
+    }
+
     /// Requires argument `i`, if its type is known, to satisfy `ok`.
     fn want(&mut self, i: usize, ok: fn(&Type) -> bool, what: &str) {
         if let Some(t) = self.peeled(i)
@@ -359,15 +369,7 @@ fn type_equality(o: &mut Operands<'_>) -> Option<Type> {
     if let (Some(a), Some(b)) = (o.inferred(0), o.inferred(1))
         && !comparable(a, b, o.schemas)
     {
-        let op = o.op;
-        o.problem(
-            None,
-            format!(
-                "`{op}` compares values of one type; found {} and {}",
-                describe(a),
-                describe(b)
-            ),
-        );
+        o.pair("compares values of one type", a, b);
     }
     Some(Type::Bool)
 }
@@ -395,15 +397,7 @@ fn type_order(o: &mut Operands<'_>) -> Option<Type> {
             }
         };
         if class(a) != class(b) {
-            let op = o.op;
-            o.problem(
-                None,
-                format!(
-                    "`{op}` compares values of one kind; found {} and {}",
-                    describe(a),
-                    describe(b)
-                ),
-            );
+            o.pair("compares values of one kind", a, b);
         }
     }
     Some(Type::Bool)
@@ -438,15 +432,7 @@ fn type_arith(o: &mut Operands<'_>) -> Option<Type> {
     match (o.peeled(0), o.peeled(1)) {
         (Some(a), Some(b)) if numeric(a) && numeric(b) => {
             if is_integer(a) != is_integer(b) {
-                let op = o.op;
-                o.problem(
-                    None,
-                    format!(
-                        "`{op}` does not mix integers and decimals; found {} and {}",
-                        describe(a),
-                        describe(b)
-                    ),
-                );
+                o.pair("does not mix integers and decimals", a, b);
                 None
             } else if a == b {
                 Some(a.clone())
@@ -500,14 +486,7 @@ fn type_concat(o: &mut Operands<'_>) -> Option<Type> {
                 // Lists of different element types join, but into no one list type.
                 same(a, b, o.schemas).then(|| a.clone())
             } else {
-                o.problem(
-                    None,
-                    format!(
-                        "`concat` joins values of one kind; found {} and {}",
-                        describe(a),
-                        describe(b)
-                    ),
-                );
+                o.pair("joins values of one kind", a, b);
                 None
             }
         }

@@ -5,6 +5,7 @@ use super::Check;
 use super::plans::{At, PlanCx, Scope};
 use crate::air::expr::check::expr_form;
 use crate::air::expr::{Expr, ExprOrValue, Ref, RefRoot};
+use crate::air::name::Name;
 use crate::air::nodes::{OriginScope, StepOp};
 use crate::air::types::Type;
 use crate::air::types::relate::{assignable, describe};
@@ -27,16 +28,7 @@ impl PlanCx<'_, '_, '_> {
             } => {
                 let site = self.site.clone();
                 if let Some((m, abi)) = self.cx.reducer(&site, &format!("{p}/reducer"), reducer) {
-                    if self.cx.cat.schema(&abi.event).is_some() {
-                        self.slot(
-                            event,
-                            &format!("{p}/event"),
-                            &Type::Ref(abi.event.clone()),
-                            sc,
-                        );
-                    } else {
-                        self.walk_slot(event, &format!("{p}/event"), sc);
-                    }
+                    self.named_slot(event, &format!("{p}/event"), &abi.event, sc);
                     match (&m.key_schema, key) {
                         (Some(k), Some(x)) => {
                             self.check(x, &format!("{p}/key"), &Type::Ref(k.clone()), sc)
@@ -90,16 +82,7 @@ impl PlanCx<'_, '_, '_> {
                                 ),
                             );
                         }
-                        if self.cx.cat.schema(&e.params_schema).is_some() {
-                            self.slot(
-                                params,
-                                &format!("{p}/params"),
-                                &Type::Ref(e.params_schema.clone()),
-                                sc,
-                            );
-                        } else {
-                            self.walk_slot(params, &format!("{p}/params"), sc);
-                        }
+                        self.named_slot(params, &format!("{p}/params"), &e.params_schema, sc);
                     }
                     None => self.walk_slot(params, &format!("{p}/params"), sc),
                 }
@@ -184,13 +167,7 @@ impl PlanCx<'_, '_, '_> {
                 }
             }
             StepOp::End { result } => match (&self.plan.output, result) {
-                (Some(o), Some(r)) => {
-                    if self.cx.cat.schema(o).is_some() {
-                        self.slot(r, &format!("{p}/result"), &Type::Ref(o.clone()), sc);
-                    } else {
-                        self.walk_slot(r, &format!("{p}/result"), sc);
-                    }
-                }
+                (Some(o), Some(r)) => self.named_slot(r, &format!("{p}/result"), o, sc),
                 (Some(o), None) => self.report(
                     &p,
                     Check::EndResult,
@@ -224,6 +201,15 @@ impl PlanCx<'_, '_, '_> {
         }
         self.out_ty[i] = bound.clone();
         self.bind_ty[i] = bound;
+    }
+
+    /// Checks a slot against schema `name` if it is known (else only walks it).
+    fn named_slot(&mut self, slot: &ExprOrValue, p: &str, name: &Name, sc: Scope<'_>) {
+        if self.cx.cat.schema(name).is_some() {
+            self.slot(slot, p, &Type::Ref(name.clone()), sc);
+        } else {
+            self.walk_slot(slot, p, sc);
+        }
     }
 
     /// The `await_receipt.for` handle; returns the receipt type.

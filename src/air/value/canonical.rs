@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::{
     Cx, IntKind, check_depth, dec128, expected, hash, key_text, map_of, names_of, one_entry,
-    sorted_set, uuid,
+    sorted_set, unknown_field, uuid,
 };
 use crate::air::types::{PathFail, Type, value_kind};
 use crate::codec::cbor::Value;
@@ -52,15 +52,7 @@ impl<'a> Cx<'a> {
                         )));
                     };
                     let Some(ft) = fields.get(k) else {
-                        return Err(PathFail::new(format!(
-                            "unknown field `{k}` (the record has {})",
-                            if fields.is_empty() {
-                                "no fields".to_owned()
-                            } else {
-                                names_of(fields)
-                            }
-                        ))
-                        .at(k));
+                        return Err(unknown_field(k, fields));
                     };
                     got.insert(k, self.canon(x, ft, depth + 1).map_err(|e| e.at(k))?);
                 }

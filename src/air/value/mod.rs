@@ -303,6 +303,16 @@ fn names_of(fields: &BTreeMap<String, Type>) -> String {
     names.join(", ")
 }
 
+/// Field `k` is not one of the record's `fields`.
+fn unknown_field(k: &str, fields: &BTreeMap<String, Type>) -> PathFail {
+    let has = if fields.is_empty() {
+        "no fields".to_owned()
+    } else {
+        names_of(fields)
+    };
+    PathFail::new(format!("unknown field `{k}` (the record has {has})")).at(k)
+}
+
 fn one_entry(tag: &str, payload: Value) -> Value {
     let mut m = Map::new();
     m.insert(Value::Text(tag.to_owned()), payload);

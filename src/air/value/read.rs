@@ -6,7 +6,7 @@ use base64::Engine as _;
 
 use super::{
     Cx, IntKind, check_depth, dec128, found, hash, int_text, key_text, keyword, map_of, mismatch,
-    names_of, number_int, one_entry, rfc3339, shown, sorted_set, uuid,
+    names_of, number_int, one_entry, rfc3339, shown, sorted_set, unknown_field, uuid,
 };
 use crate::air::types::{MapKey, PathFail, Type};
 use crate::codec::cbor::Value;
@@ -164,15 +164,7 @@ impl<'a> Cx<'a> {
         let mut got: BTreeMap<&str, Value> = BTreeMap::new();
         for (k, x) in members {
             let Some(ft) = fields.get(k) else {
-                return Err(PathFail::new(format!(
-                    "unknown field `{k}` (the record has {})",
-                    if fields.is_empty() {
-                        "no fields".to_owned()
-                    } else {
-                        names_of(fields)
-                    }
-                ))
-                .at(k));
+                return Err(unknown_field(k, fields));
             };
             let v = self.read(x, ft, depth + 1).map_err(|e| e.at(k))?;
             if got.insert(k, v).is_some() {
