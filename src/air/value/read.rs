@@ -359,20 +359,28 @@ impl<'a> Cx<'a> {
                     .at(&seg));
                 }
             };
-            let kv = self
-                .read(k, kt, depth + 1)
-                .map_err(|e| e.at("0").at(&seg))?;
-            if !seen.insert(kv.clone()) {
-                return Err(PathFail::new(format!("duplicate key {}", key_text(&kv)))
-                    .at("0")
-                    .at(&seg));
-            }
-            let v = self
-                .read(x, value, depth + 1)
-                .map_err(|e| e.at("1").at(&seg))?;
-            entries.push((kv, v));
+            let entry = self.map_entry((k, x), ("0", "1"), (kt, value), depth, &mut seen);
+            entries.push(entry.map_err(|e| e.at(&seg))?);
         }
         map_of(entries)
+    }
+
+    /// Reads one entry of a map at `depth`: key `k` and value `x`, at members `segs` of the
+    /// entry, of types `types`; the key must not be in `seen` yet.
+    fn map_entry(
+        &self,
+        (k, x): (&Json, &Json),
+        segs: (&str, &str),
+        types: (&'a Type, &'a Type),
+        depth: usize,
+        seen: &mut HashSet<Value>,
+    ) -> Result<(Value, Value), PathFail> {
+        let kv = self.read(k, types.0, depth + 1).map_err(|e| e.at(segs.0))?;
+        if !seen.insert(kv.clone()) {
+            return Err(PathFail::new(format!("duplicate key {}", key_text(&kv))).at(segs.0));
+        }
+        let v = self.read(x, types.1, depth + 1).map_err(|e| e.at(segs.1))?;
+        Ok((kv, v))
     }
 
     pub(super) fn map_tagged(
@@ -414,18 +422,8 @@ impl<'a> Cx<'a> {
                     PathFail::new("a tagged map entry needs both `key` and `value`").at(&seg),
                 );
             };
-            let kv = self
-                .read(k, kt, depth + 1)
-                .map_err(|e| e.at("key").at(&seg))?;
-            if !seen.insert(kv.clone()) {
-                return Err(PathFail::new(format!("duplicate key {}", key_text(&kv)))
-                    .at("key")
-                    .at(&seg));
-            }
-            let v = self
-                .read(x, value, depth + 1)
-                .map_err(|e| e.at("value").at(&seg))?;
-            entries.push((kv, v));
+            let entry = self.map_entry((k, x), ("key", "value"), (kt, value), depth, &mut seen);
+            entries.push(entry.map_err(|e| e.at(&seg))?);
         }
         map_of(entries)
     }

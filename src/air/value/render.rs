@@ -1,10 +1,12 @@
 //! Rendering canonical values back to JSON, in the sugar or the tagged lens.
 
+use std::collections::BTreeMap;
+
 use base64::Engine as _;
 
 use super::{Cx, Lens, key_text, keyword};
 use crate::air::types::{PathFail, Type, value_kind};
-use crate::codec::cbor::Value;
+use crate::codec::cbor::{Map, Value};
 use crate::codec::json::{BASE64, Json};
 
 impl<'a> Cx<'a> {
@@ -51,21 +53,7 @@ impl<'a> Cx<'a> {
                 }
                 _ => return Err(internal(t, v)),
             },
-            (Type::Record(fields), Value::Map(m)) => Json::Object(
-                m.entries()
-                    .iter()
-                    .map(|(k, x)| {
-                        let Value::Text(k) = k else {
-                            return Err(internal(t, v));
-                        };
-                        let ft = fields.get(k).ok_or_else(|| internal(t, v))?;
-                        Ok((
-                            k.clone(),
-                            self.render(x, ft, Lens::Sugar).map_err(|e| e.at(k))?,
-                        ))
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
+            (Type::Record(fields), Value::Map(m)) => self.fields(m, fields, (t, v), Lens::Sugar)?,
             (Type::List(elem) | Type::Set(elem), Value::Array(items)) => {
                 Json::Array(self.items(items, elem, Lens::Sugar)?)
             }
@@ -103,22 +91,30 @@ impl<'a> Cx<'a> {
         })
     }
 
+    /// The fields `m` of a record value `tv` (its type and value, for errors) with `fields`,
+    /// each rendered in `lens`.
+    fn fields(
+        &self,
+        m: &Map,
+        fields: &'a BTreeMap<String, Type>,
+        tv: (&Type, &Value),
+        lens: Lens,
+    ) -> Result<Json, PathFail> {
+        let entries = m.entries().iter().map(|(k, x)| {
+            let Value::Text(k) = k else {
+                return Err(internal(tv.0, tv.1));
+            };
+            let ft = fields.get(k).ok_or_else(|| internal(tv.0, tv.1))?;
+            Ok((k.clone(), self.render(x, ft, lens).map_err(|e| e.at(k))?))
+        });
+        Ok(Json::Object(entries.collect::<Result<_, _>>()?))
+    }
+
     /// The tagged form of `v` at this position, with inner positions in `inner` lens.
     pub(super) fn shell(&self, v: &Value, t: &'a Type, inner: Lens) -> Result<Json, PathFail> {
         let body = match (t, v) {
             (Type::Unit, Value::Null) => Json::Object(Vec::new()),
-            (Type::Record(fields), Value::Map(m)) => Json::Object(
-                m.entries()
-                    .iter()
-                    .map(|(k, x)| {
-                        let Value::Text(k) = k else {
-                            return Err(internal(t, v));
-                        };
-                        let ft = fields.get(k).ok_or_else(|| internal(t, v))?;
-                        Ok((k.clone(), self.render(x, ft, inner).map_err(|e| e.at(k))?))
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
+            (Type::Record(fields), Value::Map(m)) => self.fields(m, fields, (t, v), inner)?,
             (Type::Variant(tags), Value::Map(m)) => match m.entries() {
                 [(Value::Text(tag), p)] => {
                     let pt = tags.get(tag).ok_or_else(|| internal(t, v))?;
