@@ -1,6 +1,8 @@
+use std::collections::HashSet;
+
 use super::*;
 use crate::air::load::load_path;
-use crate::air::nodes::{DefPlan, StepOp};
+use crate::air::nodes::{DefPlan, ModuleAbi, StepOp};
 use crate::air::testworld;
 
 fn fixture(name: &str) -> Result<Validated, Vec<Diagnostic>> {

@@ -1,327 +1,13 @@
-//! Plan expressions (`Expr`): constants, references, operators and constructors, read from
-//! and rendered to their JSON form, and the `ExprOrValue` slots that also accept literals.
-//!
-//! An expression is a JSON object of one of these shapes (see `docs/air.md`):
-//!
-//! - a constant: `{"null": {}}`, `{"bool": b}`, `{"int": i}`, `{"nat": n}`, `{"dec128": "s"}`,
-//!   `{"text": "s"}`, `{"bytes_b64": "s"}`, `{"time_ns": n}`, `{"duration_ns": i}`,
-//!   `{"hash": "b3:…"}`, `{"uuid": "s"}`;
-//! - a reference: `{"ref": "@plan.input.a.b"}`, `{"ref": "@var:name.a"}`,
-//!   `{"ref": "@step:id.a"}`, `{"ref": "@event.a"}`;
-//! - an operator: `{"op": "eq", "args": [e1, e2]}`;
-//! - a constructor: `{"record": {"f": e}}`, `{"list": [e]}`, `{"set": [e]}`,
-//!   `{"map": [{"key": e, "value": e}]}`, `{"variant": {"tag": "T", "value": e}}` (`value`
-//!   omitted for a unit payload).
-//!
-//! Parsing is strict and reports every problem it finds, each with the JSON pointer of the
-//! offending value. A raw JSON `null`, number, string, boolean or array is never an
-//! expression.
-
-use std::fmt;
+//! Reading expressions from JSON: strict, reporting every problem with its JSON pointer.
 
 use base64::Engine as _;
 
-use super::nodes::{ParseError, Rule, child, push_err};
+use super::ast::{Const, Expr, ExprOrValue, Ref};
+use super::ops::Op;
+use crate::air::diag::{ParseError, Rule, child, push_err};
+use crate::air::value::{SCALAR_KEYWORDS, is_tag_keyword};
 use crate::codec::json::{BASE64, Json};
 use crate::object::ObjectId;
-
-/// An expression.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Expr {
-    /// A constant.
-    Const(Const),
-    /// A reference to plan input, a variable, a step output or the awaited event.
-    Ref(Ref),
-    /// An operator applied to arguments.
-    Op {
-        /// The operator.
-        op: Op,
-        /// The arguments, in order; their number fits [`Op::arity`].
-        args: Vec<Expr>,
-    },
-    /// `{"record": {..}}`: fields in declared order.
-    Record(Vec<(String, Expr)>),
-    /// `{"list": [..]}`.
-    List(Vec<Expr>),
-    /// `{"set": [..]}` (deduplicated and sorted when evaluated, not here).
-    Set(Vec<Expr>),
-    /// `{"map": [{"key": .., "value": ..}, ..]}`: entries in declared order.
-    Map(Vec<(Expr, Expr)>),
-    /// `{"variant": {"tag": .., "value": ..}}`.
-    Variant {
-        /// The tag (non-empty).
-        tag: String,
-        /// The payload; `None` for a unit payload (`value` omitted).
-        value: Option<Box<Expr>>,
-    },
-}
-
-/// A constant expression.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Const {
-    /// `{"null": {}}`.
-    Null,
-    /// `{"bool": b}`.
-    Bool(bool),
-    /// `{"int": i}`: an integer in the i64 range.
-    Int(i64),
-    /// `{"nat": n}`: an integer in the u64 range.
-    Nat(u64),
-    /// `{"dec128": "s"}`: a decimal string `[+-]?D+(.D+)?([eE][+-]?D+)?`, kept as written.
-    Dec128(String),
-    /// `{"text": "s"}`.
-    Text(String),
-    /// `{"bytes_b64": "s"}`: canonical standard base64 with padding, decoded.
-    Bytes(Vec<u8>),
-    /// `{"time_ns": n}`: nanoseconds since the epoch, in the u64 range.
-    TimeNs(u64),
-    /// `{"duration_ns": i}`: nanoseconds, in the i64 range.
-    DurationNs(i64),
-    /// `{"hash": "b3:…"}`: a BLAKE3 hash, `b3:` and 64 lowercase hex digits.
-    Hash(ObjectId),
-    /// `{"uuid": "s"}`: an RFC 4122 UUID in 8-4-4-4-12 hex form, stored lowercase.
-    Uuid(String),
-}
-
-/// What a reference starts from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RefRoot {
-    /// `@plan.input`: the plan's input value.
-    PlanInput,
-    /// `@var:name`: a variable bound by a step (`bind.as`, `bind.effect_id_as`), a local, or
-    /// `correlation_id`.
-    Var(String),
-    /// `@step:id`: the output of a completed step.
-    Step(String),
-    /// `@event`: the event being matched by `await_event.where`.
-    Event,
-}
-
-/// A reference: a root and a path of field names into its value.
-///
-/// The text form is `@plan.input`, `@var:NAME`, `@step:ID` or `@event`, followed by zero or
-/// more `.field` segments. NAME and ID end at the first `.`, so a variable or step whose name
-/// contains `.` cannot be referenced. Names and segments are `[A-Za-z_][A-Za-z0-9_-]*`
-/// (names at most 64 characters).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ref {
-    /// The root.
-    pub root: RefRoot,
-    /// Field names, outermost first.
-    pub path: Vec<String>,
-}
-
-impl Ref {
-    /// Parses the text form of a reference.
-    ///
-    /// # Errors
-    /// A message saying what is wrong.
-    pub fn parse(s: &str) -> Result<Ref, String> {
-        let (root, rest) = if let Some(rest) = s.strip_prefix("@plan.input") {
-            (RefRoot::PlanInput, rest)
-        } else if let Some(rest) = s.strip_prefix("@event") {
-            (RefRoot::Event, rest)
-        } else if let Some(rest) = s.strip_prefix("@var:") {
-            let (name, rest) = split_head(rest);
-            check_segment(name, "variable name")?;
-            (RefRoot::Var(name.to_owned()), rest)
-        } else if let Some(rest) = s.strip_prefix("@step:") {
-            let (name, rest) = split_head(rest);
-            check_segment(name, "step id")?;
-            (RefRoot::Step(name.to_owned()), rest)
-        } else {
-            return Err(
-                "a reference starts with `@plan.input`, `@var:`, `@step:` or `@event`".to_owned(),
-            );
-        };
-        let mut path = Vec::new();
-        if !rest.is_empty() {
-            let Some(rest) = rest.strip_prefix('.') else {
-                return Err("a reference root is followed by `.field` segments or nothing".into());
-            };
-            for seg in rest.split('.') {
-                check_segment(seg, "path segment")?;
-                path.push(seg.to_owned());
-            }
-        }
-        Ok(Ref { root, path })
-    }
-}
-
-/// Splits `name.rest` at the first `.`, keeping the dot with the rest.
-fn split_head(s: &str) -> (&str, &str) {
-    match s.find('.') {
-        Some(i) => s.split_at(i),
-        None => (s, ""),
-    }
-}
-
-fn check_segment(seg: &str, what: &str) -> Result<(), String> {
-    let mut b = seg.bytes();
-    let ok = b
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
-        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
-    if !ok {
-        return Err(format!(
-            "invalid {what} {seg:?}: expected [A-Za-z_][A-Za-z0-9_-]*"
-        ));
-    }
-    if what != "path segment" && seg.len() > 64 {
-        return Err(format!("{what} {seg:?} is longer than 64 characters"));
-    }
-    Ok(())
-}
-
-impl fmt::Display for Ref {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.root {
-            RefRoot::PlanInput => f.write_str("@plan.input")?,
-            RefRoot::Event => f.write_str("@event")?,
-            RefRoot::Var(n) => write!(f, "@var:{n}")?,
-            RefRoot::Step(n) => write!(f, "@step:{n}")?,
-        }
-        for seg in &self.path {
-            write!(f, ".{seg}")?;
-        }
-        Ok(())
-    }
-}
-
-/// How many arguments an operator takes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arity {
-    /// Exactly this many.
-    Exactly(usize),
-    /// This many or more.
-    AtLeast(usize),
-}
-
-impl Arity {
-    /// Whether `n` arguments fit.
-    #[must_use]
-    pub fn accepts(self, n: usize) -> bool {
-        match self {
-            Arity::Exactly(k) => n == k,
-            Arity::AtLeast(k) => n >= k,
-        }
-    }
-}
-
-impl fmt::Display for Arity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Arity::Exactly(1) => f.write_str("exactly 1 argument"),
-            Arity::Exactly(k) => write!(f, "exactly {k} arguments"),
-            Arity::AtLeast(k) => write!(f, "at least {k} arguments"),
-        }
-    }
-}
-
-macro_rules! ops {
-    ($($(#[$doc:meta])* $v:ident = $s:literal, $arity:expr;)*) => {
-        /// An operator of [`Expr::Op`].
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Op {
-            $($(#[$doc])* $v,)*
-        }
-
-        impl Op {
-            /// Every operator.
-            pub const ALL: &[Op] = &[$(Op::$v,)*];
-
-            /// The operator's JSON name.
-            #[must_use]
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Op::$v => $s,)*
-                }
-            }
-
-            /// The operator with JSON name `s`.
-            #[must_use]
-            pub fn from_name(s: &str) -> Option<Op> {
-                match s {
-                    $($s => Some(Op::$v),)*
-                    _ => None,
-                }
-            }
-
-            /// How many arguments the operator takes.
-            #[must_use]
-            pub fn arity(self) -> Arity {
-                match self {
-                    $(Op::$v => $arity,)*
-                }
-            }
-        }
-    };
-}
-
-ops! {
-    /// Length of text (characters), bytes, list, set, map or record.
-    Len = "len", Arity::Exactly(1);
-    /// Field of a record (by text), entry of a map (by key) or element of a list (by index).
-    Get = "get", Arity::Exactly(2);
-    /// Whether a record, map, set or list has a field, key or element.
-    Has = "has", Arity::Exactly(2);
-    /// Equality.
-    Eq = "eq", Arity::Exactly(2);
-    /// Inequality.
-    Ne = "ne", Arity::Exactly(2);
-    /// Less than (numbers or text).
-    Lt = "lt", Arity::Exactly(2);
-    /// Less than or equal.
-    Le = "le", Arity::Exactly(2);
-    /// Greater than.
-    Gt = "gt", Arity::Exactly(2);
-    /// Greater than or equal.
-    Ge = "ge", Arity::Exactly(2);
-    /// Conjunction of two or more booleans.
-    And = "and", Arity::AtLeast(2);
-    /// Disjunction of two or more booleans.
-    Or = "or", Arity::AtLeast(2);
-    /// Negation.
-    Not = "not", Arity::Exactly(1);
-    /// Text concatenation.
-    Concat = "concat", Arity::Exactly(2);
-    /// Addition.
-    Add = "add", Arity::Exactly(2);
-    /// Subtraction.
-    Sub = "sub", Arity::Exactly(2);
-    /// Multiplication.
-    Mul = "mul", Arity::Exactly(2);
-    /// Division.
-    Div = "div", Arity::Exactly(2);
-    /// Remainder.
-    Mod = "mod", Arity::Exactly(2);
-    /// Whether text starts with text.
-    StartsWith = "starts_with", Arity::Exactly(2);
-    /// Whether text ends with text.
-    EndsWith = "ends_with", Arity::Exactly(2);
-    /// Whether text, bytes, a list, set or map contains the second argument.
-    Contains = "contains", Arity::Exactly(2);
-}
-
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-const CONST_KEYS: [&str; 11] = [
-    "null",
-    "bool",
-    "int",
-    "nat",
-    "dec128",
-    "text",
-    "bytes_b64",
-    "time_ns",
-    "duration_ns",
-    "hash",
-    "uuid",
-];
 
 impl Expr {
     /// Reads an expression; pointers in errors are relative to `j` (`""`).
@@ -343,113 +29,6 @@ impl Expr {
             _ => Err(e),
         }
     }
-
-    /// Renders the expression's JSON form.
-    #[must_use]
-    pub fn to_json(&self) -> Json {
-        let one = |k: &str, v: Json| Json::Object(vec![(k.to_owned(), v)]);
-        match self {
-            Expr::Const(c) => c.to_json(),
-            Expr::Ref(r) => one("ref", Json::String(r.to_string())),
-            Expr::Op { op, args } => Json::Object(vec![
-                ("op".to_owned(), Json::String(op.as_str().to_owned())),
-                (
-                    "args".to_owned(),
-                    Json::Array(args.iter().map(Expr::to_json).collect()),
-                ),
-            ]),
-            Expr::Record(fs) => one(
-                "record",
-                Json::Object(fs.iter().map(|(k, x)| (k.clone(), x.to_json())).collect()),
-            ),
-            Expr::List(xs) => one("list", Json::Array(xs.iter().map(Expr::to_json).collect())),
-            Expr::Set(xs) => one("set", Json::Array(xs.iter().map(Expr::to_json).collect())),
-            Expr::Map(kvs) => one(
-                "map",
-                Json::Array(
-                    kvs.iter()
-                        .map(|(k, v)| {
-                            Json::Object(vec![
-                                ("key".to_owned(), k.to_json()),
-                                ("value".to_owned(), v.to_json()),
-                            ])
-                        })
-                        .collect(),
-                ),
-            ),
-            Expr::Variant { tag, value } => {
-                let mut m = vec![("tag".to_owned(), Json::String(tag.clone()))];
-                if let Some(v) = value {
-                    m.push(("value".to_owned(), v.to_json()));
-                }
-                one("variant", Json::Object(m))
-            }
-        }
-    }
-
-    /// Every reference in the expression, in source order (depth first).
-    #[must_use]
-    pub fn refs(&self) -> Vec<&Ref> {
-        let mut out = Vec::new();
-        self.collect_refs(&mut out);
-        out
-    }
-
-    fn collect_refs<'a>(&'a self, out: &mut Vec<&'a Ref>) {
-        match self {
-            Expr::Const(_) => {}
-            Expr::Ref(r) => out.push(r),
-            Expr::Op { args: xs, .. } | Expr::List(xs) | Expr::Set(xs) => {
-                xs.iter().for_each(|x| x.collect_refs(out));
-            }
-            Expr::Record(fs) => fs.iter().for_each(|(_, x)| x.collect_refs(out)),
-            Expr::Map(kvs) => kvs.iter().for_each(|(k, v)| {
-                k.collect_refs(out);
-                v.collect_refs(out);
-            }),
-            Expr::Variant { value, .. } => {
-                if let Some(v) = value {
-                    v.collect_refs(out);
-                }
-            }
-        }
-    }
-}
-
-impl Const {
-    /// Renders the constant's JSON form.
-    #[must_use]
-    pub fn to_json(&self) -> Json {
-        let (k, v) = match self {
-            Const::Null => ("null", Json::Object(Vec::new())),
-            Const::Bool(b) => ("bool", Json::Bool(*b)),
-            Const::Int(i) => ("int", Json::Number(i.to_string())),
-            Const::Nat(n) => ("nat", Json::Number(n.to_string())),
-            Const::Dec128(s) => ("dec128", Json::String(s.clone())),
-            Const::Text(s) => ("text", Json::String(s.clone())),
-            Const::Bytes(b) => ("bytes_b64", Json::String(BASE64.encode(b))),
-            Const::TimeNs(n) => ("time_ns", Json::Number(n.to_string())),
-            Const::DurationNs(i) => ("duration_ns", Json::Number(i.to_string())),
-            Const::Hash(h) => ("hash", Json::String(h.to_string())),
-            Const::Uuid(s) => ("uuid", Json::String(s.clone())),
-        };
-        Json::Object(vec![(k.to_owned(), v)])
-    }
-}
-
-/// A slot that takes either an expression or a literal value (`emit_effect.params`,
-/// `raise_event.event`, `assign.expr`, `end.result`).
-///
-/// JSON that parses as an [`Expr`] is one; anything else is a literal, kept as JSON to be
-/// read later through the slot's schema (either value lens). So `{"text": "hi"}` is always
-/// the text constant, never a record with a field `text`; write such a record as an
-/// expression (`{"record": {"text": {"text": "hi"}}}`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ExprOrValue {
-    /// An expression.
-    Expr(Expr),
-    /// A literal value, not yet typed.
-    Value(Json),
 }
 
 impl ExprOrValue {
@@ -462,19 +41,7 @@ impl ExprOrValue {
             _ => ExprOrValue::Value(j.clone()),
         }
     }
-
-    /// Renders the slot: the expression's JSON form or the literal as written.
-    #[must_use]
-    pub fn to_json(&self) -> Json {
-        match self {
-            ExprOrValue::Expr(x) => x.to_json(),
-            ExprOrValue::Value(j) => j.clone(),
-        }
-    }
 }
-
-// ---------------------------------------------------------------------------------------------
-// Parsing
 
 /// Reads the expression `j` at pointer `p`, pushing problems to `e`. Returns `None` only if a
 /// problem was pushed.
@@ -580,7 +147,7 @@ pub(crate) fn parse_expr(j: &Json, p: &str, e: &mut Vec<ParseError>) -> Option<E
         }
         "map" => parse_map(body, &here, e),
         "variant" => parse_variant(body, &here, e),
-        k if CONST_KEYS.contains(&k) => parse_const(k, body, &here, e).map(Expr::Const),
+        k if SCALAR_KEYWORDS.contains(&k) => parse_const(k, body, &here, e).map(Expr::Const),
         other => {
             push_err(
                 e,
@@ -918,6 +485,11 @@ fn number_err<T>(e: &mut Vec<ParseError>, p: &str, msg: String) -> Option<T> {
     None
 }
 
+/// Whether `k` is the key of an expression form: a constant, a constructor, `op` or `ref`.
+pub(crate) fn is_expr_keyword(k: &str) -> bool {
+    k == "op" || k == "ref" || is_tag_keyword(k)
+}
+
 /// Reads a JSON number literal as an integer (no fraction, no exponent); the range check is
 /// the caller's.
 pub(crate) fn int_literal(lit: &str) -> Result<i128, String> {
@@ -985,6 +557,7 @@ fn is_uuid(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::air::expr::RefRoot;
     use crate::codec::json::parse_json;
 
     fn parse(s: &str) -> Result<Expr, Vec<ParseError>> {
