@@ -41,7 +41,7 @@ fn broken_air_is_located() {
     std::fs::write(&schemas, text.replacen("\"nat\"", "\"natural\"", 1)).unwrap();
     insta::assert_snapshot!(env.sh(&["air", "check", "air"]), @"
     $ aos air check air
-    $TMP/air/schemas.air.json:18:31: unknown type form `natural` (expected one of bool, int, nat, dec128, bytes, text, time, duration, hash, uuid, unit, record, variant, list, set, map, option, ref) [bad-type] (in defschema demo/CounterState@1, at `/1/type/record/count/natural`)
+    $TMP/air/schemas.air.json:18:31: unknown type form `natural` (expected one of bool, int, nat, dec128, bytes, text, time, duration, hash, uuid, unit, record, variant, list, set, map, option, ref) [bad-type] (in defschema demo/CounterState@1, at /1/type/record/count/natural)
     [exit 1]
     --- stderr
     1 problem(s)
