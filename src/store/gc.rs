@@ -1,6 +1,7 @@
 //! `gc`: pack reachable objects into one pack and prune unreachable ones past a grace period.
 //!
-//! Roots are every ref and every id in any reflog. Reachability follows links (CBOR tag
+//! Roots are every ref, every id in any reflog, and every id in a pending ref transaction
+//! record. Reachability follows links (CBOR tag
 //! 45824) inside every non-blob object. An unreachable object is removed only if it is older
 //! than the grace period (by the modification time of its loose file or of its pack);
 //! younger unreachable objects survive, loose, keeping their time, so a writer that has
@@ -27,15 +28,15 @@ use crate::progress::Progress;
 pub struct GcOptions {
     /// Unreachable objects younger than this are kept.
     pub grace: Duration,
-    /// The time against which ages are measured.
-    pub now: SystemTime,
+    /// The time against which ages are measured; `None`: the store's clock.
+    pub now: Option<SystemTime>,
 }
 
 impl Default for GcOptions {
     fn default() -> Self {
         Self {
             grace: Duration::from_secs(14 * 24 * 3600),
-            now: SystemTime::now(),
+            now: None,
         }
     }
 }
@@ -94,8 +95,8 @@ pub fn gc(
             }
         }
     })?;
-    let cutoff = opts
-        .now
+    let now = opts.now.unwrap_or_else(|| store.clock().now());
+    let cutoff = now
         .checked_sub(opts.grace)
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let mut report = GcReport::default();
@@ -112,6 +113,8 @@ pub fn gc(
         .map(|(_, id)| id)
         .collect();
     roots.extend(store.refs().all_reflog_ids()?);
+    // A committed transaction not yet applied moves refs to these.
+    roots.extend(store.refs().pending_ids()?);
 
     let reachable = mark(store, &roots, progress)?;
     report.reachable = reachable.len() as u64;
@@ -177,7 +180,7 @@ pub fn gc(
         }
     }
 
-    report.removed_tmp = remove_stale(store, opts.now)?;
+    report.removed_tmp = remove_stale(store, now)?;
     store.reload_packs()?;
     report.bytes_after = inventory(store)?.bytes;
     Ok(report)
@@ -363,7 +366,7 @@ mod tests {
         // Past it, unreachable objects go; reachable ones stay readable.
         let later = GcOptions {
             grace: Duration::from_secs(60),
-            now: SystemTime::now() + Duration::from_secs(3600),
+            now: Some(SystemTime::now() + Duration::from_secs(3600)),
         };
         let r = gc(&s, &later, &NoProgress).unwrap();
         assert_eq!(r.pruned, 2, "{r:?}");
