@@ -44,10 +44,13 @@ use super::reflog::{drop_torn_tail, id_or_dash, reflog_line};
 use super::update::check_expected;
 use super::{Expected, RefError, RefName, Refs, TXN_DIR, io_err, is_absent};
 use crate::object::ObjectId;
-use crate::store::fs::{LockFile, TMP_PREFIX, parent, sync_dir, write_replace};
+use crate::store::fs::{LockFile, TMP_PREFIX, create_temp, parent, sync_dir, write_replace};
 
 /// The first line of a transaction record.
 pub const RECORD_SIGNATURE: &str = "aos ref transaction 1";
+
+/// The store's directory of temporary files (`tmp/`), where records are written first.
+const STORE_TMP_DIR: &str = "tmp";
 
 /// The largest record read (a record lists each ref once, on one line).
 const MAX_RECORD: u64 = 64 << 20;
@@ -402,7 +405,23 @@ impl Refs {
             Err(e) => return Err(io_err("create directory", &dir)(e)),
         }
         let path = dir.join(blake3::hash(text.as_bytes()).to_hex().as_str());
-        write_replace(&path, text.as_bytes()).map_err(io_err("write transaction record", &path))?;
+        // The temporary file goes where gc clears leftovers (the store's tmp/), if there is
+        // one; a rename within the store is atomic.
+        let store_tmp = self.root.join(STORE_TMP_DIR);
+        let tmp_dir = if store_tmp.is_dir() { &store_tmp } else { &dir };
+        let (mut file, tmp) =
+            create_temp(tmp_dir, "txn").map_err(io_err("write transaction record", tmp_dir))?;
+        let written = (|| {
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            drop(file);
+            fs::rename(&tmp, &path)?;
+            sync_dir(&dir)
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err("write transaction record", &path)(e));
+        }
         Ok(path)
     }
 
