@@ -329,6 +329,7 @@ mod tests {
     use crate::codec::cbor::Value;
     use crate::object::Kind;
     use crate::progress::NoProgress;
+    use crate::store::clock::Clock;
     use crate::store::fsck::fsck;
     use crate::store::refs::{Expected, RefName};
 
@@ -376,6 +377,48 @@ mod tests {
         // A second run has nothing to do.
         let r = gc(&s, &later, &NoProgress).unwrap();
         assert_eq!((r.pruned, r.removed_packs), (0, 0));
+    }
+
+    #[test]
+    fn the_store_clock_is_now_and_pending_transactions_are_roots() {
+        use crate::store::StoreOptions;
+        use crate::store::clock::FixedClock;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join(".aos");
+        Store::init(&root).unwrap();
+        // A store whose clock reads a year ahead: gc's default "now" is that clock's.
+        let ahead = SystemTime::now() + Duration::from_secs(365 * 24 * 3600);
+        let s = Store::open_with(
+            &root,
+            &StoreOptions::default().with_clock(FixedClock::at(ahead)),
+        )
+        .unwrap();
+        let old = s.put(Kind::Blob, b"unreachable").unwrap();
+        let kept = s
+            .put(Kind::Blob, b"named by a pending transaction")
+            .unwrap();
+        // A committed transaction whose writer stopped before moving its refs: its record
+        // names `kept`, which no ref or reflog does yet.
+        let (a, b) = (
+            RefName::new("refs/x/a").unwrap(),
+            RefName::new("refs/x/b").unwrap(),
+        );
+        let mut t = s.refs().transaction();
+        t.update(&a, Some(kept), Expected::Absent, "")
+            .update(&b, Some(kept), Expected::Absent, "");
+        t.commit_crashing_after(1).unwrap_err();
+        let r = gc(&s, &GcOptions::default(), &NoProgress).unwrap();
+        assert_eq!(r.pruned, 1, "{r:?}");
+        assert!(!s.contains(&old));
+        assert!(s.contains(&kept));
+        // The reflog times come from the same clock.
+        for f in std::fs::read_dir(root.join("refs/x")).unwrap().flatten() {
+            std::fs::remove_file(f.path()).unwrap();
+        }
+        s.refs().recover().unwrap();
+        let want = FixedClock::at(ahead).unix_secs();
+        assert_eq!(s.refs().reflog(&a).unwrap()[0].time, want);
+        assert_eq!(s.refs().read(&b).unwrap(), Some(kept));
     }
 
     #[test]

@@ -136,7 +136,7 @@ impl Transaction<'_> {
     /// `steps` durable steps of the recorded protocol: 0 before the record, 1 after it, then
     /// one per reflog line and one per move.
     #[cfg(test)]
-    pub(super) fn commit_crashing_after(self, steps: usize) -> Result<(), RefError> {
+    pub(crate) fn commit_crashing_after(self, steps: usize) -> Result<(), RefError> {
         self.commit_stopping(Stop(Some(steps)))
     }
 
