@@ -860,7 +860,7 @@ class StoreReader:
 # §14 bundles
 
 BUNDLE_SIGNATURE = "# aos bundle v1"
-BUNDLE_CAPABILITIES = {"object-format": {"blake3"}}
+BUNDLE_CAPABILITIES = {"object-format": {"blake3"}, "lineage": {"1"}}
 BUNDLE_ACTIVE_KINDS = {1, 2, 3, 4, 5, 7}
 CAP_NAME = re.compile(r"[a-z0-9-]{1,64}\Z")
 MAX_LINE = 1024
@@ -877,8 +877,10 @@ class BundleError(Exception):
 
 
 def bundle_ref_role(name: str):
-    """('world'|'checkpoint', N) for refs/worlds/N and refs/checkpoints/N, else None."""
-    for prefix, role in (("refs/worlds/", "world"), ("refs/checkpoints/", "checkpoint")):
+    """('world'|'checkpoint'|'lineage', N) for refs/worlds/N, refs/checkpoints/N and
+    refs/lineage/N, else None."""
+    for prefix, role in (("refs/worlds/", "world"), ("refs/checkpoints/", "checkpoint"),
+                         ("refs/lineage/", "lineage")):
         if name.startswith(prefix):
             rest = name[len(prefix):]
             if rest and "/" not in rest:
@@ -946,6 +948,8 @@ def parse_bundle_header(data: bytes):
                 raise BundleError(start, f"bad ref line {line[:80]!r}")
             if not valid_ref_name(name) or bundle_ref_role(name) is None:
                 raise BundleError(start, f"ref {name[:80]!r} may not be bundled")
+            if bundle_ref_role(name)[0] == "lineage" and not any(k == "lineage" for k, _ in caps):
+                raise BundleError(start, f"{name} needs the capability @lineage=1")
             if refs and refs[-1][1].encode() >= name.encode():
                 raise BundleError(start, "refs not strictly ascending")
             if len(refs) >= MAX_LIST:
@@ -958,9 +962,67 @@ def parse_bundle_header(data: bytes):
         raise BundleError(start, "no refs")
     for _, n in refs:
         role = bundle_ref_role(n)
-        if role[0] == "checkpoint" and f"refs/worlds/{role[1]}" not in names:
+        if role[0] in ("checkpoint", "lineage") and f"refs/worlds/{role[1]}" not in names:
             raise BundleError(start, f"{n} without its world")
+    if any(k == "lineage" for k, _ in caps) and not any(
+            bundle_ref_role(n)[0] == "lineage" for _, n in refs):
+        raise BundleError(start, "@lineage=1 without any refs/lineage/NAME ref")
     return {"capabilities": caps, "prerequisites": prereqs, "refs": refs}, pos
+
+
+# §15 lineage
+
+LINEAGE_MEMBERS = {"at", "from", "height", "lineage", "parent"}
+
+
+def check_lineage(v) -> str | None:
+    """None if `v` has the lineage shape of §15, else what is wrong (naming the member)."""
+    if not isinstance(v, Map):
+        return "at ``: not a map"
+    m = {}
+    for k, x in v.pairs:
+        if not isinstance(k, str) or k not in LINEAGE_MEMBERS:
+            return f"at ``: unexpected member {k!r}"
+        m[k] = x
+    if m.get("lineage") != 1 or isinstance(m.get("lineage"), bool):
+        return "at `/lineage`: must be 1"
+    at = m.get("at")
+    if not isinstance(at, bytes) or len(at) != 32:
+        return "at `/at`: must be 32 bytes"
+    h = m.get("height")
+    if not isinstance(h, int) or isinstance(h, bool) or not 0 <= h <= INT_MAX:
+        return "at `/height`: must be an integer >= 0"
+    if "from" in m and not isinstance(m["from"], str):
+        return "at `/from`: must be text"
+    if "parent" in m and not isinstance(m["parent"], Link):
+        return "at `/parent`: must be a link"
+    return None
+
+
+def check_lineage_vectors(d: str) -> tuple[list[str], int]:
+    fails: list[str] = []
+    path = os.path.join(d, "lineage.json")
+    if not os.path.isfile(path):
+        return fails, 0
+    with open(path, encoding="utf-8") as fh:
+        exp = json.load(fh)
+    for t in exp["lineages"]:
+        v = json_parse(t["json"])
+        enc = encode(v)
+        if enc.hex() != t["cbor"]:
+            fails.append(f"lineage {t['name']!r}: encodes to {enc.hex()}")
+        if id_text(object_id("value", enc)) != t["id"]:
+            fails.append(f"lineage {t['name']!r}: id differs")
+        why = check_lineage(decode(bytes.fromhex(t["cbor"])))
+        if why:
+            fails.append(f"lineage {t['name']!r}: rejected: {why}")
+    for t in exp["invalid"]:
+        why = check_lineage(json_parse(t["json"]))
+        if why is None:
+            fails.append(f"lineage invalid {t['name']!r}: accepted")
+        elif f"at `{t['member']}`" not in why:
+            fails.append(f"lineage invalid {t['name']!r}: {why}, expected at `{t['member']}`")
+    return fails, len(exp["lineages"]) + len(exp["invalid"])
 
 
 def _entry_fields(payload: bytes):
@@ -991,6 +1053,7 @@ def read_bundle(data: bytes) -> dict:
     links: list[tuple[bytes, bytes]] = []
     heights: dict[bytes, int] = {}
     prevs: list[tuple[bytes, bytes, int]] = []
+    values: dict[bytes, bytes] = {}
     while pos < count_at:
         if pos + 50 > count_at:
             raise BundleError(pos, "partial entry header")
@@ -1020,6 +1083,8 @@ def read_bundle(data: bytes) -> dict:
                 raise BundleError(pos, f"{where}: not canonical CBOR: {e}")
             for t in links_of(v, []):
                 links.append((oid, t))
+        if kind == "value":
+            values[oid] = payload
         if kind == "entry":
             h, prev = _entry_fields(payload)
             if not isinstance(h, int):
@@ -1045,10 +1110,15 @@ def read_bundle(data: bytes) -> dict:
             raise BundleError(0, f"entry {id_text(src)}: predecessor height "
                                  f"{heights[prev]}, expected {want}")
     for oid, name in header["refs"]:
-        want = "entry" if bundle_ref_role(name)[0] == "world" else "snapshot"
+        want = {"world": "entry", "checkpoint": "snapshot", "lineage": "value"}[
+            bundle_ref_role(name)[0]]
         if oid in kinds:
             if kinds[oid] != want:
                 raise BundleError(0, f"{name} points to a {kinds[oid]}, not a {want}")
+            if want == "value":
+                why = check_lineage(decode(values[oid]))
+                if why:
+                    raise BundleError(0, f"{name} is not a lineage: {why}")
         elif oid not in header["prerequisites"]:
             raise BundleError(0, f"{name} points to {id_text(oid)}, which is neither in the "
                                  f"bundle nor a prerequisite")
@@ -1394,6 +1464,9 @@ def check_vectors(d: str) -> list[str]:
     fails += bfails
     counts["bundles"] = nb
     counts["invalid bundle headers"] = ni
+    lfails, nl = check_lineage_vectors(d)
+    fails += lfails
+    counts["lineage"] = nl
     print("vectors: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return fails
 
@@ -1402,7 +1475,7 @@ def check_vectors(d: str) -> list[str]:
 # CLI
 
 USAGE = """usage:
-  aos_reader.py vectors DIR       check golden vectors (values/invalid/blobs/store/journal/bundles)
+  aos_reader.py vectors DIR       check golden vectors (values/invalid/blobs/store/journal/bundles/lineage)
   aos_reader.py verify STORE_DIR  verify a store directory (the .aos directory)
   aos_reader.py ids STORE_DIR     print '<id> <kind> <size>' for every object
   aos_reader.py bundle FILE       check a bundle (§14) and list its refs"""

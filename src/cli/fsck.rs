@@ -1,6 +1,6 @@
 //! `aos fsck`: verify the store.
 
-use aos::store::fsck::fsck;
+use aos::store::fsck::{Problem, fsck};
 use serde_json::json;
 
 use super::{CliError, Ctx, out_json, outln};
@@ -18,7 +18,19 @@ pub fn run(ctx: &Ctx, _args: &FsckArgs) -> Result<(), CliError> {
     let store = ctx.store()?;
     let bar = ctx.progress();
     let started = std::time::Instant::now();
-    let r = fsck(&store, &bar)?;
+    let mut r = fsck(&store, &bar)?;
+    // What only worlds know: lineage refs and the objects they name.
+    let w = aos::world::refs::check(&store)?;
+    r.problems.extend(
+        w.problems
+            .into_iter()
+            .map(|(object, location, message)| Problem {
+                object,
+                location,
+                message,
+            }),
+    );
+    r.notes.extend(w.notes);
     let secs = started.elapsed().as_secs_f64();
     if ctx.json {
         out_json(&json!({

@@ -14,7 +14,8 @@ use super::{CliError, Ctx, out, out_json, outln};
 /// Fork a world: a new world sharing SRC's history up to a point, in constant time.
 ///
 /// SRC is `WORLD` (its head), `WORLD@HEIGHT`, `WORLD@ID` or an entry id. The new world's
-/// reflog records where it came from; `aos log` marks the fork point.
+/// lineage (`refs/lineage/DST`, a small object that bundles, clones and pushes carry) records
+/// where it came from; `aos log` marks the fork point.
 #[derive(clap::Args, Debug)]
 pub struct ForkArgs {
     /// What to fork: `WORLD`, `WORLD@HEIGHT`, `WORLD@b3:ID` or `b3:ID`.
@@ -35,6 +36,7 @@ pub fn run_fork(ctx: &Ctx, a: &ForkArgs) -> Result<(), CliError> {
             "head": f.head.to_string(),
             "height": f.height,
             "checkpoint": f.checkpoint,
+            "lineage": f.lineage.to_string(),
         }));
     }
     outln(&format!(

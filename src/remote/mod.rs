@@ -9,8 +9,9 @@
 //! ```
 //!
 //! What was last fetched from remote `R` is kept in remote-tracking refs
-//! `refs/remotes/R/worlds/W` (a world's head) and `refs/remotes/R/checkpoints/W` (its
-//! checkpoint, when that is a snapshot of the head). A push moves the remote's ref only by
+//! `refs/remotes/R/worlds/W` (a world's head), `refs/remotes/R/checkpoints/W` (its
+//! checkpoint, when that is a snapshot of the head) and `refs/remotes/R/lineage/W` (its
+//! lineage), named by [`crate::world::refs`]. A push moves the remote's ref only by
 //! compare-and-swap against the tracking ref: the lease.
 
 pub mod sync;
@@ -18,8 +19,12 @@ pub mod sync;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::store::refs::{Expected, RefError, RefName};
+use crate::kernel::WorldError;
+use crate::object::ObjectId;
+use crate::store::refs::{Expected, RefError};
 use crate::store::{Store, StoreError};
+use crate::transfer::TransferError;
+use crate::world::refs::{self as world_refs, Role, Space, WorldRefError};
 
 /// The file listing the remotes, in the store directory.
 pub const REMOTES_FILE: &str = "remotes.json";
@@ -71,15 +76,111 @@ pub enum RemoteError {
         /// Why.
         source: Box<StoreError>,
     },
+    /// The remote has no world of that name.
+    #[error("remote `{remote}` has no world named `{world}`")]
+    NoWorld {
+        /// The remote.
+        remote: String,
+        /// The world asked for.
+        world: String,
+    },
+    /// This store has no world of that name.
+    #[error("no world named `{0}`")]
+    NoLocalWorld(String),
+    /// A pull found the local world and the remote's diverged; nothing moved.
+    #[error(
+        "world `{world}` has diverged from remote `{remote}` (local {local}, remote {remote_head}); \
+         nothing moved. `aos diff {world} {remote_head}` shows how; to keep the local version, \
+         `aos fork {world} OTHER-NAME` first; --force replaces it"
+    )]
+    Diverged {
+        /// The remote.
+        remote: String,
+        /// The world.
+        world: String,
+        /// The local head.
+        local: ObjectId,
+        /// The remote's head.
+        remote_head: ObjectId,
+    },
+    /// A push found the remote world moved since the last fetch (the lease); nothing was
+    /// pushed.
+    #[error(
+        "stale lease: remote `{remote}` world `{world}` is at {}, but the last fetch saw {}; \
+         nothing was pushed. Run `aos fetch {remote}` and try again",
+        id_or_nothing(*found),
+        id_or_nothing(*lease)
+    )]
+    StaleLease {
+        /// The remote.
+        remote: String,
+        /// The world on the remote.
+        world: String,
+        /// What the remote world is at (`None`: it does not exist).
+        found: Option<ObjectId>,
+        /// What the tracking ref says it was.
+        lease: Option<ObjectId>,
+    },
+    /// A push would move the remote world to a head that does not descend from its own;
+    /// nothing was pushed.
+    #[error(
+        "push to `{remote}` world `{world}` is not a fast-forward (remote {remote_head}, local \
+         {local}); nothing was pushed. Pull first, or replace the remote world with --force"
+    )]
+    NotFastForward {
+        /// The remote.
+        remote: String,
+        /// The world on the remote.
+        world: String,
+        /// The remote's head.
+        remote_head: ObjectId,
+        /// The local head.
+        local: ObjectId,
+    },
+    /// A clone's destination holds a store already.
+    #[error("{} is a store already; clone into a new directory", .0.display())]
+    CloneInto(PathBuf),
     /// A ref operation failed.
     #[error(transparent)]
     Ref(#[from] RefError),
+    /// A world's refs could not move (another process moved them meanwhile).
+    #[error(transparent)]
+    WorldRefs(Box<WorldRefError>),
     /// A store operation failed.
     #[error(transparent)]
     Store(Box<StoreError>),
-    /// A transfer or history operation failed.
-    #[error("{0}")]
-    Other(String),
+    /// Moving or checking objects failed.
+    #[error(transparent)]
+    Transfer(Box<TransferError>),
+    /// Reading or verifying a world failed.
+    #[error(transparent)]
+    World(Box<WorldError>),
+}
+
+fn id_or_nothing(id: Option<ObjectId>) -> String {
+    id.map_or_else(|| "nothing".to_owned(), |i| i.to_string())
+}
+
+impl From<TransferError> for RemoteError {
+    fn from(e: TransferError) -> Self {
+        Self::Transfer(Box::new(e))
+    }
+}
+
+impl From<WorldError> for RemoteError {
+    fn from(e: WorldError) -> Self {
+        Self::World(Box::new(e))
+    }
+}
+
+impl From<WorldRefError> for RemoteError {
+    fn from(e: WorldRefError) -> Self {
+        match e {
+            WorldRefError::Ref(r) => Self::Ref(r),
+            WorldRefError::History(w) => Self::World(w),
+            other => Self::WorldRefs(Box::new(other)),
+        }
+    }
 }
 
 impl From<StoreError> for RemoteError {
@@ -100,7 +201,10 @@ pub fn check_name(name: &str) -> Result<(), RemoteError> {
     if name.contains('/') {
         return Err(bad("it contains `/`".into()));
     }
-    RefName::new(&format!("refs/remotes/{name}/x")).map_err(|e| bad(e.to_string()))?;
+    world_refs::ref_name(Space::Tracking(name), Role::Head, "x").map_err(|e| match e {
+        WorldRefError::BadName { source, .. } => bad(source.to_string()),
+        other => bad(other.to_string()),
+    })?;
     Ok(())
 }
 
@@ -215,19 +319,20 @@ pub fn remove(store: &Store, name: &str) -> Result<(), RemoteError> {
     if all.remove(name).is_none() {
         return Err(RemoteError::NoRemote(name.to_owned()));
     }
-    for (r, _) in store.refs().list(&format!("refs/remotes/{name}/"))? {
-        store
-            .refs()
-            .update(&r, None, Expected::Any, "remote: removed")?;
+    // Every tracking ref goes at once.
+    let mut txn = store.refs().transaction();
+    for (r, _) in store.refs().list(&Space::Tracking(name).prefix())? {
+        txn.update(&r, None, Expected::Any, "remote: removed");
     }
+    txn.commit()?;
     write(store, &all)
 }
 
-/// Opens the store a remote points at.
+/// Opens the store a remote points at, with the options (the clock) of `store`.
 ///
 /// # Errors
 /// [`RemoteError::Unreachable`].
-pub fn open(remote: &Remote) -> Result<Store, RemoteError> {
+pub fn open(store: &Store, remote: &Remote) -> Result<Store, RemoteError> {
     let unreachable = |source| RemoteError::Unreachable {
         name: remote.name.clone(),
         url: remote.url.display().to_string(),
@@ -239,31 +344,5 @@ pub fn open(remote: &Remote) -> Result<Store, RemoteError> {
     } else {
         remote.url.clone()
     };
-    Store::open(&at).map_err(unreachable)
-}
-
-/// The remote-tracking ref of world `world` on remote `remote`.
-///
-/// # Errors
-/// [`RemoteError::BadName`] if the names do not make a ref name.
-pub fn tracking_ref(remote: &str, world: &str) -> Result<RefName, RemoteError> {
-    RefName::new(&format!("refs/remotes/{remote}/worlds/{world}")).map_err(|e| {
-        RemoteError::BadName {
-            name: world.to_owned(),
-            why: e.to_string(),
-        }
-    })
-}
-
-/// The remote-tracking checkpoint ref of world `world` on remote `remote`.
-///
-/// # Errors
-/// As [`tracking_ref`].
-pub fn tracking_checkpoint(remote: &str, world: &str) -> Result<RefName, RemoteError> {
-    RefName::new(&format!("refs/remotes/{remote}/checkpoints/{world}")).map_err(|e| {
-        RemoteError::BadName {
-            name: world.to_owned(),
-            why: e.to_string(),
-        }
-    })
+    Store::open_with(&at, store.options()).map_err(unreachable)
 }

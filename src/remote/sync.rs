@@ -1,36 +1,23 @@
 //! Moving worlds between stores: fetch, pull, push and clone.
 //!
-//! Only missing objects travel: the sender walks from the heads and stops at every object the
-//! receiver has (who has an object has everything it links). Everything received is checked
-//! before anything is stored — each object re-hashed against its id, decoded structurally,
-//! and the whole set closed under links together with what the receiver has — and refs move
-//! only after the objects are durable, by compare-and-swap. An interrupted transfer leaves
-//! valid objects that no ref reaches yet; running it again sends only what is still missing.
+//! Only missing objects travel: the sender walks from the heads, checkpoints and lineage and
+//! stops at every object the receiver has (who has an object has everything it links).
+//! Everything received is checked before anything is stored — each object re-hashed against
+//! its id, decoded structurally, and the whole set closed under links together with what the
+//! receiver has — and refs move only after the objects are durable, each store's in one
+//! transaction ([`crate::world::refs::Moves`]). An interrupted transfer leaves valid objects
+//! that no ref reaches yet; running it again sends only what is still missing.
 
 use std::path::Path;
 
-use super::{Remote, RemoteError, get, open, tracking_checkpoint, tracking_ref};
-use crate::kernel::replay::read_snapshot;
+use super::{Remote, RemoteError, get, open};
 use crate::object::ObjectId;
 use crate::progress::Progress;
-use crate::store::Store;
-use crate::store::refs::{Expected, RefError};
-use crate::transfer::{
-    StoreObjects, TransferError, WriteOptions, is_ancestor, missing_objects, receive,
-};
-use crate::world::{VerifyFrom, checkpoint_ref, list_worlds, verify_head, world_ref};
-
-impl From<TransferError> for RemoteError {
-    fn from(e: TransferError) -> Self {
-        RemoteError::Other(crate::error_chain(&e))
-    }
-}
-
-impl From<crate::kernel::WorldError> for RemoteError {
-    fn from(e: crate::kernel::WorldError) -> Self {
-        RemoteError::Other(crate::error_chain(&e))
-    }
-}
+use crate::store::refs::RefError;
+use crate::store::{Store, StoreOptions};
+use crate::transfer::{StoreObjects, WriteOptions, missing_objects, receive};
+use crate::world::refs::{self as world_refs, Heads, Move, Moves, Role, Space, WorldRefError};
+use crate::world::{VerifyFrom, verify_head};
 
 /// Objects moved by one transfer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -68,21 +55,6 @@ pub fn copy_missing(
     })
 }
 
-/// A world's head in a store and its checkpoint, when that is a snapshot of the head.
-fn head_and_checkpoint(
-    store: &Store,
-    world: &str,
-) -> Result<Option<(ObjectId, Option<ObjectId>)>, RemoteError> {
-    let Some(head) = store.refs().read(&world_ref(world)?)? else {
-        return Ok(None);
-    };
-    let cp = store
-        .refs()
-        .read(&checkpoint_ref(world)?)?
-        .filter(|id| read_snapshot(store, id).is_ok_and(|s| s.head == head));
-    Ok(Some((head, cp)))
-}
-
 /// One world a fetch saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fetched {
@@ -104,7 +76,8 @@ pub struct FetchReport {
 }
 
 /// Fetches worlds from remote `name` (all of them, or those in `only`) into this store and
-/// sets the remote-tracking refs `refs/remotes/NAME/worlds/W` (and `.../checkpoints/W`).
+/// sets the remote-tracking refs `refs/remotes/NAME/worlds/W` (and `.../checkpoints/W`,
+/// `.../lineage/W`), all in one transaction.
 ///
 /// # Errors
 /// [`RemoteError::NoRemote`], [`RemoteError::Unreachable`], a world `only` names that the
@@ -116,7 +89,7 @@ pub fn fetch(
     progress: &dyn Progress,
 ) -> Result<FetchReport, RemoteError> {
     let remote = get(store, name)?;
-    let rs = open(&remote)?;
+    let rs = open(store, &remote)?;
     fetch_from(store, &remote, &rs, only, progress)
 }
 
@@ -127,28 +100,30 @@ fn fetch_from(
     only: Option<&[String]>,
     progress: &dyn Progress,
 ) -> Result<FetchReport, RemoteError> {
-    let mut worlds = Vec::new();
-    let available: Vec<String> = list_worlds(rs)?.into_iter().map(|(w, _)| w).collect();
+    let available: Vec<String> = world_refs::list(rs, Space::Local)?
+        .into_iter()
+        .map(|(w, _)| w)
+        .collect();
     let wanted: Vec<String> = match only {
         None => available,
         Some(ws) => {
             for w in ws {
                 if !available.contains(w) {
-                    return Err(RemoteError::Other(format!(
-                        "remote `{}` has no world named `{w}`",
-                        remote.name
-                    )));
+                    return Err(RemoteError::NoWorld {
+                        remote: remote.name.clone(),
+                        world: w.clone(),
+                    });
                 }
             }
             ws.to_vec()
         }
     };
+    let mut worlds = Vec::new();
     let mut roots = Vec::new();
     for w in &wanted {
-        if let Some((head, cp)) = head_and_checkpoint(rs, w)? {
-            roots.push(head);
-            roots.extend(cp);
-            worlds.push((w.clone(), head, cp));
+        if let Some(heads) = world_refs::read(rs, Space::Local, w)? {
+            roots.extend(heads.roots());
+            worlds.push((w.clone(), heads));
         }
     }
     let moved = copy_missing(rs, store, &roots, progress)?;
@@ -156,29 +131,19 @@ fn fetch_from(
         worlds: Vec::new(),
         moved,
     };
-    for (w, head, cp) in worlds {
-        let tr = tracking_ref(&remote.name, &w)?;
-        let old = store.refs().read(&tr)?;
-        if old != Some(head) {
-            store.refs().update(
-                &tr,
-                Some(head),
-                Expected::Any,
-                &format!("fetch: {}", remote.name),
-            )?;
-        }
-        let tc = tracking_checkpoint(&remote.name, &w)?;
-        if store.refs().read(&tc)? != cp {
-            store
-                .refs()
-                .update(&tc, cp, Expected::Any, &format!("fetch: {}", remote.name))?;
-        }
+    let message = format!("fetch: {}", remote.name);
+    let mut moves = Moves::new(store);
+    for (w, heads) in worlds {
+        let tracking = world_refs::ref_name(Space::Tracking(&remote.name), Role::Head, &w)?;
+        let old = store.refs().read(&tracking)?;
+        moves.mirror(&remote.name, &w, Some(&heads), &message)?;
         report.worlds.push(Fetched {
             world: w,
             old,
-            new: head,
+            new: heads.head,
         });
     }
+    moves.commit()?;
     Ok(report)
 }
 
@@ -235,12 +200,15 @@ pub struct SyncOptions {
     pub verify: bool,
 }
 
-/// Fetches world `world` from remote `name` and moves the local world to it: creating it, or
-/// fast-forwarding it; a world that diverged is an error unless `opts.force`.
+/// Fetches world `world` from remote `name` and moves the local world to it: creating it
+/// (with the remote's lineage), or fast-forwarding it; a world that diverged is an error
+/// unless `opts.force` (then it is replaced, lineage included). Head and checkpoint move in
+/// one transaction.
 ///
 /// # Errors
-/// Fetch errors; [`RemoteError::Other`] for a diverged world (nothing moved), a failed
-/// verification (nothing moved); [`RemoteError::Ref`] if the local world moved meanwhile.
+/// Fetch errors; [`RemoteError::Diverged`] for a diverged world (nothing moved), a failed
+/// verification (nothing moved); [`RemoteError::WorldRefs`] if the local world moved
+/// meanwhile (nothing moved).
 pub fn pull(
     store: &Store,
     name: &str,
@@ -249,26 +217,31 @@ pub fn pull(
     progress: &dyn Progress,
 ) -> Result<PullReport, RemoteError> {
     let f = fetch(store, name, Some(&[world.to_owned()]), progress)?;
-    let new = f
-        .worlds
-        .first()
-        .map(|w| w.new)
-        .ok_or_else(|| RemoteError::Other(format!("remote `{name}` has no world `{world}`")))?;
-    let wref = world_ref(world)?;
-    let old = store.refs().read(&wref)?;
-    let update = match old {
-        Some(o) if o == new => Update::UpToDate,
-        Some(o) if is_ancestor(store, &new, &o)? => Update::Ahead,
-        Some(o) if is_ancestor(store, &o, &new)? => Update::FastForward,
-        Some(_) if opts.force => Update::Forced,
-        Some(o) => {
-            return Err(RemoteError::Other(format!(
-                "world `{world}` has diverged from remote `{name}` (local {o}, remote {new}); \
-                 nothing moved. `aos diff {world} {new}` shows how; to keep the local \
-                 version, `aos fork {world} OTHER-NAME` first; --force replaces it"
-            )));
+    let incoming = world_refs::read(store, Space::Tracking(name), world)?.ok_or_else(|| {
+        RemoteError::NoWorld {
+            remote: name.to_owned(),
+            world: world.to_owned(),
         }
-        None => Update::Created,
+    })?;
+    let new = incoming.head;
+    let old = store
+        .refs()
+        .read(&world_refs::ref_name(Space::Local, Role::Head, world)?)?;
+    let mut how = Move::of(store, old, new)?;
+    let update = match how {
+        Move::Same => Update::UpToDate,
+        Move::Behind => Update::Ahead,
+        Move::FastForward => Update::FastForward,
+        Move::Create => Update::Created,
+        Move::Diverged if opts.force => Update::Forced,
+        Move::Diverged => {
+            return Err(RemoteError::Diverged {
+                remote: name.to_owned(),
+                world: world.to_owned(),
+                local: old.unwrap_or(new),
+                remote_head: new,
+            });
+        }
     };
     let mut report = PullReport {
         old,
@@ -284,21 +257,19 @@ pub fn pull(
         verify_head(store, new, &VerifyFrom::Genesis, progress)?;
         report.verified = true;
     }
-    let expected = old.map_or(Expected::Absent, Expected::Is);
-    store.refs().update(
-        &wref,
-        Some(new),
-        expected,
+    if update == Update::Forced {
+        how = Move::Diverged;
+    }
+    let mut moves = Moves::new(store);
+    moves.adopt(
+        Space::Local,
+        world,
+        old,
+        &incoming,
+        how,
         &format!("pull: {name} ({})", update.as_str()),
     )?;
-    if let Some(cp) = store.refs().read(&tracking_checkpoint(name, world)?)? {
-        store.refs().update(
-            &checkpoint_ref(world)?,
-            Some(cp),
-            Expected::Any,
-            &format!("pull: {name}"),
-        )?;
-    }
+    moves.commit()?;
     Ok(report)
 }
 
@@ -318,13 +289,15 @@ pub struct PushReport {
     pub moved: Moved,
 }
 
-/// Pushes local world `world` to remote `name` as world `dst`. The remote ref moves by
+/// Pushes local world `world` to remote `name` as world `dst`. The remote's head moves by
 /// compare-and-swap against the remote-tracking ref (what was last fetched: the lease), and
-/// only forward unless `opts.force`.
+/// only forward unless `opts.force`; its checkpoint (and, for a world created or replaced,
+/// its lineage) move in the same remote transaction. The tracking refs then move to what the
+/// remote holds, in one local transaction.
 ///
 /// # Errors
-/// [`RemoteError::Other`] for a stale lease (the remote moved since the last fetch) or a
-/// push that is not a fast-forward; transfer and ref errors.
+/// [`RemoteError::StaleLease`] (the remote moved since the last fetch),
+/// [`RemoteError::NotFastForward`]; transfer and ref errors.
 pub fn push(
     store: &Store,
     name: &str,
@@ -334,36 +307,41 @@ pub fn push(
     progress: &dyn Progress,
 ) -> Result<PushReport, RemoteError> {
     let remote = get(store, name)?;
-    let rs = open(&remote)?;
-    let (head, cp) = head_and_checkpoint(store, world)?
-        .ok_or_else(|| RemoteError::Other(format!("no world named `{world}`")))?;
-    let tr = tracking_ref(name, dst)?;
-    let lease = store.refs().read(&tr)?;
-    let rref = world_ref(dst)?;
-    let current = rs.refs().read(&rref)?;
-    let stale = |found: Option<ObjectId>| {
-        RemoteError::Other(format!(
-            "stale lease: remote `{name}` world `{dst}` is at {}, but the last fetch saw {}; \
-             nothing was pushed. Run `aos fetch {name}` and try again",
-            found.map_or_else(|| "nothing".to_owned(), |i| i.to_string()),
-            lease.map_or_else(|| "nothing".to_owned(), |i| i.to_string()),
-        ))
+    let rs = open(store, &remote)?;
+    let local = world_refs::read(store, Space::Local, world)?
+        .ok_or_else(|| RemoteError::NoLocalWorld(world.to_owned()))?;
+    let head = local.head;
+    let lease = store.refs().read(&world_refs::ref_name(
+        Space::Tracking(name),
+        Role::Head,
+        dst,
+    )?)?;
+    let theirs = world_refs::read(&rs, Space::Local, dst)?;
+    let current = theirs.map(|t| t.head);
+    let stale = |found: Option<ObjectId>| RemoteError::StaleLease {
+        remote: name.to_owned(),
+        world: dst.to_owned(),
+        found,
+        lease,
     };
     if current != lease {
         return Err(stale(current));
     }
-    let update = match current {
-        Some(c) if c == head => Update::UpToDate,
-        Some(c) if is_ancestor(store, &c, &head)? => Update::FastForward,
-        Some(c) if is_ancestor(store, &head, &c)? && !opts.force => Update::Ahead,
-        Some(_) if opts.force => Update::Forced,
-        Some(c) => {
-            return Err(RemoteError::Other(format!(
-                "push to `{name}` world `{dst}` is not a fast-forward (remote {c}, local {head}); \
-                 nothing was pushed. Pull first, or replace the remote world with --force"
-            )));
+    let mut how = Move::of(store, current, head)?;
+    let update = match how {
+        Move::Same => Update::UpToDate,
+        Move::FastForward => Update::FastForward,
+        Move::Behind if !opts.force => Update::Ahead,
+        Move::Behind | Move::Diverged if opts.force => Update::Forced,
+        Move::Create => Update::Created,
+        Move::Behind | Move::Diverged => {
+            return Err(RemoteError::NotFastForward {
+                remote: name.to_owned(),
+                world: dst.to_owned(),
+                remote_head: current.unwrap_or(head),
+                local: head,
+            });
         }
-        None => Update::Created,
     };
     let mut report = PushReport {
         old: current,
@@ -374,45 +352,47 @@ pub fn push(
     if matches!(update, Update::UpToDate | Update::Ahead) {
         return Ok(report);
     }
-    let mut roots = vec![head];
-    roots.extend(cp);
-    report.moved = copy_missing(store, &rs, &roots, progress)?;
-    let expected = lease.map_or(Expected::Absent, Expected::Is);
+    if update == Update::Forced {
+        how = Move::Diverged;
+    }
+    report.moved = copy_missing(store, &rs, &local.roots(), progress)?;
     // Another push holding the remote ref's lock is about to move it (or not): wait for it,
     // then compare-and-swap, so the loser of a race learns of the new value (a stale lease),
     // not of a lock file.
     let msg = format!("push: from {}", store.root().display());
     let mut tries = 0;
     loop {
-        match rs.refs().update(&rref, Some(head), expected, &msg) {
+        let mut moves = Moves::new(&rs);
+        moves.adopt(Space::Local, dst, lease, &local, how, &msg)?;
+        match moves.commit() {
             Ok(()) => break,
-            Err(RefError::Locked { .. }) if tries < LOCK_RETRIES => {
+            Err(WorldRefError::Ref(RefError::Locked { .. })) if tries < LOCK_RETRIES => {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            Err(RefError::Stale { .. }) => {
-                return Err(stale(rs.refs().read(&rref).ok().flatten()));
+            Err(WorldRefError::Moved { .. } | WorldRefError::Exists(..)) => {
+                let found = world_refs::read(&rs, Space::Local, dst)
+                    .ok()
+                    .flatten()
+                    .map(|t| t.head);
+                return Err(stale(found));
             }
-            Err(e) => return Err(RemoteError::Ref(e)),
+            Err(e) => return Err(e.into()),
         }
     }
-    store
-        .refs()
-        .update(&tr, Some(head), Expected::Any, &format!("push: {name}"))?;
-    if let Some(cp) = cp {
-        rs.refs().update(
-            &checkpoint_ref(dst)?,
-            Some(cp),
-            Expected::Any,
-            "push: checkpoint",
-        )?;
-        store.refs().update(
-            &tracking_checkpoint(name, dst)?,
-            Some(cp),
-            Expected::Any,
-            &format!("push: {name}"),
-        )?;
-    }
+    // The tracking refs now say what the remote holds.
+    let now = Heads {
+        head,
+        checkpoint: local.checkpoint,
+        lineage: if how == Move::FastForward {
+            theirs.and_then(|t| t.lineage)
+        } else {
+            local.lineage
+        },
+    };
+    let mut moves = Moves::new(store);
+    moves.mirror(name, dst, Some(&now), &format!("push: {name}"))?;
+    moves.commit()?;
     Ok(report)
 }
 
@@ -428,16 +408,30 @@ pub struct CloneReport {
 }
 
 /// Clones `source` into a new store at `dest` (the `.aos` directory to create). A store
-/// directory becomes remote `origin`, and every world is fetched and created locally; a bundle
-/// file is verified and unbundled (its worlds and checkpoints created).
+/// directory becomes remote `origin`, and every world is fetched and created locally (heads,
+/// checkpoints and lineage in one transaction); a bundle file is verified and unbundled (its
+/// worlds, checkpoints and lineage created).
 ///
 /// # Errors
 /// [`RemoteError::Unreachable`] for a source that is neither a store nor a bundle, store
-/// errors if `dest` cannot be created (or already holds a store), transfer errors. A failed
-/// clone leaves the new store without worlds.
+/// errors if `dest` cannot be created, [`RemoteError::CloneInto`] if it already holds a
+/// store, transfer errors. A failed clone leaves nothing behind.
 pub fn clone_store(
     source: &Path,
     dest: &Path,
+    progress: &dyn Progress,
+) -> Result<CloneReport, RemoteError> {
+    clone_store_with(source, dest, &StoreOptions::default(), progress)
+}
+
+/// [`clone_store`], the new store opened with `options` (its clock).
+///
+/// # Errors
+/// As [`clone_store`].
+pub fn clone_store_with(
+    source: &Path,
+    dest: &Path,
+    options: &StoreOptions,
     progress: &dyn Progress,
 ) -> Result<CloneReport, RemoteError> {
     // Open a bundle before creating anything, so a bad one leaves no directory behind.
@@ -446,12 +440,9 @@ pub fn clone_store(
     } else {
         None
     };
-    let (store, init) = Store::init(dest)?;
+    let (store, init) = Store::init_with(dest, options)?;
     if init == crate::store::Init::Existing {
-        return Err(RemoteError::Other(format!(
-            "{} is a store already; clone into a new directory",
-            dest.display()
-        )));
+        return Err(RemoteError::CloneInto(dest.to_owned()));
     }
     let result = fill_clone(&store, source, dest, bundle, progress);
     if result.is_err() {
@@ -478,11 +469,9 @@ fn fill_clone(
         let worlds = r
             .refs
             .iter()
-            .filter_map(|u| {
-                u.name
-                    .as_str()
-                    .strip_prefix("refs/worlds/")
-                    .map(|w| (w.to_owned(), u.new))
+            .filter_map(|u| match world_refs::parse(&u.name) {
+                Some((Space::Local, Role::Head, w)) => Some((w.to_owned(), u.new)),
+                _ => None,
             })
             .collect();
         return Ok(CloneReport {
@@ -496,29 +485,24 @@ fn fill_clone(
     }
     let source = std::path::absolute(source).unwrap_or_else(|_| source.to_owned());
     let remote = super::add(store, "origin", &source, Path::new("/"))?;
-    let rs = open(&remote)?;
+    let rs = open(store, &remote)?;
     let f = fetch_from(store, &remote, &rs, None, progress)?;
     let mut worlds = Vec::new();
+    let mut moves = Moves::new(store);
     for w in &f.worlds {
-        store.refs().update(
-            &world_ref(&w.world)?,
-            Some(w.new),
-            Expected::Absent,
-            "clone: from origin",
-        )?;
-        if let Some(cp) = store
-            .refs()
-            .read(&tracking_checkpoint("origin", &w.world)?)?
-        {
-            store.refs().update(
-                &checkpoint_ref(&w.world)?,
-                Some(cp),
-                Expected::Any,
-                "clone: checkpoint",
+        if let Some(heads) = world_refs::read(store, Space::Tracking("origin"), &w.world)? {
+            moves.adopt(
+                Space::Local,
+                &w.world,
+                None,
+                &heads,
+                Move::Create,
+                "clone: from origin",
             )?;
         }
         worlds.push((w.world.clone(), w.new));
     }
+    moves.commit()?;
     Ok(CloneReport {
         store: dest.to_owned(),
         worlds,

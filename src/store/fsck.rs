@@ -56,7 +56,9 @@ impl FsckReport {
 
 /// Verifies the whole store: every loose object and pack entry decompresses and hashes to its
 /// id and is valid for its kind; packs and indexes match their checksums; every link and every
-/// ref points to an object that exists; reflogs parse.
+/// ref points to an object that exists; reflogs parse. Before checking refs it completes ref
+/// transactions that a crashed writer committed but did not finish
+/// ([`Refs::recover`](super::refs::Refs::recover)), reporting each as a note.
 ///
 /// # Errors
 /// Only I/O errors that prevent checking at all (listing directories). Problems with the data
@@ -208,6 +210,28 @@ pub fn fsck(store: &Store, progress: &dyn Progress) -> Result<FsckReport, StoreE
                 );
             }
         }
+    }
+
+    // A committed ref transaction its writer did not finish (it crashed) is completed first,
+    // as the next writer of its refs would: the one thing fsck writes.
+    match store.refs().recover() {
+        Ok(r) => {
+            for n in &r.completed {
+                report.notes.push(format!(
+                    "{n}: completed the move a committed ref transaction recorded (its writer \
+                     stopped before making it)"
+                ));
+            }
+            for (n, lock) in &r.locked {
+                report.notes.push(format!(
+                    "{n}: a committed ref transaction waits to move it, and {} is held (its \
+                     writer is running, or crashed: if no aos process is running, remove the \
+                     lock file; the next update of {n} then completes the move)",
+                    lock.display()
+                ));
+            }
+        }
+        Err(e) => problem(None, super::refs::TXN_DIR.to_owned(), e.to_string()),
     }
 
     let (refs, ref_problems) = store.refs().list_lenient("refs/")?;

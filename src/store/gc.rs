@@ -1,6 +1,7 @@
 //! `gc`: pack reachable objects into one pack and prune unreachable ones past a grace period.
 //!
-//! Roots are every ref and every id in any reflog. Reachability follows links (CBOR tag
+//! Roots are every ref, every id in any reflog, and every id in a pending ref transaction
+//! record. Reachability follows links (CBOR tag
 //! 45824) inside every non-blob object. An unreachable object is removed only if it is older
 //! than the grace period (by the modification time of its loose file or of its pack);
 //! younger unreachable objects survive, loose, keeping their time, so a writer that has
@@ -27,15 +28,15 @@ use crate::progress::Progress;
 pub struct GcOptions {
     /// Unreachable objects younger than this are kept.
     pub grace: Duration,
-    /// The time against which ages are measured.
-    pub now: SystemTime,
+    /// The time against which ages are measured; `None`: the store's clock.
+    pub now: Option<SystemTime>,
 }
 
 impl Default for GcOptions {
     fn default() -> Self {
         Self {
             grace: Duration::from_secs(14 * 24 * 3600),
-            now: SystemTime::now(),
+            now: None,
         }
     }
 }
@@ -94,8 +95,8 @@ pub fn gc(
             }
         }
     })?;
-    let cutoff = opts
-        .now
+    let now = opts.now.unwrap_or_else(|| store.clock().now());
+    let cutoff = now
         .checked_sub(opts.grace)
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let mut report = GcReport::default();
@@ -112,6 +113,8 @@ pub fn gc(
         .map(|(_, id)| id)
         .collect();
     roots.extend(store.refs().all_reflog_ids()?);
+    // A committed transaction not yet applied moves refs to these.
+    roots.extend(store.refs().pending_ids()?);
 
     let reachable = mark(store, &roots, progress)?;
     report.reachable = reachable.len() as u64;
@@ -177,7 +180,7 @@ pub fn gc(
         }
     }
 
-    report.removed_tmp = remove_stale(store, opts.now)?;
+    report.removed_tmp = remove_stale(store, now)?;
     store.reload_packs()?;
     report.bytes_after = inventory(store)?.bytes;
     Ok(report)
@@ -326,6 +329,7 @@ mod tests {
     use crate::codec::cbor::Value;
     use crate::object::Kind;
     use crate::progress::NoProgress;
+    use crate::store::clock::Clock;
     use crate::store::fsck::fsck;
     use crate::store::refs::{Expected, RefName};
 
@@ -363,7 +367,7 @@ mod tests {
         // Past it, unreachable objects go; reachable ones stay readable.
         let later = GcOptions {
             grace: Duration::from_secs(60),
-            now: SystemTime::now() + Duration::from_secs(3600),
+            now: Some(SystemTime::now() + Duration::from_secs(3600)),
         };
         let r = gc(&s, &later, &NoProgress).unwrap();
         assert_eq!(r.pruned, 2, "{r:?}");
@@ -373,6 +377,48 @@ mod tests {
         // A second run has nothing to do.
         let r = gc(&s, &later, &NoProgress).unwrap();
         assert_eq!((r.pruned, r.removed_packs), (0, 0));
+    }
+
+    #[test]
+    fn the_store_clock_is_now_and_pending_transactions_are_roots() {
+        use crate::store::StoreOptions;
+        use crate::store::clock::FixedClock;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join(".aos");
+        Store::init(&root).unwrap();
+        // A store whose clock reads a year ahead: gc's default "now" is that clock's.
+        let ahead = SystemTime::now() + Duration::from_secs(365 * 24 * 3600);
+        let s = Store::open_with(
+            &root,
+            &StoreOptions::default().with_clock(FixedClock::at(ahead)),
+        )
+        .unwrap();
+        let old = s.put(Kind::Blob, b"unreachable").unwrap();
+        let kept = s
+            .put(Kind::Blob, b"named by a pending transaction")
+            .unwrap();
+        // A committed transaction whose writer stopped before moving its refs: its record
+        // names `kept`, which no ref or reflog does yet.
+        let (a, b) = (
+            RefName::new("refs/x/a").unwrap(),
+            RefName::new("refs/x/b").unwrap(),
+        );
+        let mut t = s.refs().transaction();
+        t.update(&a, Some(kept), Expected::Absent, "")
+            .update(&b, Some(kept), Expected::Absent, "");
+        t.commit_crashing_after(1).unwrap_err();
+        let r = gc(&s, &GcOptions::default(), &NoProgress).unwrap();
+        assert_eq!(r.pruned, 1, "{r:?}");
+        assert!(!s.contains(&old));
+        assert!(s.contains(&kept));
+        // The reflog times come from the same clock.
+        for f in std::fs::read_dir(root.join("refs/x")).unwrap().flatten() {
+            std::fs::remove_file(f.path()).unwrap();
+        }
+        s.refs().recover().unwrap();
+        let want = FixedClock::at(ahead).unix_secs();
+        assert_eq!(s.refs().reflog(&a).unwrap()[0].time, want);
+        assert_eq!(s.refs().read(&b).unwrap(), Some(kept));
     }
 
     #[test]

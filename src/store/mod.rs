@@ -9,13 +9,18 @@
 //! refs/               one file per ref (see [`refs`])
 //! logs/refs/          one reflog per ref
 //! tmp/                temporary files, moved into place when complete
+//! txn/                records of ref transactions being committed (see [`refs::txn`])
 //! gc.lock             held while gc runs
 //! ```
+//!
+//! A store is opened with [`StoreOptions`]: today its [`Clock`], the source of
+//! every time it records.
 //!
 //! **Invariant:** an object file is never overwritten; a published file is always complete
 //! (temp file, fsync, rename, directory fsync). **Invariant:** every read verifies the id of
 //! what it decompresses.
 
+pub mod clock;
 pub mod format;
 pub mod fs;
 pub mod fsck;
@@ -32,6 +37,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
+use self::clock::{Clock, SystemClock};
 use self::format::Encoding;
 use self::pack::{Pack, PackWriter};
 use self::refs::{RefError, Refs};
@@ -238,6 +244,32 @@ pub struct Store {
     /// mostly written together, so it is tried first.
     last_pack: AtomicUsize,
     refs: Refs,
+    options: StoreOptions,
+}
+
+/// How a store is opened.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Where the times the store records (reflog lines, transaction records) and gc's "now"
+    /// come from.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl StoreOptions {
+    /// These options with `clock` (e.g. a [`clock::FixedClock`] for reproducible tests).
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
 }
 
 /// What [`Store::init`] did.
@@ -255,9 +287,17 @@ impl Store {
     /// # Errors
     /// I/O errors, or [`StoreError::NotAStore`] if `root` exists but is not a store.
     pub fn init(root: &Path) -> Result<(Self, Init), StoreError> {
+        Self::init_with(root, &StoreOptions::default())
+    }
+
+    /// [`Store::init`] with options.
+    ///
+    /// # Errors
+    /// As [`Store::init`].
+    pub fn init_with(root: &Path, options: &StoreOptions) -> Result<(Self, Init), StoreError> {
         let format_file = root.join("format");
         if format_file.exists() {
-            return Ok((Self::open(root)?, Init::Existing));
+            return Ok((Self::open_with(root, options)?, Init::Existing));
         }
         if root.exists()
             && stdfs::read_dir(root)
@@ -280,7 +320,7 @@ impl Store {
         if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::sync_dir(parent).map_err(StoreError::io(parent))?;
         }
-        Ok((Self::open(root)?, Init::Created))
+        Ok((Self::open_with(root, options)?, Init::Created))
     }
 
     /// Opens the store at `root` (the `.aos` directory itself).
@@ -288,6 +328,14 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotAStore`] if `root` has no readable `format` file of version 1.
     pub fn open(root: &Path) -> Result<Self, StoreError> {
+        Self::open_with(root, &StoreOptions::default())
+    }
+
+    /// Opens the store at `root` with `options` (e.g. a fixed clock).
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn open_with(root: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
         let format_file = root.join("format");
         let format = stdfs::read_to_string(&format_file).map_err(|e| StoreError::NotAStore {
             path: root.to_owned(),
@@ -309,7 +357,8 @@ impl Store {
             tmp: root.join("tmp"),
             packs: RwLock::new(Vec::new()),
             last_pack: AtomicUsize::new(0),
-            refs: Refs::new(root),
+            refs: Refs::with_clock(root, Arc::clone(&options.clock)),
+            options: options.clone(),
         };
         // Git does not keep empty directories: recreate them if a copy lost them. A
         // read-only store still opens for reading.
@@ -325,11 +374,19 @@ impl Store {
     /// # Errors
     /// [`StoreError::NoStore`] if none is found, or the error opening the one found.
     pub fn discover(start: &Path) -> Result<Self, StoreError> {
+        Self::discover_with(start, &StoreOptions::default())
+    }
+
+    /// [`Store::discover`] with options for the store found.
+    ///
+    /// # Errors
+    /// As [`Store::discover`].
+    pub fn discover_with(start: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
         let abs = std::path::absolute(start).map_err(StoreError::io(start))?;
         for dir in abs.ancestors() {
             let candidate = dir.join(STORE_DIR);
             if candidate.join("format").is_file() {
-                return Self::open(&candidate);
+                return Self::open_with(&candidate, options);
             }
         }
         Err(StoreError::NoStore { start: abs })
@@ -339,6 +396,19 @@ impl Store {
     #[must_use]
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The options this store was opened with (to open another store, such as a remote,
+    /// the same way).
+    #[must_use]
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+
+    /// The clock the store records times from.
+    #[must_use]
+    pub fn clock(&self) -> &dyn Clock {
+        self.options.clock.as_ref()
     }
 
     /// The refs of this store.
@@ -1090,7 +1160,7 @@ mod model {
                     Op::GcNow => {
                         let opts = crate::store::gc::GcOptions {
                             grace: Duration::ZERO,
-                            now: SystemTime::now() + Duration::from_secs(5),
+                            now: Some(SystemTime::now() + Duration::from_secs(5)),
                         };
                         crate::store::gc::gc(&s, &opts, &NoProgress).unwrap();
                         // Every root ever pointed to is in the reflog, so it and its links live.

@@ -4,10 +4,15 @@ use std::cell::Cell;
 use std::collections::BTreeSet;
 
 use super::*;
+use crate::codec::cbor;
 use crate::codec::cbor::Value;
 use crate::codec::json::parse_json;
+use crate::kernel::entry::Entry;
+use crate::kernel::replay::read_entry;
+use crate::object::{Kind, hash};
 use crate::progress::NoProgress;
 use crate::store::STORE_DIR;
+use crate::store::format::Encoding;
 use crate::store::fsck::fsck;
 use crate::world::{CreateOptions, SendOptions, World, create_world};
 

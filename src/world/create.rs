@@ -13,7 +13,6 @@ use crate::kernel::mapnode::MapNode;
 use crate::kernel::program::{Program, ProgramError};
 use crate::object::{self, Kind, ObjectId};
 use crate::store::Store;
-use crate::store::refs::{Expected, RefError};
 use crate::wasm::Limits;
 use crate::world::load::read_kind;
 use crate::world::{checkpoint_ref, world_ref};
@@ -258,13 +257,9 @@ pub fn create_world(
     batch.add(Kind::MapNode, &MapNode::empty().encode())?;
     batch.add(Kind::Entry, &gbytes)?;
     batch.commit()?;
-    store
-        .refs()
-        .update(&wref, Some(gid), Expected::Absent, "world: created")
-        .map_err(|e| match e {
-            RefError::Stale { .. } => WorldError::Exists(name.to_owned()),
-            e => WorldError::Ref(e),
-        })?;
+    let mut moves = crate::world::refs::Moves::new(store);
+    moves.create(name, gid)?;
+    moves.commit()?;
     Ok(Created {
         genesis: gid,
         manifest,

@@ -2,17 +2,20 @@
 //! a fork came from, and where two histories part.
 //!
 //! A journal is a hash chain, so a head id names an entire history and two histories share
-//! exactly the entries up to their last common entry. Forking a world is therefore writing one
-//! ref: the new world shares every entry, snapshot and state with its source.
+//! exactly the entries up to their last common entry. Forking a world is therefore writing
+//! its refs (head, the source's checkpoint, and a small lineage object saying where it came
+//! from) in one transaction: the new world shares every entry, snapshot and state with its
+//! source.
 
 use crate::kernel::entry::Entry;
 use crate::kernel::error::WorldError;
-use crate::kernel::replay::{read_entry, read_entry_at, read_snapshot};
+use crate::kernel::replay::{read_entry, read_entry_at};
 use crate::object::{IdPrefix, Kind, ObjectId};
 use crate::progress::Progress;
 use crate::store::Store;
-use crate::store::refs::{Expected, RefError};
-use crate::world::{checkpoint_ref, world_ref};
+use crate::world::lineage::Lineage;
+use crate::world::refs::{self, Moves, Role, Space};
+use crate::world::world_ref;
 
 /// A point in some world's history, as a user names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,7 +112,8 @@ impl Rev {
     }
 }
 
-/// The reflog message prefix that records a fork.
+/// The reflog message prefix that records a fork; worlds forked before lineage was recorded
+/// as data are recognised by it.
 const FORK_MESSAGE: &str = "fork: from ";
 
 /// What [`fork`] made.
@@ -121,12 +125,14 @@ pub struct Forked {
     pub height: u64,
     /// Whether the source's checkpoint was shared, so opening the new world replays nothing.
     pub checkpoint: bool,
+    /// The new world's lineage object.
+    pub lineage: ObjectId,
 }
 
 /// Creates world `dst` whose history is `src`'s up to the point `src` names. Constant time
-/// and space for a world's head (one ref, plus the source's checkpoint when it is of that
-/// head); naming a past height walks back to it. The reflog of `dst` records where it came
-/// from ([`origin`]).
+/// and space for a world's head: one small lineage object, then one ref transaction (head,
+/// lineage, and the source's checkpoint when it is of that head); naming a past height walks
+/// back to it. The lineage ([`origin`]) records where `dst` came from.
 ///
 /// # Errors
 /// [`WorldError::Exists`] if `dst` exists (or appears meanwhile), resolution errors, ref
@@ -137,60 +143,73 @@ pub fn fork(store: &Store, src: &Rev, dst: &str) -> Result<Forked, WorldError> {
         return Err(WorldError::Exists(dst.to_owned()));
     }
     let (head, height) = src.resolve(store)?;
-    let what = match src.world() {
-        Some(w) => format!("{w} at height {height}"),
-        None => format!("{head} at height {height}"),
-    };
-    store
-        .refs()
-        .update(
-            &dst_ref,
-            Some(head),
-            Expected::Absent,
-            &format!("{FORK_MESSAGE}{what}"),
-        )
-        .map_err(|e| match e {
-            RefError::Stale { .. } => WorldError::Exists(dst.to_owned()),
-            e => WorldError::Ref(e),
-        })?;
     // Share the source's checkpoint when it is a snapshot of exactly the fork point.
-    let mut checkpoint = false;
-    if let Some(w) = src.world() {
-        let cp = checkpoint_ref(w)?;
-        if let Ok(Some(id)) = store.refs().read(&cp)
-            && read_snapshot(store, &id).is_ok_and(|s| s.head == head)
-        {
-            store.refs().update(
-                &checkpoint_ref(dst)?,
-                Some(id),
-                Expected::Any,
-                &format!("checkpoint at height {height} (from {w})"),
-            )?;
-            checkpoint = true;
-        }
-    }
-    Ok(Forked {
+    let source = match src.world() {
+        Some(w) => refs::read(store, Space::Local, w)?,
+        None => None,
+    };
+    let checkpoint = source
+        .filter(|s| s.head == head)
+        .and_then(|s| s.checkpoint)
+        .zip(src.world());
+    let lineage = Lineage {
+        from: src.world().map(str::to_owned),
+        at: head,
+        height,
+        parent: source.and_then(|s| s.lineage),
+    };
+    let lineage_id = lineage.write(store)?;
+    let mut moves = Moves::new(store);
+    moves.fork(
+        dst,
         head,
         height,
         checkpoint,
+        lineage_id,
+        &lineage.describe(),
+    )?;
+    moves.commit()?;
+    Ok(Forked {
+        head,
+        height,
+        checkpoint: checkpoint.is_some(),
+        lineage: lineage_id,
     })
 }
 
-/// Where a world was forked from, as its reflog records it.
+/// Where a world was forked from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Origin {
-    /// What the fork was made from, as recorded (`WORLD at height H`, or `ID at height H`).
+    /// What the fork was made from (`WORLD at height H`, or `ID at height H`).
     pub from: String,
     /// The fork point.
     pub id: ObjectId,
+    /// The lineage object, for worlds forked since lineage is recorded as data (older ones
+    /// are known from their reflog only).
+    pub lineage: Option<Lineage>,
 }
 
-/// The fork a world's current incarnation was made by, if it was forked (the latest creation
-/// in its reflog, when that creation was a fork).
+/// The fork a world's current incarnation was made by, if it was forked: its lineage
+/// (`refs/lineage/W`), or for a world forked before lineage was recorded as data (its lineage
+/// ref has no reflog), the latest creation in its reflog when that creation was a fork.
 ///
 /// # Errors
-/// Ref errors.
+/// Ref errors; a lineage ref that does not name a lineage object.
 pub fn origin(store: &Store, world: &str) -> Result<Option<Origin>, WorldError> {
+    let lineage_ref = refs::ref_name(Space::Local, Role::Lineage, world)?;
+    if let Some(id) = store.refs().read(&lineage_ref)? {
+        let l = Lineage::read(store, &id)?;
+        return Ok(Some(Origin {
+            from: l.describe(),
+            id: l.at,
+            lineage: Some(l),
+        }));
+    }
+    // A world whose lineage ref ever moved has its lineage recorded as data: no lineage now
+    // means it was created afresh or replaced by one without.
+    if !store.refs().reflog(&lineage_ref)?.is_empty() {
+        return Ok(None);
+    }
     let log = store.refs().reflog(&world_ref(world)?)?;
     let Some(created) = log.iter().rev().find(|e| e.old.is_none()) else {
         return Ok(None);
@@ -200,6 +219,7 @@ pub fn origin(store: &Store, world: &str) -> Result<Option<Origin>, WorldError> 
             (Some(from), Some(id)) => Some(Origin {
                 from: from.to_owned(),
                 id,
+                lineage: None,
             }),
             _ => None,
         },

@@ -10,22 +10,29 @@
 //! - [`event`]: reading ingress events from JSON.
 //! - [`verify`](mod@verify): offline verification.
 //! - [`history`]: naming points in histories, forks and their origin, common ancestors.
+//! - [`ancestry`]: the entry at a height of a history; whether one entry precedes another.
+//! - [`refs`]: the names of a world's refs and the one place that moves them.
+//! - [`lineage`]: where a forked world came from, recorded as data.
 //! - [`diff`]: comparing two worlds: history, control plane and state.
 //! - `hosts`: the live and scratch hosts machines run against.
 //! - `load`: loading the control planes and programs a history names.
 
+pub mod ancestry;
 pub mod create;
 pub mod diff;
 pub mod event;
 pub mod history;
 mod hosts;
+pub mod lineage;
 mod load;
+pub mod refs;
 pub mod verify;
 
 pub use create::{
     CreateOptions, Created, DEFAULT_MAX_DERIVED, DEFAULT_SNAPSHOT_EVERY, create_world,
 };
 pub use event::parse_event;
+pub use refs::{checkpoint_ref, world_ref};
 pub use verify::{VerifyFrom, VerifyReport, verify, verify_head};
 
 use std::sync::Arc;
@@ -45,40 +52,16 @@ use crate::kernel::snapshot::Snapshot;
 use crate::object::ObjectId;
 use crate::progress::Progress;
 use crate::store::Store;
-use crate::store::refs::{Expected, RefError, RefName};
 use crate::world::create::ControlPlane;
 use crate::world::hosts::{Live, Scratch};
 use crate::world::load::load_programs;
-
-/// The ref of world `name`.
-///
-/// # Errors
-/// [`WorldError::Input`] if `name` cannot be part of a ref name.
-pub fn world_ref(name: &str) -> Result<RefName, WorldError> {
-    RefName::new(&format!("refs/worlds/{name}"))
-        .map_err(|e| WorldError::Input(format!("invalid world name `{name}`: {e}")))
-}
-
-pub(crate) fn checkpoint_ref(name: &str) -> Result<RefName, WorldError> {
-    RefName::new(&format!("refs/checkpoints/{name}"))
-        .map_err(|e| WorldError::Input(format!("invalid world name `{name}`: {e}")))
-}
 
 /// The worlds of a store: name and head entry, sorted by name.
 ///
 /// # Errors
 /// Ref errors.
 pub fn list_worlds(store: &Store) -> Result<Vec<(String, ObjectId)>, WorldError> {
-    Ok(store
-        .refs()
-        .list("refs/worlds/")?
-        .into_iter()
-        .filter_map(|(n, id)| {
-            n.as_str()
-                .strip_prefix("refs/worlds/")
-                .map(|s| (s.to_owned(), id))
-        })
-        .collect())
+    Ok(refs::list(store, refs::Space::Local)?)
 }
 
 /// How a world was opened.
@@ -326,7 +309,7 @@ impl<'s> World<'s> {
             s.faults += c.faults;
             since += 1;
             if since >= opts.commit_events || live.pending_bytes() >= opts.commit_bytes {
-                self.commit(&mut live)?;
+                self.commit(&mut live, None)?;
                 s.commits += 1;
                 progress.advance(since);
                 since = 0;
@@ -334,57 +317,45 @@ impl<'s> World<'s> {
         }
         // The checkpoint goes into the last group's pack: one pack and one fsync per command.
         let checkpoint = self.machine.snapshot(&mut live)?;
-        self.commit(&mut live)?;
+        self.commit(&mut live, Some(checkpoint))?;
         if since > 0 {
             s.commits += 1;
             progress.advance(since);
         }
-        self.set_checkpoint(checkpoint)?;
         s.head = self.head();
         s.height = self.height();
         Ok(s)
     }
 
-    /// Applies one input and commits it with a checkpoint of the new head.
+    /// Applies one input and commits it with a checkpoint of the new head, in one ref
+    /// transaction.
     fn apply_one(&mut self, input: Input, live: &mut Live<'_>) -> Result<Applied, WorldError> {
         let applied = self.machine.apply(input, live)?;
         // The checkpoint is the state at the new head, in the same pack.
         let checkpoint = self.machine.snapshot(live)?;
-        self.commit(live)?;
-        self.set_checkpoint(checkpoint)?;
+        self.commit(live, Some(checkpoint))?;
         Ok(applied)
     }
 
-    fn commit(&mut self, live: &mut Live<'_>) -> Result<(), WorldError> {
+    /// Makes what `live` holds durable, then moves the world's head to it (and its
+    /// checkpoint to `checkpoint`, when given) in one ref transaction.
+    fn commit(
+        &mut self,
+        live: &mut Live<'_>,
+        checkpoint: Option<ObjectId>,
+    ) -> Result<(), WorldError> {
         live.commit()?;
         let head = self.machine.head();
-        if head == self.committed {
-            return Ok(());
-        }
-        let wref = world_ref(&self.name)?;
-        self.store
-            .refs()
-            .update(
-                &wref,
-                Some(head),
-                Expected::Is(self.committed),
-                &format!("world: append to height {}", self.machine.height()),
-            )
-            .map_err(|e| match e {
-                RefError::Stale { .. } => WorldError::Moved(self.name.clone()),
-                e => WorldError::Ref(e),
-            })?;
-        self.committed = head;
-        Ok(())
-    }
-
-    fn set_checkpoint(&mut self, id: ObjectId) -> Result<(), WorldError> {
-        self.store.refs().update(
-            &checkpoint_ref(&self.name)?,
-            Some(id),
-            Expected::Any,
-            &format!("checkpoint at height {}", self.machine.height()),
+        let mut moves = refs::Moves::new(self.store);
+        moves.append(
+            &self.name,
+            self.committed,
+            head,
+            self.machine.height(),
+            checkpoint,
         )?;
+        moves.commit()?;
+        self.committed = head;
         Ok(())
     }
 

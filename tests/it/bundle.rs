@@ -289,6 +289,128 @@ fn damaged_bundles_are_rejected_and_nothing_is_stored() {
     assert_eq!(refs(&b), refs(&a));
 }
 
+/// The `forked_from` mark of `aos log --json WORLD`, if any.
+fn forked_from(env: &Env, world: &str) -> Option<(u64, String)> {
+    env.run(&["--json", "log", world])
+        .ok()
+        .out()
+        .lines()
+        .map(|l| serde_json::from_str::<J>(l).unwrap())
+        .find_map(|v| {
+            Some((
+                v["height"].as_u64()?,
+                v.get("forked_from")?.as_str()?.to_owned(),
+            ))
+        })
+}
+
+fn ref_target(env: &Env, name: &str) -> Option<String> {
+    refs(env)
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == name)
+        .map(|x| x["id"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn lineage_travels_in_bundles() {
+    let shared = Shared::new();
+    let a = Env::with_counter("0");
+    send(&a, Some(1000), 3);
+    a.run(&["-q", "fork", "c", "d"]).ok();
+    send_to(&a, "d", None, 2);
+    let file = shared.file("d.bundle");
+    let r = json(&a.run(&["--json", "bundle", "create", &file, "c", "d"]).ok());
+    let names: Vec<&str> = r["refs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "refs/checkpoints/c",
+            "refs/checkpoints/d",
+            "refs/lineage/d",
+            "refs/worlds/c",
+            "refs/worlds/d"
+        ]
+    );
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(bytes.starts_with(b"# aos bundle v1\n@lineage=1\n@object-format=blake3\n"));
+    // The receiver gets the lineage with the world: `aos log` marks the fork point.
+    let b = Env::new();
+    b.run(&["-q", "bundle", "unbundle", &file]).ok();
+    assert_eq!(forked_from(&b, "d"), Some((4, "c at height 4".to_owned())));
+    assert_eq!(
+        ref_target(&b, "refs/lineage/d"),
+        ref_target(&a, "refs/lineage/d")
+    );
+    assert!(ref_target(&b, "refs/lineage/c").is_none());
+    b.run(&["-q", "fsck"]).ok();
+    // A bundle of a world without lineage is exactly a version 1 bundle of before.
+    let plain = shared.file("c.bundle");
+    a.run(&["-q", "bundle", "create", &plain, "c"]).ok();
+    assert!(
+        std::fs::read(&plain)
+            .unwrap()
+            .starts_with(b"# aos bundle v1\n@object-format=blake3\nb3:")
+    );
+
+    // A world that fast-forwards keeps its own lineage ...
+    let c = Env::new();
+    c.run(&["-q", "bundle", "unbundle", &plain]).ok();
+    c.run(&["-q", "fork", "c@2", "d"]).ok();
+    let own = ref_target(&c, "refs/lineage/d").unwrap();
+    let r = json(&c.run(&["--json", "bundle", "unbundle", &file]).ok());
+    let d = r["refs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "refs/worlds/d")
+        .unwrap()
+        .clone();
+    assert_eq!(d["change"], "fast-forward", "{r}");
+    assert!(
+        r["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "refs/lineage/d"),
+        "{r}"
+    );
+    assert_eq!(ref_target(&c, "refs/lineage/d").unwrap(), own);
+    assert_eq!(forked_from(&c, "d"), Some((2, "c at height 2".to_owned())));
+    // ... one that is replaced takes the bundle's.
+    let e = Env::new();
+    e.run(&["-q", "bundle", "unbundle", &plain]).ok();
+    e.run(&["-q", "fork", "c@2", "d"]).ok();
+    e.run(&["-q", "send", "d", "demo/CounterEvent@1", "\"Reset\""])
+        .ok();
+    let own = ref_target(&e, "refs/lineage/d").unwrap();
+    let r = e.run(&["bundle", "unbundle", &file]).fails(1);
+    assert!(r.stderr.contains("diverged"), "{}", r.stderr);
+    assert_eq!(ref_target(&e, "refs/lineage/d").unwrap(), own);
+    let r = json(
+        &e.run(&["--json", "bundle", "unbundle", &file, "--force"])
+            .ok(),
+    );
+    let lineage = r["refs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "refs/lineage/d")
+        .unwrap()
+        .clone();
+    assert_eq!(lineage["change"], "updated", "{r}");
+    assert_eq!(forked_from(&e, "d"), Some((4, "c at height 4".to_owned())));
+    // The old lineage stays in the reflog (gc keeps it).
+    e.run(&["-q", "gc", "--prune=now"]).ok();
+    e.run(&["cat-object", "--type", &own]).ok();
+}
+
 #[test]
 fn diverged_worlds_move_only_with_force() {
     let shared = Shared::new();
@@ -553,11 +675,37 @@ mod golden {
                 format!("{sig}{cap}{a} refs/worlds/{}\n\n", "x".repeat(1100)),
                 "line length",
             ),
+            (
+                "lineage without its capability",
+                format!("{sig}{cap}{b} refs/lineage/w\n{r}\n"),
+                "lineage needs @lineage=1",
+            ),
+            (
+                "lineage capability without lineage",
+                format!("{sig}@lineage=1\n{cap}{r}\n"),
+                "@lineage=1 only with lineage refs",
+            ),
+            (
+                "other lineage version",
+                format!("{sig}@lineage=2\n{cap}{b} refs/lineage/w\n{r}\n"),
+                "unknown capability value",
+            ),
+            (
+                "lineage without its world",
+                format!("{sig}@lineage=1\n{cap}{b} refs/lineage/v\n{r}\n"),
+                "lineage needs its world",
+            ),
+            (
+                "lineage capability after object-format",
+                format!("{sig}{cap}@lineage=1\n{b} refs/lineage/w\n{r}\n"),
+                "capabilities ascending",
+            ),
         ]
     }
 
     /// The world of the vectors, built by the CLI: `c` with markers every 4 entries, four
-    /// events, then two more. Returns the store and the first head.
+    /// events (then two more, and a fork `d` of `c` with one more). Returns the store and the
+    /// first head.
     fn vector_world() -> (Env, String) {
         let env = Env::with_counter("4");
         send(&env, Some(3), 3);
@@ -611,6 +759,7 @@ mod golden {
         let (env, h1) = vector_world();
         let full = out.join("counter.bundle");
         let inc = out.join("counter-inc.bundle");
+        let fork = out.join("counter-fork.bundle");
         env.run(&["bundle", "create", &full.display().to_string(), "c"])
             .ok();
         send(&env, None, 2);
@@ -623,6 +772,19 @@ mod golden {
             &h1,
         ])
         .ok();
+        // A fork carries its lineage: `@lineage=1`, `refs/lineage/d` and the lineage object.
+        let h2 = head(&env);
+        env.run(&["-q", "fork", "c", "d"]).ok();
+        send_to(&env, "d", None, 1);
+        env.run(&[
+            "bundle",
+            "create",
+            &fork.display().to_string(),
+            "d",
+            "--since",
+            &h2,
+        ])
+        .ok();
         let invalid: Vec<J> = invalid_headers()
             .into_iter()
             .map(|(name, header, rule)| json!({"name": name, "header": header, "rule": rule}))
@@ -630,14 +792,18 @@ mod golden {
         let manifest = vectors().join("bundle.json");
         if bless {
             let v = json!({
-                "bundles": [describe(&full), describe(&inc)],
+                "bundles": [describe(&full), describe(&inc), describe(&fork)],
                 "invalid_headers": invalid,
             });
             std::fs::write(&manifest, serde_json::to_string_pretty(&v).unwrap() + "\n").unwrap();
             return;
         }
         // The same world bundles to the same bytes, every time and everywhere.
-        for name in ["counter.bundle", "counter-inc.bundle"] {
+        for name in [
+            "counter.bundle",
+            "counter-inc.bundle",
+            "counter-fork.bundle",
+        ] {
             assert_eq!(
                 std::fs::read(out.join(name)).unwrap(),
                 std::fs::read(dir.join(name)).unwrap(),
@@ -651,6 +817,10 @@ mod golden {
             expect["bundles"][1],
             describe(&dir.join("counter-inc.bundle"))
         );
+        let forked = describe(&dir.join("counter-fork.bundle"));
+        assert_eq!(expect["bundles"][2], forked);
+        assert_eq!(forked["capabilities"][0], json!(["lineage", "1"]));
+        assert_eq!(forked["refs"][1]["name"], "refs/lineage/d");
         assert_eq!(expect["invalid_headers"], J::Array(invalid));
         for (name, header, _) in invalid_headers() {
             assert!(
@@ -663,11 +833,16 @@ mod golden {
             assert!(Kind::from_name(o["kind"].as_str().unwrap()).is_some());
         }
         let b = Env::new();
-        for name in ["counter.bundle", "counter-inc.bundle"] {
+        for name in [
+            "counter.bundle",
+            "counter-inc.bundle",
+            "counter-fork.bundle",
+        ] {
             b.run(&["bundle", "unbundle", &dir.join(name).display().to_string()])
                 .ok();
         }
         assert_eq!(refs(&b), refs(&env));
+        b.run(&["verify", "d"]).ok();
         b.run(&["verify", "c"]).ok();
     }
 }

@@ -285,3 +285,233 @@ fn diff_rejects_bad_sides() {
     let r = env.run(&["diff", "c", &manifest]).fails(1);
     assert!(r.stderr.contains("not a journal entry"), "{}", r.stderr);
 }
+
+/// The target of ref `name`, if it exists.
+fn ref_of(env: &Env, name: &str) -> Option<String> {
+    env.run(&["show-ref", name])
+        .ok()
+        .out()
+        .lines()
+        .find_map(|l| {
+            let (id, n) = l.split_once(' ')?;
+            (n == name).then(|| id.to_owned())
+        })
+}
+
+/// The lineage object a ref names, as JSON.
+fn lineage(env: &Env, name: &str) -> Value {
+    let id = ref_of(env, name).unwrap_or_else(|| panic!("no {name}"));
+    json(&env.run(&["--json", "cat-object", &id]).ok())
+}
+
+/// The `forked_from` marks of `aos log --json`, by height.
+fn fork_marks(env: &Env, world: &str) -> Vec<(u64, String)> {
+    env.run(&["--json", "log", world])
+        .ok()
+        .out()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter_map(|v| {
+            let f = v.get("forked_from")?.as_str()?.to_owned();
+            Some((v["height"].as_u64().unwrap(), f))
+        })
+        .collect()
+}
+
+#[test]
+fn lineage_is_data_and_chains_through_forks() {
+    let env = Env::new();
+    counter_world(&env, "c", 5);
+    let r = json(&env.run(&["--json", "fork", "c", "d"]).ok());
+    let at6 = r["head"].as_str().unwrap().to_owned();
+    // The lineage is a value object of a fixed shape, named by refs/lineage/d.
+    let l = lineage(&env, "refs/lineage/d");
+    assert_eq!(l["from"], "c");
+    assert_eq!(l["height"], 6);
+    assert_eq!(l["lineage"], 1);
+    assert_eq!(l["at"]["$bytes"].as_str().unwrap().len(), 44, "{l}");
+    assert!(l.get("parent").is_none(), "c was not forked: {l}");
+    assert!(ref_of(&env, "refs/lineage/c").is_none());
+    // A fork of a fork links its source's lineage, past its own fork point or before it.
+    tick(&env, "d");
+    env.run(&["-q", "fork", "d", "e"]).ok();
+    env.run(&["-q", "fork", "d@3", "f"]).ok();
+    let d_lineage = ref_of(&env, "refs/lineage/d").unwrap();
+    for w in ["e", "f"] {
+        let l = lineage(&env, &format!("refs/lineage/{w}"));
+        assert_eq!(l["from"], "d");
+        assert_eq!(l["parent"]["$link"], d_lineage.as_str(), "{l}");
+    }
+    assert_eq!(fork_marks(&env, "e"), [(7, "d at height 7".to_owned())]);
+    assert_eq!(fork_marks(&env, "f"), [(3, "d at height 3".to_owned())]);
+    // A fork of an entry id has no source world.
+    env.run(&["-q", "fork", &at6, "g"]).ok();
+    assert_eq!(fork_marks(&env, "g"), [(6, format!("{at6} at height 6"))]);
+    assert!(lineage(&env, "refs/lineage/g").get("from").is_none());
+
+    // `aos log` reads the lineage, not the reflog: without the reflog the mark stays.
+    std::fs::remove_file(env.store().join("logs/refs/worlds/d")).unwrap();
+    assert_eq!(fork_marks(&env, "d"), [(6, "c at height 6".to_owned())]);
+    // Appending keeps the lineage; the whole store, lineage included, checks.
+    tick(&env, "d");
+    assert_eq!(ref_of(&env, "refs/lineage/d").unwrap(), d_lineage);
+    env.run(&["-q", "fsck"]).ok();
+    // gc keeps every lineage (they are ref targets and link their parents).
+    env.run(&["-q", "gc", "--prune=now"]).ok();
+    assert_eq!(
+        lineage(&env, "refs/lineage/e")["parent"]["$link"],
+        d_lineage.as_str()
+    );
+    env.run(&["-q", "fsck"]).ok();
+}
+
+#[test]
+fn worlds_forked_before_lineage_fall_back_to_the_reflog() {
+    let env = Env::new();
+    counter_world(&env, "c", 3);
+    env.run(&["-q", "fork", "c", "d"]).ok();
+    // What an older aos wrote: the fork's reflog line, no lineage ref (nor its reflog).
+    std::fs::remove_file(env.store().join("refs/lineage/d")).unwrap();
+    std::fs::remove_file(env.store().join("logs/refs/lineage/d")).unwrap();
+    assert_eq!(fork_marks(&env, "d"), [(4, "c at height 4".to_owned())]);
+    // Once a lineage ref has moved, its absence means "not forked".
+    env.run(&["-q", "fork", "c", "y"]).ok();
+    env.run(&["-q", "update-ref", "-d", "refs/lineage/y"]).ok();
+    assert!(fork_marks(&env, "y").is_empty());
+    // A world created again under the name of a forked one does not inherit its lineage.
+    env.run(&["-q", "fork", "c", "x"]).ok();
+    let lineage_x = ref_of(&env, "refs/lineage/x").unwrap();
+    env.run(&["-q", "update-ref", "-d", "refs/worlds/x"]).ok();
+    // A leftover lineage is only a note for fsck.
+    let v = json(&env.run(&["--json", "fsck"]).ok());
+    assert!(
+        v["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("refs/lineage/x")),
+        "{v}"
+    );
+    env.run(&["-q", "world", "new", "x", "--example", "counter"])
+        .ok();
+    assert!(ref_of(&env, "refs/lineage/x").is_none());
+    assert!(fork_marks(&env, "x").is_empty());
+    // The old lineage object is still in the reflog, so gc keeps it.
+    env.run(&["-q", "gc", "--prune=now"]).ok();
+    env.run(&["cat-object", "--type", &lineage_x]).ok();
+}
+
+#[test]
+fn fsck_checks_lineage() {
+    let env = Env::new();
+    counter_world(&env, "c", 3);
+    env.run(&["-q", "fork", "c", "d"]).ok();
+    let good = ref_of(&env, "refs/lineage/d").unwrap();
+    let head = head(&env, "c");
+    // A value that is not a lineage, and a lineage whose fork point is not an entry.
+    let junk = env.write("junk.json", br#"{"lineage": 1, "height": 4}"#);
+    let junk = env
+        .run(&["hash-object", "-w", "-t", "value", junk.to_str().unwrap()])
+        .ok()
+        .out()
+        .trim()
+        .to_owned();
+    let wrong = env.write(
+        "wrong.json",
+        format!(
+            r#"{{"lineage": 1, "height": 9, "at": {{"$bytes": "{}"}}}}"#,
+            b64(&head)
+        )
+        .as_bytes(),
+    );
+    let wrong = env
+        .run(&["hash-object", "-w", "-t", "value", wrong.to_str().unwrap()])
+        .ok()
+        .out()
+        .trim()
+        .to_owned();
+    for (id, needle, readable) in [
+        (&junk, "/at", false),
+        (&wrong, "has height 9, it has 4", true),
+        (&head, "a lineage is a value object", false),
+    ] {
+        env.run(&["-q", "update-ref", "refs/lineage/d", id]).ok();
+        let r = env.run(&["fsck"]).fails(1);
+        assert!(r.out().contains("refs/lineage/d"), "{}", r.out());
+        assert!(r.out().contains(needle), "{needle}: {}", r.out());
+        // `aos log` names an unreadable lineage instead of guessing.
+        if !readable {
+            let r = env.run(&["log", "d"]).fails(1);
+            assert!(r.stderr.contains(id.as_str()), "{}", r.stderr);
+        }
+    }
+    env.run(&["-q", "update-ref", "refs/lineage/d", &good]).ok();
+    env.run(&["-q", "fsck"]).ok();
+}
+
+/// Standard base64 (padded) of the 32 bytes of an id given as `b3:<hex>`.
+fn b64(id: &str) -> String {
+    let hex = id.strip_prefix("b3:").unwrap();
+    let bytes: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
+
+/// objects-spec/vectors/lineage.json (§15): each lineage's canonical encoding and id, and
+/// shapes every reader must reject. `AOS_BLESS=1` recomputes `cbor` and `id`.
+#[test]
+fn lineage_vectors() {
+    use aos::codec::{cbor, json as ajson};
+    use aos::object::{Kind, hash};
+    use aos::world::lineage::Lineage;
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("objects-spec/vectors/lineage.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let bless = std::env::var_os("AOS_BLESS").is_some();
+    for t in v["lineages"].as_array_mut().unwrap() {
+        let value = ajson::from_json(t["json"].as_str().unwrap()).unwrap();
+        let bytes = cbor::encode(&value);
+        let id = hash(Kind::Value, &bytes).to_string();
+        let l = Lineage::decode(&bytes).unwrap_or_else(|e| panic!("{}: {e}", t["name"]));
+        assert_eq!(l.encode(), bytes, "{}: the shape's own encoding", t["name"]);
+        if bless {
+            t["cbor"] = hex(&bytes).into();
+            t["id"] = id.into();
+            continue;
+        }
+        assert_eq!(t["cbor"], hex(&bytes).as_str(), "{}", t["name"]);
+        assert_eq!(t["id"], id.as_str(), "{}", t["name"]);
+    }
+    for t in v["invalid"].as_array().unwrap() {
+        let value = ajson::from_json(t["json"].as_str().unwrap()).unwrap();
+        let err = Lineage::decode(&cbor::encode(&value))
+            .map(|_| ())
+            .expect_err(t["name"].as_str().unwrap())
+            .to_string();
+        let member = t["member"].as_str().unwrap();
+        assert!(
+            err.contains(&format!("at `{member}`")),
+            "{}: {err}",
+            t["name"]
+        );
+    }
+    if bless {
+        std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap() + "\n").unwrap();
+    }
+}

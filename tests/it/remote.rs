@@ -317,3 +317,84 @@ fn clone_from_a_bundle_file() {
     c.run(&["clone", bad.to_str().unwrap(), "x"]).fails(1);
     assert!(!c.path().join("x/.aos").exists(), "nothing left behind");
 }
+
+/// The target of ref `name`, if it exists.
+fn ref_of(env: &Env, name: &str) -> Option<String> {
+    json(&env.run(&["--json", "show-ref"]).ok())
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+}
+
+/// The `forked_from` mark of `aos log --json WORLD`, if any.
+fn forked_from(env: &Env, world: &str) -> Option<String> {
+    env.run(&["--json", "log", world])
+        .ok()
+        .out()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find_map(|v| Some(v.get("forked_from")?.as_str()?.to_owned()))
+}
+
+#[test]
+fn lineage_travels_with_clone_fetch_pull_and_push() {
+    let a = Env::new();
+    counter(&a, "c", 5);
+    a.run(&["-q", "fork", "c", "d"]).ok();
+    send(&a, "d", 2);
+    let d_lineage = ref_of(&a, "refs/lineage/d").unwrap();
+    // A clone has the lineage, and what it fetched in the tracking refs.
+    let b = clone_of(&a);
+    assert_eq!(
+        ref_of(&b, "refs/lineage/d").as_deref(),
+        Some(d_lineage.as_str())
+    );
+    assert_eq!(
+        ref_of(&b, "refs/remotes/origin/lineage/d").as_deref(),
+        Some(d_lineage.as_str())
+    );
+    assert!(ref_of(&b, "refs/lineage/c").is_none());
+    assert_eq!(forked_from(&b, "d").as_deref(), Some("c at height 6"));
+    // A pull that creates a world brings its lineage.
+    a.run(&["-q", "fork", "d@7", "f"]).ok();
+    b.run(&["-q", "pull", "origin", "f"]).ok();
+    assert_eq!(ref_of(&b, "refs/lineage/f"), ref_of(&a, "refs/lineage/f"));
+    assert_eq!(forked_from(&b, "f").as_deref(), Some("d at height 7"));
+    // A push that creates a world sends its lineage (and its parent chain).
+    b.run(&["-q", "fork", "f", "e"]).ok();
+    b.run(&["-q", "push", "origin", "e"]).ok();
+    let e_lineage = ref_of(&b, "refs/lineage/e").unwrap();
+    assert_eq!(
+        ref_of(&a, "refs/lineage/e").as_deref(),
+        Some(e_lineage.as_str())
+    );
+    assert_eq!(
+        ref_of(&b, "refs/remotes/origin/lineage/e").as_deref(),
+        Some(e_lineage.as_str())
+    );
+    assert_eq!(forked_from(&a, "e").as_deref(), Some("f at height 7"));
+    a.run(&["-q", "fsck"]).ok();
+    // Fast-forwards keep the world's lineage on both sides.
+    send(&b, "d", 3);
+    b.run(&["-q", "push", "origin", "d"]).ok();
+    assert_eq!(
+        ref_of(&a, "refs/lineage/d").as_deref(),
+        Some(d_lineage.as_str())
+    );
+    send(&a, "d", 1);
+    b.run(&["-q", "pull", "origin", "d"]).ok();
+    assert_eq!(
+        ref_of(&b, "refs/lineage/d").as_deref(),
+        Some(d_lineage.as_str())
+    );
+    assert_eq!(head(&a, "d"), head(&b, "d"));
+    // A push that replaces a world (--force) replaces its lineage; the tracking ref follows.
+    b.run(&["-q", "push", "origin", "c:d", "--force"]).ok();
+    assert!(ref_of(&a, "refs/lineage/d").is_none());
+    assert!(ref_of(&b, "refs/remotes/origin/lineage/d").is_none());
+    assert_eq!(forked_from(&a, "d"), None);
+    a.run(&["-q", "fsck"]).ok();
+    b.run(&["-q", "fsck"]).ok();
+}

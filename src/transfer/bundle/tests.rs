@@ -1,7 +1,9 @@
 //! Bundle header parsing, round trips and damage detection.
 
 use super::*;
+use crate::object::ObjectId;
 use crate::progress::NoProgress;
+use crate::store::refs::RefName;
 use crate::transfer::tests::{temp_store, ticks, world};
 
 const A: &str = "b3:1111111111111111111111111111111111111111111111111111111111111111";
