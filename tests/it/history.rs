@@ -77,9 +77,26 @@ fn fork_shares_history_and_diverges() {
     assert_eq!(count_change["old"], count(&env, "c"));
     assert_eq!(count_change["new"], 7);
     // `aos log` marks where d was forked and which entries head other worlds.
-    let log = env.run(&["log", "d"]).ok().out();
-    let at6 = log.lines().find(|l| l.starts_with("#6 ")).unwrap();
-    assert!(at6.contains("forked from c at height 6"), "{at6}");
+    insta::assert_snapshot!(env.sh(&["log", "d"]), @r#"
+    $ aos log d
+    #8 b3:2b2649c75da6651a465a4078f383e76a0e7966319467f127b8155ee3757f25e9 event demo/CounterEvent@1 {"Tick":null}
+        -> demo/Counter@1 state b3:25069e07b22d06dda3f13fb21ccb4bf1a7f8aaeb5426dec710c6cd155514bc5c
+    #7 b3:bf9de60669190f0f4604771256834476de57662a6fce611487d8dcf45cf8201c event demo/CounterEvent@1 {"Tick":null}
+        -> demo/Counter@1 state b3:2d458f7c7952efcea868b6950cfc75089fec1f5e04e7eefa7c804ca285a7d1af
+    #6 b3:2a44bb23dd5a85af21aa3c3b82c81530ca685dd16fc644749c85610bbbbaaff2 (forked from c at height 6) event demo/CounterEvent@1 {"Tick":null}
+        -> demo/Counter@1 state b3:8eaaeb49756c2531bc765d0d870c7cb6f711e5091f5116a4dba9ae72f1bf7d14
+    #5 b3:e1b67f315873a708e4c0f1d2e9a2f16bde7fddcfaeccd2a892160769681786f9 event demo/CounterEvent@1 {"Tick":null}
+        -> demo/Counter@1 state b3:db52d10a2f75e05fc21209484ca63f2ab4c43c291a5806aae31d22d96c8cfe9c
+    #4 b3:337f0a89fbc1d2e2ee102b8306d2c14bf41026a136e75f2e0cf6e7ec7258ac82 event demo/CounterEvent@1 {"Tick":null}
+        -> demo/Counter@1 state b3:0a1606b0b7011e9e7449dde7bc8499a2d56f419af56ed2dc692d432e36c5378e
+    #3 b3:acc749c25b154ea7cc08ae50e9db82cb9ddd65fa81dfa3e1c2ced8572120c428 event demo/CounterEvent@1 {"Tick":null}
+        -> demo/Counter@1 state b3:aa9baeefe6ccc8dbafa83d35d7910c4a3bf4b9ec05216fe766be8b7b91947bd2
+    #2 b3:8bfd48d273c3704b2ed96e737197c4363da0ba95f93ae72b1fae3b2c896ac999 event demo/CounterEvent@1 {"Tick":null}
+        -> demo/Counter@1 state b3:f4d8ac745ac293e58bbc66b4d562ab31eb8a030c0349bd7a934cf17e89b0d0d2
+    #1 b3:76f5e8212cb697624323a9f3a9152d232d221a7dcd23f5c557d853893c47f9e5 event demo/CounterEvent@1 {"Start":{"target":100}}
+        -> demo/Counter@1 state b3:ab5b78714a5b050326b32e51865535107899542307326528b5f0c9d5f14d0df4
+    #0 b3:610b31639f110846d3d9f413eb7d9616b4caec7c01a87b1002d9d5edd367b9c3 genesis manifest b3:ad385df06bf7b89fb2635d199a830802db15acf637fd92eec9d968c286881bec (1 modules, snapshot every 10000, max derived 1000, fuel 100000000)
+    "#);
     let lines: Vec<Value> = env
         .run(&["--json", "log", "d"])
         .ok()
@@ -113,17 +130,34 @@ fn fork_at_a_past_point() {
     assert_eq!(count(&env, "e"), 3);
     env.run(&["-q", "verify", "e"]).ok();
     // Bad requests: exit 1 with a clear message, nothing created.
-    let r = env.run(&["fork", "c", "e"]).fails(1);
-    assert!(r.stderr.contains("exists"), "{}", r.stderr);
-    let r = env.run(&["fork", "c@99", "h"]).fails(1);
-    assert!(r.stderr.contains("beyond the head"), "{}", r.stderr);
-    let r = env.run(&["fork", "nope", "h"]).fails(1);
-    assert!(r.stderr.contains("no world named `nope`"), "{}", r.stderr);
+    insta::assert_snapshot!(env.sh(&["fork", "c", "e"]), @"
+    $ aos fork c e
+    [exit 1]
+    --- stderr
+    error: a world named `e` exists already
+    ");
+    insta::assert_snapshot!(env.sh(&["fork", "c@99", "h"]), @"
+    $ aos fork c@99 h
+    [exit 1]
+    --- stderr
+    error: height 99 is beyond the head (height 6)
+    ");
+    insta::assert_snapshot!(env.sh(&["fork", "nope", "h"]), @"
+    $ aos fork nope h
+    [exit 1]
+    --- stderr
+    error: no world named `nope`
+    hint: `aos world list` shows the worlds of this store
+    ");
     env.run(&["-q", "send", "e", "demo/CounterEvent@1", "\"Reset\""])
         .ok();
     let e_head = head(&env, "e");
-    let r = env.run(&["fork", &format!("c@{e_head}"), "h"]).fails(1);
-    assert!(r.stderr.contains("not in the history"), "{}", r.stderr);
+    insta::assert_snapshot!(env.sh(&["fork", &format!("c@{e_head}"), "h"]), @"
+    $ aos fork c@b3:3779c6468b6606535231ea8d246778702fdf52b0480fc20e64dccf5cd1932226 h
+    [exit 1]
+    --- stderr
+    error: b3:3779c6468b6606535231ea8d246778702fdf52b0480fc20e64dccf5cd1932226 is not in the history of world `c`
+    ");
     let worlds = env.run(&["world", "list"]).ok().out();
     assert!(!worlds.contains('h'), "{worlds}");
 }
@@ -188,15 +222,29 @@ fn diff_of_cells_and_stat() {
     assert_eq!(s["state"]["cells_changed"], 1);
     assert_eq!(s["history"]["only_a"], 1);
     assert_eq!(s["history"]["only_b"], 2);
-    let text = env.run(&["diff", "k", "k2", "--stat"]).fails(1).out();
-    assert!(
-        text.contains("cells: 1 added, 1 removed, 1 changed"),
-        "{text}"
-    );
+    insta::assert_snapshot!(env.sh(&["diff", "k", "k2", "--stat"]), @"
+    $ aos diff k k2 --stat
+    history: common ancestor at height 3 (b3:15b38260c8c5eed0765b038c8a24bd47b3d11660fd6d542a434dd02d293eb4e5); 1 entries only in k, 2 only in k2
+    manifest: 0 added, 0 removed, 0 changed nodes
+    state: 1 reducers differ; cells: 1 added, 1 removed, 1 changed
+    [exit 1]
+    ");
     // The text form names the cells with their keys.
-    let text = env.run(&["diff", "k", "k2"]).fails(1).out();
-    assert!(text.contains("~ [\"a1\"]"), "{text}");
-    assert!(text.contains("~ /balance: 10 -> 15"), "{text}");
+    insta::assert_snapshot!(env.sh(&["diff", "k", "k2"]), @r#"
+    $ aos diff k k2
+    history: common ancestor at height 3 (b3:15b38260c8c5eed0765b038c8a24bd47b3d11660fd6d542a434dd02d293eb4e5); 1 entries only in k, 2 only in k2
+    manifest: equal
+    state:
+      ~ demo/Accounts@1 (3 cells differ)
+          - ["a5"]
+              - {"ops":1,"balance":2}
+          + ["a4"]
+              + {"ops":1,"balance":1}
+          ~ ["a1"]
+              ~ /ops: 1 -> 2
+              ~ /balance: 10 -> 15
+    [exit 1]
+    "#);
     // Points of one history: height 3 is the fork point, the same entry on both.
     env.run(&["diff", "k@3", "k2@3"]).ok();
 }
@@ -259,8 +307,16 @@ fn diff_of_control_planes_after_a_patch() {
             .any(|f| f["op"] == "added" && f["pointer"].as_str().unwrap().starts_with("/schemas/")),
         "{changed:?}"
     );
-    let text = env.run(&["diff", "a", "b"]).fails(1).out();
-    assert!(text.contains("+ defschema demo/Extra@1"), "{text}");
+    insta::assert_snapshot!(env.sh(&["diff", "a", "b"]), @r#"
+    $ aos diff a b
+    history: unrelated (no common entry); 1 entries in a, 1 in b
+    manifest: b3:ad385df06bf7b89fb2635d199a830802db15acf637fd92eec9d968c286881bec -> b3:57e1c73911a3aa4a4d7eca63a48e6806eb24a8ee82d3bbd70157b0552a8141a8
+      + defschema demo/Extra@1
+      ~ manifest
+          + /schemas/4: {"name":"demo/Extra@1","hash":"b3:7a7d6db50617f2b35351385249f267d0530c95a7454c299ea5ca84688b556076"}
+    state: equal
+    [exit 1]
+    "#);
     // Neither has state yet.
     assert_eq!(v["state"].as_array().unwrap().len(), 0);
 }
@@ -269,21 +325,30 @@ fn diff_of_control_planes_after_a_patch() {
 fn diff_rejects_bad_sides() {
     let env = Env::new();
     counter_world(&env, "c", 1);
-    let r = env.run(&["diff", "c", "nope"]).fails(1);
-    assert!(r.stderr.contains("no world named `nope`"), "{}", r.stderr);
-    let r = env.run(&["diff", "c", "c@x"]).fails(1);
-    assert!(
-        r.stderr.contains("neither a height nor an id"),
-        "{}",
-        r.stderr
-    );
+    insta::assert_snapshot!(env.sh(&["diff", "c", "nope"]), @"
+    $ aos diff c nope
+    [exit 1]
+    --- stderr
+    error: no world named `nope`
+    hint: `aos world list` shows the worlds of this store
+    ");
+    insta::assert_snapshot!(env.sh(&["diff", "c", "c@x"]), @"
+    $ aos diff c c@x
+    [exit 1]
+    --- stderr
+    error: `c@x`: `x` is neither a height nor an id (`b3:...`)
+    ");
     // An id that is not an entry.
     let manifest = json(&env.run(&["--json", "diff", "c", "c"]).ok())["a"]["manifest"]
         .as_str()
         .unwrap()
         .to_owned();
-    let r = env.run(&["diff", "c", &manifest]).fails(1);
-    assert!(r.stderr.contains("not a journal entry"), "{}", r.stderr);
+    insta::assert_snapshot!(env.sh(&["diff", "c", &manifest]), @"
+    $ aos diff c b3:ad385df06bf7b89fb2635d199a830802db15acf637fd92eec9d968c286881bec
+    [exit 1]
+    --- stderr
+    error: b3:ad385df06bf7b89fb2635d199a830802db15acf637fd92eec9d968c286881bec is a air object, not a journal entry
+    ");
 }
 
 /// The target of ref `name`, if it exists.
