@@ -137,13 +137,20 @@ fn diverged_worlds_need_force() {
     b.run(&["-q", "send", "c", "demo/CounterEvent@1", "\"Reset\""])
         .ok();
     let before = head(&b, "c");
-    let r = b.run(&["pull", "origin", "c"]).fails(1);
-    assert!(r.stderr.contains("diverged"), "{}", r.stderr);
-    assert!(r.stderr.contains("--force"), "{}", r.stderr);
+    insta::assert_snapshot!(b.sh(&["pull", "origin", "c"]), @"
+    $ aos pull origin c
+    [exit 1]
+    --- stderr
+    error: world `c` has diverged from remote `origin` (local b3:a74e331bc0ad05ba679491c0e8d78f096f8b2221016abacb86a3384e97a92c24, remote b3:c87912b246c88dd34ab5621086cd357c17ba2fcce865d1742596dbcaf8383489); nothing moved. `aos diff c b3:c87912b246c88dd34ab5621086cd357c17ba2fcce865d1742596dbcaf8383489` shows how; to keep the local version, `aos fork c OTHER-NAME` first; --force replaces it
+    ");
     assert_eq!(head(&b, "c"), before, "nothing moved");
     // Pushing the diverged world is not a fast-forward either.
-    let r = b.run(&["push", "origin", "c"]).fails(1);
-    assert!(r.stderr.contains("not a fast-forward"), "{}", r.stderr);
+    insta::assert_snapshot!(b.sh(&["push", "origin", "c"]), @"
+    $ aos push origin c
+    [exit 1]
+    --- stderr
+    error: push to `origin` world `c` is not a fast-forward (remote b3:c87912b246c88dd34ab5621086cd357c17ba2fcce865d1742596dbcaf8383489, local b3:a74e331bc0ad05ba679491c0e8d78f096f8b2221016abacb86a3384e97a92c24); nothing was pushed. Pull first, or replace the remote world with --force
+    ");
     assert_ne!(head(&a, "c"), before);
     // Forced: the local world becomes the remote one.
     let p = json(&b.run(&["--json", "pull", "origin", "c", "--force"]).ok());
@@ -229,13 +236,25 @@ fn bad_remotes_and_corrupt_sources_are_refused() {
         b.run(&["remote", "add", bad, path(&a)]).fails(1);
     }
     b.run(&["remote", "add", "nowhere", "/does/not/exist"]).ok();
-    let r = b.run(&["fetch", "nowhere"]).fails(1);
-    assert!(r.stderr.contains("nowhere"), "{}", r.stderr);
+    insta::assert_snapshot!(b.sh(&["fetch", "nowhere"]), @"
+    $ aos fetch nowhere
+    [exit 1]
+    --- stderr
+    error: remote `nowhere` (/does/not/exist): /does/not/exist is not an aos store: cannot read /does/not/exist/format: No such file or directory (os error 2)
+    ");
     b.run(&["remote", "add", "origin", path(&a)]).ok();
-    let r = b.run(&["remote", "add", "origin", path(&a)]).fails(1);
-    assert!(r.stderr.contains("exists"), "{}", r.stderr);
-    let r = b.run(&["pull", "origin", "nope"]).fails(1);
-    assert!(r.stderr.contains("no world named `nope`"), "{}", r.stderr);
+    insta::assert_snapshot!(a.redact(&b.sh(&["remote", "add", "origin", path(&a)])), @"
+    $ aos remote add origin $TMP
+    [exit 1]
+    --- stderr
+    error: a remote named `origin` exists already
+    ");
+    insta::assert_snapshot!(b.sh(&["pull", "origin", "nope"]), @"
+    $ aos pull origin nope
+    [exit 1]
+    --- stderr
+    error: remote `origin` has no world named `nope`
+    ");
     // Damage one loose object in the source: the fetch is refused and nothing is kept.
     a.run(&["-q", "gc", "--prune", "now"]).ok();
     let before = objects(&b);

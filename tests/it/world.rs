@@ -216,8 +216,10 @@ fn worlds(env: &Env) -> serde_json::Value {
     json(&env.run(&["--json", "world", "list"]).ok())
 }
 
+/// Runs `aos ARGS`, which must fail with exit 1, mention `needle` on stderr and change no
+/// world; appends its transcript to `log` for a snapshot of every message.
 #[track_caller]
-fn rejected(env: &Env, args: &[&str], needle: &str) {
+fn rejected(log: &mut String, env: &Env, args: &[&str], needle: &str) {
     let before = worlds(env);
     let r = env.run(args).fails(1);
     assert!(
@@ -226,40 +228,57 @@ fn rejected(env: &Env, args: &[&str], needle: &str) {
         r.stderr
     );
     assert_eq!(worlds(env), before, "{args:?} changed a world");
+    log.push_str(&env.transcript(args, &r));
 }
 
 #[test]
 fn bad_input_is_rejected_and_appends_nothing() {
+    let mut t = String::new();
     let env = Env::with_counter("0");
     tick(&env, r#"{"Start":{"target":3}}"#);
     let ev = "demo/CounterEvent@1";
     rejected(
+        &mut t,
         &env,
         &["send", "nope", ev, r#""Tick""#],
         "no world named `nope`",
     );
     rejected(
+        &mut t,
         &env,
         &["send", "c", "demo/Nope@1", r#""Tick""#],
         "demo/Nope@1",
     );
-    rejected(&env, &["send", "c", ev, r#""Tock""#], ev);
-    rejected(&env, &["send", "c", ev, r#"{"Start":{"target":-1}}"#], ev);
-    rejected(&env, &["send", "c", ev, r#"{"Start":{}}"#], ev);
-    rejected(&env, &["send", "c", ev, "not json"], "value");
-    rejected(&env, &["send", "c", ev, r#""Tick""#, "--key", "1"], "--key");
-    rejected(&env, &["state", "c", "demo/Nope@1"], "demo/Nope@1");
+    rejected(&mut t, &env, &["send", "c", ev, r#""Tock""#], ev);
     rejected(
+        &mut t,
+        &env,
+        &["send", "c", ev, r#"{"Start":{"target":-1}}"#],
+        ev,
+    );
+    rejected(&mut t, &env, &["send", "c", ev, r#"{"Start":{}}"#], ev);
+    rejected(&mut t, &env, &["send", "c", ev, "not json"], "value");
+    rejected(
+        &mut t,
+        &env,
+        &["send", "c", ev, r#""Tick""#, "--key", "1"],
+        "--key",
+    );
+    rejected(&mut t, &env, &["state", "c", "demo/Nope@1"], "demo/Nope@1");
+    rejected(
+        &mut t,
         &env,
         &["state", "nope", "demo/Counter@1"],
         "no world named `nope`",
     );
     rejected(
+        &mut t,
         &env,
         &["state", "c", "demo/Counter@1", "--key", "1"],
         "not keyed",
     );
     rejected(
+        &mut t,
         &env,
         &["state", "c", "demo/Counter@1", "--at", "99"],
         "beyond",
@@ -267,13 +286,24 @@ fn bad_input_is_rejected_and_appends_nothing() {
     let good = format!("{{\"schema\":\"{ev}\",\"value\":\"Tick\"}}\n");
     let batch = format!("{good}{good}{{\"schema\":\"{ev}\",\"value\":\"Tock\"}}\n{good}");
     env.write("bad.jsonl", batch.as_bytes());
-    rejected(&env, &["send", "c", "--batch", "bad.jsonl"], "line 3");
+    rejected(
+        &mut t,
+        &env,
+        &["send", "c", "--batch", "bad.jsonl"],
+        "line 3",
+    );
     env.write(
         "bad2.jsonl",
         format!("{good}{{\"schema\":\"{ev}\"}}\n").as_bytes(),
     );
-    rejected(&env, &["send", "c", "--batch", "bad2.jsonl"], "line 2");
     rejected(
+        &mut t,
+        &env,
+        &["send", "c", "--batch", "bad2.jsonl"],
+        "line 2",
+    );
+    rejected(
+        &mut t,
         &env,
         &["send", "c", "--batch", "missing.jsonl"],
         "missing.jsonl",
@@ -293,16 +323,78 @@ fn bad_input_is_rejected_and_appends_nothing() {
     let s = json(&env.run(&["--json", "state", "c", "demo/Counter@1"]).ok());
     assert_eq!(s["state"]["count"], 3);
     assert_eq!(s["state"]["pc"], "Idle");
+    insta::assert_snapshot!(t, @r#"
+    $ aos send nope demo/CounterEvent@1 "Tick"
+    [exit 1]
+    --- stderr
+    error: no world named `nope`
+    hint: `aos world list` shows the worlds of this store
+    $ aos send c demo/Nope@1 "Tick"
+    [exit 1]
+    --- stderr
+    error: the world has no schema `demo/Nope@1`
+    $ aos send c demo/CounterEvent@1 "Tock"
+    [exit 1]
+    --- stderr
+    error: demo/CounterEvent@1: invalid value: unknown variant tag `Tock` (expected one of `Tick`, `Reset`, `Start`)
+    $ aos send c demo/CounterEvent@1 {"Start":{"target":-1}}
+    [exit 1]
+    --- stderr
+    error: demo/CounterEvent@1: invalid value at `/Start/target`: -1 is out of range for nat (0 ..= 2^64-1)
+    $ aos send c demo/CounterEvent@1 {"Start":{}}
+    [exit 1]
+    --- stderr
+    error: demo/CounterEvent@1: invalid value at `/Start`: missing field `target`
+    $ aos send c demo/CounterEvent@1 not json
+    [exit 1]
+    --- stderr
+    error: value: invalid JSON at line 1, column 1 (byte 0): invalid literal, expected `null`
+    $ aos send c demo/CounterEvent@1 "Tick" --key 1
+    [exit 1]
+    --- stderr
+    error: --key: no keyed reducer receives demo/CounterEvent@1
+    $ aos state c demo/Nope@1
+    [exit 1]
+    --- stderr
+    error: the world has no reducer `demo/Nope@1`
+    $ aos state nope demo/Counter@1
+    [exit 1]
+    --- stderr
+    error: no world named `nope`
+    hint: `aos world list` shows the worlds of this store
+    $ aos state c demo/Counter@1 --key 1
+    [exit 1]
+    --- stderr
+    error: demo/Counter@1 is not keyed: it takes no --key
+    $ aos state c demo/Counter@1 --at 99
+    [exit 1]
+    --- stderr
+    error: height 99 is beyond the head (1)
+    $ aos send c --batch bad.jsonl
+    [exit 1]
+    --- stderr
+    error: line 3: demo/CounterEvent@1: invalid value: unknown variant tag `Tock` (expected one of `Tick`, `Reset`, `Start`)
+    $ aos send c --batch bad2.jsonl
+    [exit 1]
+    --- stderr
+    error: line 2: missing `value`
+    $ aos send c --batch missing.jsonl
+    [exit 1]
+    --- stderr
+    error: $TMP/missing.jsonl: No such file or directory (os error 2)
+    "#);
 }
 
 #[test]
 fn world_new_rejects_bad_modules_and_duplicates() {
+    let mut t = String::new();
     let env = Env::new();
     let air = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/worlds/counter/air");
     let air = air.to_str().unwrap();
-    rejected(&env, &["world", "new", "c", "--air", air], "--wasm");
+    rejected(&mut t, &env, &["world", "new", "c", "--air", air], "--wasm");
     env.write("junk.wasm", b"\0asm\x01\0\0\0garbage");
     rejected(
+        &mut t,
         &env,
         &[
             "world",
@@ -316,6 +408,7 @@ fn world_new_rejects_bad_modules_and_duplicates() {
         "demo/Counter@1",
     );
     rejected(
+        &mut t,
         &env,
         &[
             "world",
@@ -328,7 +421,12 @@ fn world_new_rejects_bad_modules_and_duplicates() {
         ],
         "demo/Other@1",
     );
-    rejected(&env, &["world", "new", "c", "--example", "nope"], "nope");
+    rejected(
+        &mut t,
+        &env,
+        &["world", "new", "c", "--example", "nope"],
+        "nope",
+    );
     assert_eq!(worlds(&env), serde_json::json!([]));
     let wasm = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reducers/wasm/counter.wasm");
     let spec = format!("demo/Counter@1={}", wasm.display());
@@ -345,6 +443,7 @@ fn world_new_rejects_bad_modules_and_duplicates() {
     );
     assert_eq!(e["genesis"], j["genesis"]);
     rejected(
+        &mut t,
         &env,
         &["world", "new", "c", "--example", "counter"],
         "exists already",
@@ -353,6 +452,28 @@ fn world_new_rejects_bad_modules_and_duplicates() {
     assert_eq!(list.as_array().unwrap().len(), 2);
     assert_eq!(list[0]["name"], "c");
     assert_eq!(list[0]["head"], j["genesis"]);
+    insta::assert_snapshot!(t, @"
+    $ aos world new c --air $REPO/examples/worlds/counter/air
+    [exit 1]
+    --- stderr
+    error: module demo/Counter@1 has no WASM: give it with --wasm demo/Counter@1=FILE
+    $ aos world new c --air $REPO/examples/worlds/counter/air --wasm demo/Counter@1=junk.wasm
+    [exit 1]
+    --- stderr
+    error: module demo/Counter@1: invalid module: unexpected end-of-file (at offset 0xa)
+    $ aos world new c --air $REPO/examples/worlds/counter/air --wasm demo/Other@1=junk.wasm
+    [exit 1]
+    --- stderr
+    error: --wasm demo/Other@1: the control plane has no module of that name
+    $ aos world new c --example nope
+    [exit 1]
+    --- stderr
+    error: no example named `nope` (there are: counter, keyed)
+    $ aos world new c --example counter
+    [exit 1]
+    --- stderr
+    error: a world named `c` exists already
+    ");
 }
 
 #[test]
@@ -410,8 +531,34 @@ fn json_outputs_have_their_fields() {
     assert_eq!(g["entry"]["snapshot_every"], 3);
     assert_eq!(g["id"], lines[4]["id"]);
     assert!(g["entry"].get("prev").is_none());
-    let text = env.run(&["show", "c@0"]).ok().out();
-    assert!(text.contains("genesis"), "{text}");
+    insta::assert_snapshot!(env.sh(&["show", "c@0"]), @r#"
+    $ aos show c@0
+    entry b3:98d72550b7c349094a60b4e0d7a1dd24d7978fc980b41cae0bd77214faaa7ad7
+    height 0
+    genesis manifest b3:ad385df06bf7b89fb2635d199a830802db15acf637fd92eec9d968c286881bec (1 modules, snapshot every 3, max derived 1000, fuel 100000000)
+    {
+      "kind": "genesis",
+      "format": 1,
+      "height": 0,
+      "limits": {
+        "fuel": 100000000,
+        "max_call_depth": 1000,
+        "max_stack_bytes": 1000000,
+        "max_memory_bytes": 67108864,
+        "max_output_bytes": 16777216
+      },
+      "modules": {
+        "demo/Counter@1": {
+          "$link": "b3:e14eed3d104a753afa22c92485175a4fcd9d99284214f7f9da226065272a68e7"
+        }
+      },
+      "manifest": {
+        "$link": "b3:ad385df06bf7b89fb2635d199a830802db15acf637fd92eec9d968c286881bec"
+      },
+      "max_derived": 1000,
+      "snapshot_every": 3
+    }
+    "#);
     let by_id = json(&env.run(&["--json", "show", &head]).ok());
     assert_eq!(by_id, lines[0]);
     env.run(&["show", "c@5"]).fails(1);
@@ -473,6 +620,7 @@ fn json_outputs_have_their_fields() {
 
 #[test]
 fn keyed_cli_keys_and_cells() {
+    let mut t = String::new();
     let env = Env::new();
     env.run(&["world", "new", "k", "--example", "keyed"]).ok();
     let ev = "demo/AccountEvent@1";
@@ -487,6 +635,7 @@ fn keyed_cli_keys_and_cells() {
     }
     // A key that does not match the event's field.
     rejected(
+        &mut t,
         &env,
         &[
             "send",
@@ -533,7 +682,7 @@ fn keyed_cli_keys_and_cells() {
         .ok(),
     );
     assert_eq!(a["state"], serde_json::json!({"balance": 7, "ops": 2}));
-    rejected(&env, &["state", "k", "demo/Accounts@1"], "--key");
+    rejected(&mut t, &env, &["state", "k", "demo/Accounts@1"], "--key");
     let none = json(
         &env.run(&[
             "--json",
@@ -546,8 +695,10 @@ fn keyed_cli_keys_and_cells() {
         .ok(),
     );
     assert_eq!(none["state"], serde_json::Value::Null);
-    let log = env.run(&["log", "k", "-n", "1"]).ok().out();
-    assert!(log.contains("demo/Overdraft@1"), "{log}");
+    insta::assert_snapshot!(env.sh(&["log", "k", "-n", "1"]), @r#"
+    $ aos log k -n 1
+    #4 b3:b17585affd240e675d4832402db418503759d88124343043f5612a6329509b0b derived (from #3 by demo/Accounts@1) demo/Overdraft@1 {"account":"alice","balance":7,"requested":9}
+    "#);
     env.run(&["send", "k", ev, r#"{"account":"bob","op":"Close"}"#])
         .ok();
     let keys = env
@@ -556,6 +707,16 @@ fn keyed_cli_keys_and_cells() {
         .out();
     assert_eq!(keys, "\"alice\"\n");
     env.run(&["verify", "k"]).ok();
+    insta::assert_snapshot!(t, @r#"
+    $ aos send k demo/AccountEvent@1 {"account":"bob","op":"Close"} --key "alice"
+    [exit 1]
+    --- stderr
+    error: --key does not match the event's `account` (the key of demo/Accounts@1)
+    $ aos state k demo/Accounts@1
+    [exit 1]
+    --- stderr
+    error: demo/Accounts@1 is keyed: give the cell's key with --key (or list them with --keys)
+    "#);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -719,8 +880,12 @@ fn forged_state_digest_is_named() {
         detail.contains(&format!("replay computed {real}")),
         "{detail}"
     );
-    let text = env.run(&["verify", "c"]).fails(1).stderr;
-    assert!(text.contains("height 4"), "{text}");
+    insta::assert_snapshot!(env.sh(&["verify", "c"]), @"
+    $ aos verify c
+    [exit 1]
+    --- stderr
+    error: divergence at height 4 (entry b3:e4b430a7180c64fe26a137a5378334d12adfb7720f93d492aeec87d5c626d559), reducer demo/Counter@1: expected state b3:aa9baeefe6ccc8dbafa83d35d7910c4a3bf4b9ec05216fe766be8b7b91947bd2, replay computed b3:0a1606b0b7011e9e7449dde7bc8499a2d56f419af56ed2dc692d432e36c5378e
+    ");
     // The forged entries were stored as loose objects: damage to any of them is caught.
     env.run(&["fsck"]).ok();
     let loose: Vec<_> = object_files(&env)
@@ -843,8 +1008,10 @@ fn starved_reducers_fault_and_keep_their_state() {
             (Some(2), Some(1))
         );
     }
-    let r = env.run(&["log", "f", "-n", "1"]).ok().out();
-    assert!(r.contains("out-of-fuel"), "{r}");
+    insta::assert_snapshot!(env.sh(&["log", "f", "-n", "1"]), @"
+    $ aos log f -n 1
+    #4 b3:7cc4ae9f53b415807fe4831b0c137687d23295afe1ea59f2ca2d00a42383b15d fault demo/Counter@1 on #3: out-of-fuel (out of fuel)
+    ");
     let s = json(&env.run(&["--json", "state", "f", "demo/Counter@1"]).ok());
     assert_eq!(s["state"], serde_json::Value::Null);
     assert_eq!(s["height"], 4);
@@ -857,9 +1024,11 @@ fn starved_reducers_fault_and_keep_their_state() {
 
 #[test]
 fn world_names_are_checked() {
+    let mut t = String::new();
     let env = Env::new();
     for bad in ["", "a/../b", "a b", ".x", "x.lock", "a/b"] {
         rejected(
+            &mut t,
             &env,
             &["world", "new", bad, "--example", "counter"],
             "invalid world name",
@@ -880,10 +1049,41 @@ fn world_names_are_checked() {
     env.run(&["show", "a.b-c_d@-1"]).fails(2);
     env.run(&["show", "nope@0"]).fails(1);
     rejected(
+        &mut t,
         &env,
         &["world", "new", "z", "--example", "counter", "--fuel", "0"],
         "fuel",
     );
+    insta::assert_snapshot!(t, @r#"
+    $ aos world new  --example counter
+    [exit 1]
+    --- stderr
+    error: invalid world name ``: invalid ref name "refs/worlds/": a ref name does not end with `/`
+    $ aos world new a/../b --example counter
+    [exit 1]
+    --- stderr
+    error: invalid world name `a/../b`: it must not contain `/`
+    $ aos world new a b --example counter
+    [exit 1]
+    --- stderr
+    error: invalid world name `a b`: invalid ref name "refs/worlds/a b": character ' ' is not allowed (components use ASCII letters, digits and `-_.+@=`)
+    $ aos world new .x --example counter
+    [exit 1]
+    --- stderr
+    error: invalid world name `.x`: invalid ref name "refs/worlds/.x": component ".x" starts with `.`
+    $ aos world new x.lock --example counter
+    [exit 1]
+    --- stderr
+    error: invalid world name `x.lock`: invalid ref name "refs/worlds/x.lock": component "x.lock" ends with `.lock` (reserved for lock files)
+    $ aos world new a/b --example counter
+    [exit 1]
+    --- stderr
+    error: invalid world name `a/b`: it must not contain `/`
+    $ aos world new z --example counter --fuel 0
+    [exit 1]
+    --- stderr
+    error: the fuel per step must be at least 1
+    "#);
 }
 
 fn tick_world(env: &Env, w: &str) {

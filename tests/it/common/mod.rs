@@ -138,6 +138,11 @@ impl Env {
     /// [`Env::sh`] with `stdin` as the standard input.
     pub fn sh_stdin(&self, args: &[&str], stdin: &[u8]) -> String {
         let r = self.run_stdin(args, stdin);
+        self.transcript(args, &r)
+    }
+
+    /// The transcript [`Env::sh`] renders for run `r` of `aos ARGS`.
+    pub fn transcript(&self, args: &[&str], r: &Run) -> String {
         let mut s = format!("$ aos {}\n", args.join(" "));
         s.push_str(&String::from_utf8_lossy(&r.stdout));
         if r.code != 0 {
