@@ -21,7 +21,7 @@ use std::fmt;
 
 use base64::Engine as _;
 
-use super::nodes::{ParseError, Rule, child, push_err};
+use super::diag::{ParseError, Rule, child, push_err};
 use crate::codec::json::{BASE64, Json};
 use crate::object::ObjectId;
 

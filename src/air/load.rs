@@ -15,8 +15,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use super::nodes::{Node, ParseError, Rule};
-use crate::codec::json::{Json, TextPos, parse_json, pointer_position};
+use super::diag::{Diagnostic, ParseError, Rule};
+use super::nodes::Node;
+use crate::codec::json::{Json, parse_json};
 
 /// Where a node was read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,44 +39,9 @@ impl fmt::Display for Origin {
     }
 }
 
-/// One problem found while loading.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    /// The file (or directory) concerned.
-    pub file: PathBuf,
-    /// JSON pointer of the offending value in the file, when there is one.
-    pub pointer: Option<String>,
-    /// Line and column of the offending value (or of the syntax error), when known.
-    pub pos: Option<TextPos>,
-    /// The name of the node the problem is in, when known.
-    pub node: Option<String>,
-    /// The rule broken.
-    pub rule: Rule,
-    /// What is wrong, in plain words.
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    /// `file:line:column: message [rule] (in node N, at /pointer)`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(p) = &self.pos {
-            write!(f, ":{}:{}", p.line, p.column)?;
-        }
-        write!(f, ": {} [{}]", self.message, self.rule)?;
-        let mut context = Vec::new();
-        if let Some(n) = &self.node {
-            context.push(format!("in {n}"));
-        }
-        if let Some(p) = self.pointer.as_deref().filter(|p| !p.is_empty()) {
-            context.push(format!("at `{p}`"));
-        }
-        if !context.is_empty() {
-            write!(f, " ({})", context.join(", "))?;
-        }
-        Ok(())
-    }
-}
+/// One problem found while loading: a [`Diagnostic`] of the reading rules ([`Rule`]), with its
+/// file and, when the text could be read, its line and column.
+pub type Problem = ParseError;
 
 /// What loading produced: the nodes that parsed, in file order then position, and every
 /// problem found, in the same order.
@@ -127,15 +93,16 @@ pub fn load_path(path: &Path) -> Loaded {
     out
 }
 
-fn io_problem(path: &Path, err: &std::io::Error) -> Problem {
+/// A problem of a whole file (or directory): no pointer, no position.
+fn file_problem(path: &Path, rule: Rule, message: String) -> Problem {
     Problem {
         file: path.to_owned(),
-        pointer: None,
-        pos: None,
-        node: None,
-        rule: Rule::Io,
-        message: format!("cannot read: {err}"),
+        ..Diagnostic::new("", rule, message)
     }
+}
+
+fn io_problem(path: &Path, err: &std::io::Error) -> Problem {
+    file_problem(path, Rule::Io, format!("cannot read: {err}"))
 }
 
 fn collect_json_files(dir: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
@@ -185,17 +152,14 @@ pub fn load_file(path: &Path) -> Loaded {
             Ok(text) => load_str(path, &text),
             Err(err) => Loaded {
                 nodes: Vec::new(),
-                problems: vec![Problem {
-                    file: path.to_owned(),
-                    pointer: None,
-                    pos: None,
-                    node: None,
-                    rule: Rule::Json,
-                    message: format!(
+                problems: vec![file_problem(
+                    path,
+                    Rule::Json,
+                    format!(
                         "not UTF-8 text (invalid byte at offset {})",
                         err.utf8_error().valid_up_to()
                     ),
-                }],
+                )],
             },
         },
         Err(err) => Loaded {
@@ -213,12 +177,9 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
         Ok(j) => j,
         Err(err) => {
             out.problems.push(Problem {
-                file: file.to_owned(),
-                pointer: err.pointer,
+                pointer: err.pointer.unwrap_or_default(),
                 pos: err.pos,
-                node: None,
-                rule: Rule::Json,
-                message: err.message,
+                ..file_problem(file, Rule::Json, err.message)
             });
             return out;
         }
@@ -231,17 +192,16 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
             .collect(),
         Json::Object(_) => vec![(&json, String::new())],
         other => {
-            out.problems.push(Problem {
-                file: file.to_owned(),
-                pointer: Some(String::new()),
-                pos: pointer_position(text, ""),
-                node: None,
-                rule: Rule::NotANode,
-                message: format!(
+            let mut p = file_problem(
+                file,
+                Rule::NotANode,
+                format!(
                     "an AIR file holds a node object or an array of node objects, found {}",
                     other.type_name()
                 ),
-            });
+            );
+            p.locate(text);
+            out.problems.push(p);
             return out;
         }
     };
@@ -284,15 +244,11 @@ fn node_label(j: &Json) -> Option<String> {
     }
 }
 
-fn locate(file: &Path, text: &str, node: Option<String>, e: ParseError) -> Problem {
-    Problem {
-        file: file.to_owned(),
-        pos: pointer_position(text, &e.pointer),
-        pointer: Some(e.pointer),
-        node,
-        rule: e.rule,
-        message: e.message,
-    }
+fn locate(file: &Path, text: &str, node: Option<String>, mut e: ParseError) -> Problem {
+    e.file = file.to_owned();
+    e.node = node;
+    e.locate(text);
+    e
 }
 
 /// The JSON text of the built-in `sys/` catalog: the effects, schemas and capability types
@@ -484,7 +440,7 @@ mod tests {
         assert_eq!(names(&loaded), ["a/A@1"]);
         type Row<'a> = (
             String,
-            Option<&'a str>,
+            &'a str,
             Option<(usize, usize)>,
             Option<&'a str>,
             Rule,
@@ -499,7 +455,7 @@ mod tests {
                         .expect("under root")
                         .to_string_lossy()
                         .replace('\\', "/"),
-                    p.pointer.as_deref(),
+                    p.pointer.as_str(),
                     p.pos.map(|x| (x.line, x.column)),
                     p.node.as_deref(),
                     p.rule,
@@ -511,40 +467,34 @@ mod tests {
             [
                 (
                     "a.json".to_owned(),
-                    Some("/1/type/float"),
+                    "/1/type/float",
                     Some((5, 61)),
                     Some("defschema a/B@1"),
                     Rule::BadType
                 ),
                 (
                     "a.json".to_owned(),
-                    Some("/2/cap_type"),
+                    "/2/cap_type",
                     Some((6, 52)),
                     Some("defcap a/c@1"),
                     Rule::BadDotted
                 ),
                 (
                     "a.json".to_owned(),
-                    Some("/2/x"),
+                    "/2/x",
                     Some((6, 86)),
                     Some("defcap a/c@1"),
                     Rule::UnknownField
                 ),
-                (
-                    "sub/b.json".to_owned(),
-                    Some(""),
-                    Some((2, 18)),
-                    None,
-                    Rule::Json
-                ),
+                ("sub/b.json".to_owned(), "", Some((2, 18)), None, Rule::Json),
                 (
                     "sub/c.json".to_owned(),
-                    Some(""),
+                    "",
                     Some((1, 1)),
                     None,
                     Rule::NotANode
                 ),
-                ("sub/d.json".to_owned(), None, None, None, Rule::Json),
+                ("sub/d.json".to_owned(), "", None, None, Rule::Json),
             ]
         );
         let shown = loaded.problems[0].to_string();
@@ -552,7 +502,7 @@ mod tests {
             shown.ends_with(
                 "a.json:5:61: unknown type form `float` (expected one of bool, int, nat, dec128, \
                  bytes, text, time, duration, hash, uuid, unit, record, variant, list, set, map, \
-                 option, ref) [bad-type] (in defschema a/B@1, at `/1/type/float`)"
+                 option, ref) [bad-type] (in defschema a/B@1, at /1/type/float)"
             ),
             "{shown}"
         );

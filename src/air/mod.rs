@@ -5,6 +5,7 @@
 //! canonical, validated form, stored as `air` objects. The authoring forms are specified in
 //! `docs/air.md`.
 //!
+//! - [`diag`]: the one located diagnostic type of every stage, and the reading rules.
 //! - [`name`]: qualified names and identifiers.
 //! - [`types`]: the type AST of schemas.
 //! - [`value`]: typed values in both JSON lenses, and their canonical encoding.
@@ -18,6 +19,7 @@
 //! - [`diff`]: node- and field-level differences between two control planes.
 
 pub mod canon;
+pub mod diag;
 pub mod diff;
 pub mod expr;
 pub mod load;

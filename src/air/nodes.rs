@@ -19,134 +19,13 @@
 
 use std::fmt;
 
+pub use super::diag::{ParseError, Rule};
+use super::diag::{child, push_err};
 use super::expr::{Expr, ExprOrValue, int_literal, parse_expr};
 use super::name::{Name, check_dotted, check_ident};
 use super::types::Type;
-use crate::codec::json::{Json, pointer_escape};
+use crate::codec::json::Json;
 use crate::object::ObjectId;
-
-// ---------------------------------------------------------------------------------------------
-// Problems
-
-/// Which rule a piece of authoring input breaks. The text forms ([`Rule::as_str`]) are stable
-/// identifiers for tools and tests.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Rule {
-    /// `io`: a file or directory could not be read.
-    Io,
-    /// `json`: the text is not strict JSON (RFC 8259, no duplicate keys).
-    Json,
-    /// `not-a-node`: a file's top-level value is neither a node object nor an array of them.
-    NotANode,
-    /// `wrong-type`: a value has the wrong JSON type.
-    WrongType,
-    /// `missing-field`: a required field is absent.
-    MissingField,
-    /// `unknown-field`: a field that the form does not have.
-    UnknownField,
-    /// `unknown-kind`: `$kind` is not one of the node kinds.
-    UnknownKind,
-    /// `bad-name`: not a qualified name `namespace/name@N`.
-    BadName,
-    /// `bad-ident`: not a small identifier `[A-Za-z_][A-Za-z0-9_.-]{0,63}`.
-    BadIdent,
-    /// `bad-dotted`: not a lowercase dotted effect kind or capability type.
-    BadDotted,
-    /// `bad-hash`: not a hash `b3:<64 lowercase hex digits>`.
-    BadHash,
-    /// `bad-number`: not an integer, or out of range.
-    BadNumber,
-    /// `bad-enum`: a string that is not one of the allowed words.
-    BadEnum,
-    /// `bad-type`: not a type AST.
-    BadType,
-    /// `bad-expr`: not an expression.
-    BadExpr,
-    /// `bad-ref`: an expression reference with invalid syntax.
-    BadRef,
-    /// `bad-arity`: an operator with the wrong number of arguments.
-    BadArity,
-    /// `bad-const`: an expression constant with an invalid literal.
-    BadConst,
-    /// `bad-version`: `air_version` is not `"1"`.
-    BadVersion,
-    /// `abi-mismatch`: `defmodule.abi` does not match `module_kind`.
-    AbiMismatch,
-    /// `empty`: a value that must not be empty is.
-    Empty,
-}
-
-impl Rule {
-    /// The rule's stable identifier.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Rule::Io => "io",
-            Rule::Json => "json",
-            Rule::NotANode => "not-a-node",
-            Rule::WrongType => "wrong-type",
-            Rule::MissingField => "missing-field",
-            Rule::UnknownField => "unknown-field",
-            Rule::UnknownKind => "unknown-kind",
-            Rule::BadName => "bad-name",
-            Rule::BadIdent => "bad-ident",
-            Rule::BadDotted => "bad-dotted",
-            Rule::BadHash => "bad-hash",
-            Rule::BadNumber => "bad-number",
-            Rule::BadEnum => "bad-enum",
-            Rule::BadType => "bad-type",
-            Rule::BadExpr => "bad-expr",
-            Rule::BadRef => "bad-ref",
-            Rule::BadArity => "bad-arity",
-            Rule::BadConst => "bad-const",
-            Rule::BadVersion => "bad-version",
-            Rule::AbiMismatch => "abi-mismatch",
-            Rule::Empty => "empty",
-        }
-    }
-}
-
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One problem in authoring JSON.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub struct ParseError {
-    /// JSON pointer (RFC 6901) of the offending value; for a missing field, of the object
-    /// that lacks it.
-    pub pointer: String,
-    /// The rule broken.
-    pub rule: Rule,
-    /// What is wrong, in plain words.
-    pub message: String,
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.pointer.is_empty() {
-            write!(f, "{} [{}]", self.message, self.rule)
-        } else {
-            write!(f, "at `{}`: {} [{}]", self.pointer, self.message, self.rule)
-        }
-    }
-}
-
-/// Records a problem.
-pub(crate) fn push_err(e: &mut Vec<ParseError>, p: &str, rule: Rule, message: impl Into<String>) {
-    e.push(ParseError {
-        pointer: p.to_owned(),
-        rule,
-        message: message.into(),
-    });
-}
-
-/// The pointer of member `key` of the value at `p`.
-pub(crate) fn child(p: &str, key: &str) -> String {
-    format!("{p}/{}", pointer_escape(key))
-}
 
 // ---------------------------------------------------------------------------------------------
 // Node kinds

@@ -170,11 +170,7 @@ impl fmt::Display for PatchError {
 }
 
 fn perr(pointer: String, rule: Rule, message: impl Into<String>) -> ParseError {
-    ParseError {
-        pointer,
-        rule,
-        message: message.into(),
-    }
+    ParseError::new(pointer, rule, message)
 }
 
 fn members(j: &Json, at: &str) -> Result<Vec<(String, Json)>, Vec<ParseError>> {
@@ -192,42 +188,55 @@ fn get<'a>(m: &'a [(String, Json)], key: &str) -> Option<&'a Json> {
     m.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
-fn text<'a>(j: Option<&'a Json>, at: &str) -> Result<&'a str, ParseError> {
+/// A required string member at `at`; a problem is recorded in `errs`.
+fn text<'a>(j: Option<&'a Json>, at: &str, errs: &mut Vec<ParseError>) -> Option<&'a str> {
     match j {
-        Some(Json::String(s)) => Ok(s),
-        Some(other) => Err(perr(
-            at.to_owned(),
-            Rule::WrongType,
-            format!("expected a string, found {}", other.type_name()),
-        )),
-        None => Err(perr(
-            at.to_owned(),
-            Rule::MissingField,
-            "required field missing",
-        )),
+        Some(Json::String(s)) => Some(s),
+        Some(other) => {
+            errs.push(perr(
+                at.to_owned(),
+                Rule::WrongType,
+                format!("expected a string, found {}", other.type_name()),
+            ));
+            None
+        }
+        None => {
+            errs.push(perr(
+                at.to_owned(),
+                Rule::MissingField,
+                "required field missing",
+            ));
+            None
+        }
     }
 }
 
-fn hash_at(j: Option<&Json>, at: &str) -> Result<ObjectId, ParseError> {
-    let s = text(j, at)?;
+fn hash_at(j: Option<&Json>, at: &str, errs: &mut Vec<ParseError>) -> Option<ObjectId> {
+    let s = text(j, at, errs)?;
     s.parse::<ObjectId>()
-        .map_err(|e| perr(at.to_owned(), Rule::BadHash, e.to_string()))
+        .map_err(|e| errs.push(perr(at.to_owned(), Rule::BadHash, e.to_string())))
+        .ok()
 }
 
-fn name_at(j: Option<&Json>, at: &str) -> Result<Name, ParseError> {
-    let s = text(j, at)?;
-    Name::new(s).map_err(|e| perr(at.to_owned(), Rule::BadName, e.to_string()))
+fn name_at(j: Option<&Json>, at: &str, errs: &mut Vec<ParseError>) -> Option<Name> {
+    let s = text(j, at, errs)?;
+    Name::new(s)
+        .map_err(|e| errs.push(perr(at.to_owned(), Rule::BadName, e.to_string())))
+        .ok()
 }
 
-fn kind_at(j: Option<&Json>, at: &str) -> Result<NodeKind, ParseError> {
-    let s = text(j, at)?;
+fn kind_at(j: Option<&Json>, at: &str, errs: &mut Vec<ParseError>) -> Option<NodeKind> {
+    let s = text(j, at, errs)?;
     match NodeKind::from_name(s) {
-        Some(NodeKind::Manifest) | None => Err(perr(
-            at.to_owned(),
-            Rule::BadEnum,
-            format!("`{s}` is not a definition kind (defschema, defmodule, …)"),
-        )),
-        Some(k) => Ok(k),
+        Some(NodeKind::Manifest) | None => {
+            errs.push(perr(
+                at.to_owned(),
+                Rule::BadEnum,
+                format!("`{s}` is not a definition kind (defschema, defmodule, …)"),
+            ));
+            None
+        }
+        Some(k) => Some(k),
     }
 }
 
@@ -291,9 +300,11 @@ impl PatchDoc {
                 "`version` must be \"1\"",
             ));
         }
-        let base = hash_at(get(&top, "base_manifest_hash"), "/base_manifest_hash")
-            .map_err(|e| errs.push(e))
-            .ok();
+        let base = hash_at(
+            get(&top, "base_manifest_hash"),
+            "/base_manifest_hash",
+            &mut errs,
+        );
         let mut patches = Vec::new();
         match get(&top, "patches") {
             Some(Json::Array(items)) if !items.is_empty() => {
@@ -370,9 +381,7 @@ impl PatchDoc {
         let op = match op.as_str() {
             "add_def" => {
                 only(&b, &["kind", "node"], &at, &mut errs);
-                let kind = kind_at(get(&b, "kind"), &p("kind"))
-                    .map_err(|e| errs.push(e))
-                    .ok();
+                let kind = kind_at(get(&b, "kind"), &p("kind"), &mut errs);
                 let n = node("node", &mut errs);
                 match (kind, n) {
                     (Some(k), Some(n)) if n.kind() == k => Some(PatchOp::AddDef { node: n }),
@@ -394,15 +403,9 @@ impl PatchDoc {
                     &at,
                     &mut errs,
                 );
-                let kind = kind_at(get(&b, "kind"), &p("kind"))
-                    .map_err(|e| errs.push(e))
-                    .ok();
-                let name = name_at(get(&b, "name"), &p("name"))
-                    .map_err(|e| errs.push(e))
-                    .ok();
-                let pre = hash_at(get(&b, "pre_hash"), &p("pre_hash"))
-                    .map_err(|e| errs.push(e))
-                    .ok();
+                let kind = kind_at(get(&b, "kind"), &p("kind"), &mut errs);
+                let name = name_at(get(&b, "name"), &p("name"), &mut errs);
+                let pre = hash_at(get(&b, "pre_hash"), &p("pre_hash"), &mut errs);
                 let n = node("new_node", &mut errs);
                 match (kind, name, pre, n) {
                     (Some(kind), Some(name), Some(pre_hash), Some(new_node)) => {
@@ -427,15 +430,9 @@ impl PatchDoc {
             }
             "remove_def" => {
                 only(&b, &["kind", "name", "pre_hash"], &at, &mut errs);
-                let kind = kind_at(get(&b, "kind"), &p("kind"))
-                    .map_err(|e| errs.push(e))
-                    .ok();
-                let name = name_at(get(&b, "name"), &p("name"))
-                    .map_err(|e| errs.push(e))
-                    .ok();
-                let pre = hash_at(get(&b, "pre_hash"), &p("pre_hash"))
-                    .map_err(|e| errs.push(e))
-                    .ok();
+                let kind = kind_at(get(&b, "kind"), &p("kind"), &mut errs);
+                let name = name_at(get(&b, "name"), &p("name"), &mut errs);
+                let pre = hash_at(get(&b, "pre_hash"), &p("pre_hash"), &mut errs);
                 match (kind, name, pre) {
                     (Some(kind), Some(name), Some(pre_hash)) => Some(PatchOp::RemoveDef {
                         kind,
@@ -473,16 +470,10 @@ impl PatchDoc {
                             &["kind", "name"]
                         };
                         only(&fields, allowed, &ip, &mut errs);
-                        let kind = kind_at(get(&fields, "kind"), &format!("{ip}/kind"))
-                            .map_err(|e| errs.push(e))
-                            .ok();
-                        let name = name_at(get(&fields, "name"), &format!("{ip}/name"))
-                            .map_err(|e| errs.push(e))
-                            .ok();
+                        let kind = kind_at(get(&fields, "kind"), &format!("{ip}/kind"), &mut errs);
+                        let name = name_at(get(&fields, "name"), &format!("{ip}/name"), &mut errs);
                         let hash = match get(&fields, "hash") {
-                            Some(h) => hash_at(Some(h), &format!("{ip}/hash"))
-                                .map_err(|e| errs.push(e))
-                                .ok(),
+                            Some(h) => hash_at(Some(h), &format!("{ip}/hash"), &mut errs),
                             None => None,
                         };
                         if let (Some(k), Some(n)) = (kind, name) {
@@ -501,10 +492,7 @@ impl PatchDoc {
                 let policy = match get(&b, "policy") {
                     None => None,
                     Some(Json::Null) => Some(None),
-                    Some(j) => name_at(Some(j), &p("policy"))
-                        .map_err(|e| errs.push(e))
-                        .ok()
-                        .map(Some),
+                    Some(j) => name_at(Some(j), &p("policy"), &mut errs).map(Some),
                 };
                 let cap_grants = match get(&b, "cap_grants") {
                     None => None,
@@ -541,9 +529,7 @@ impl PatchDoc {
                     _ => ("secrets", &["secrets"]),
                 };
                 only(&b, &["pre_hash", key], &at, &mut errs);
-                let pre = hash_at(get(&b, "pre_hash"), &p("pre_hash"))
-                    .map_err(|e| errs.push(e))
-                    .ok();
+                let pre = hash_at(get(&b, "pre_hash"), &p("pre_hash"), &mut errs);
                 let m = block(key, wrap, &mut errs);
                 match (pre, m) {
                     (Some(pre_hash), Some(m)) => Some(match op.as_str() {

@@ -20,6 +20,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::canon::{self, Catalog, list_key};
+use super::diag::{self, RuleId};
 use super::expr::{Const, Expr, ExprOrValue, Op, Ref, RefRoot};
 use super::load::{self, Origin};
 use super::name::{Name, check_dotted, check_ident};
@@ -30,7 +31,7 @@ use super::nodes::{
 use super::types::{MapKey, SchemaProblem, Schemas, Type, check_recursion, resolve};
 use super::value;
 use crate::codec::cbor::Value;
-use crate::codec::json::{TextPos, pointer_escape, pointer_position};
+use crate::codec::json::pointer_escape;
 use crate::object::ObjectId;
 
 // ---------------------------------------------------------------------------------------------
@@ -170,46 +171,14 @@ impl fmt::Display for Check {
     }
 }
 
-/// One problem of a world.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Diagnostic {
-    /// The file where the offending part is written (for a problem inside a built-in node, the
-    /// manifest's file); empty when there is no file at all.
-    pub file: PathBuf,
-    /// JSON pointer (RFC 6901) of the offending part in that file.
-    pub pointer: String,
-    /// Line and column of the pointer (or of the nearest enclosing value that exists), when
-    /// the file could be read.
-    pub pos: Option<TextPos>,
-    /// The node concerned, as `kind name` (`manifest` for the manifest).
-    pub node: Option<String>,
-    /// The rule broken.
-    pub rule: Check,
-    /// What is wrong, in plain words.
-    pub message: String,
-}
-
-impl fmt::Display for Diagnostic {
-    /// `file:line:col: message [rule] (in defplan x/y@1, at /steps/2/params)`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(p) = &self.pos {
-            write!(f, ":{}:{}", p.line, p.column)?;
-        }
-        write!(f, ": {} [{}]", self.message, self.rule)?;
-        let mut context = Vec::new();
-        if let Some(n) = &self.node {
-            context.push(format!("in {n}"));
-        }
-        if !self.pointer.is_empty() {
-            context.push(format!("at {}", self.pointer));
-        }
-        if !context.is_empty() {
-            write!(f, " ({})", context.join(", "))?;
-        }
-        Ok(())
+impl RuleId for Check {
+    fn as_str(self) -> &'static str {
+        Check::as_str(self)
     }
 }
+
+/// One problem of a world: a [`diag::Diagnostic`] of the validation rules ([`Check`]).
+pub type Diagnostic = diag::Diagnostic<Check>;
 
 // ---------------------------------------------------------------------------------------------
 // Result
@@ -291,18 +260,8 @@ fn locate(diags: &mut [Diagnostic], source: &dyn Fn(&Path) -> Option<String>) {
         let text = texts
             .entry(d.file.clone())
             .or_insert_with(|| source(&d.file));
-        let Some(text) = text else { continue };
-        // The nearest enclosing value that exists (a missing member points at its object).
-        let mut p = d.pointer.as_str();
-        loop {
-            if let Some(pos) = pointer_position(text, p) {
-                d.pos = Some(pos);
-                break;
-            }
-            match p.rfind('/') {
-                Some(i) => p = &p[..i],
-                None => break,
-            }
+        if let Some(text) = text {
+            d.locate(text);
         }
     }
     diags.sort_by(|a, b| {
