@@ -10,9 +10,11 @@
 //! - [`types`]: the type AST of schemas.
 //! - [`value`]: typed values in both JSON lenses, and their canonical encoding.
 //! - [`expr`]: plan expressions and the slots that take an expression or a literal.
-//! - [`nodes`]: the node kinds, read strictly from JSON and rendered back.
+//! - [`nodes`]: the node kinds, one file each: read strictly from JSON, rendered back,
+//!   encoded canonically and decoded.
 //! - [`load`]: reading files and `air/` folders into nodes with every problem located, and the
 //!   built-in `sys/` catalog.
+//! - [`literal`]: typed literals and expressions in canonical form.
 //! - [`canon`]: the canonical encoding of nodes, their ids, and decoding stored nodes.
 //! - [`render`]: canonical authoring JSON of nodes in either value lens.
 //! - [`validate`]: checking a whole world (manifest, nodes, built-ins) and filling its hashes.
@@ -22,6 +24,7 @@ pub mod canon;
 pub mod diag;
 pub mod diff;
 pub mod expr;
+pub mod literal;
 pub mod load;
 pub mod name;
 pub mod nodes;

@@ -457,13 +457,22 @@ impl<'v, 'p, T: Tree> Fields<'v, 'p, T> {
 // Members
 
 /// A value being read and where it sits.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub struct Member<'v, 'p, T> {
     /// The value.
     pub value: &'v T,
     /// Where it sits.
     pub path: Path<'p>,
 }
+
+// Not derived: a member is a pair of borrows, copyable whatever the tree.
+impl<T> Clone for Member<'_, '_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Member<'_, '_, T> {}
 
 impl<'v, 'p, T: Tree> Member<'v, 'p, T> {
     /// `value`, sitting at `path`.

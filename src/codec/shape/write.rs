@@ -8,7 +8,7 @@ use crate::object::ObjectId;
 /// A map being written, member by member; the same calls build a JSON object
 /// ([`ObjWriter`]) or a data-model map ([`MapWriter`]), so one function can write a shape in
 /// either tree.
-pub trait MapWrite: Default {
+pub trait MapWrite: Sized {
     /// The tree written ([`Json`] or [`Value`]).
     type Item;
 
@@ -292,7 +292,7 @@ mod tests {
 
     #[test]
     fn writers_give_one_shape_in_either_tree() {
-        fn shape<W: MapWrite>() -> W::Item {
+        fn shape<W: MapWrite + Default>() -> W::Item {
             let mut w = W::default();
             assert!(w.is_empty());
             w.text("name", "a/b@1")
