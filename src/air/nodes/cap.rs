@@ -23,11 +23,10 @@ impl DefCap {
         let name = o.req_with("name", e, qname);
         let cap_type = o.req_with("cap_type", e, dotted_of("cap type"));
         let schema = o.req_with("schema", e, type_ast);
-        let (name, cap_type, schema) = all_some!(name, cap_type, schema);
-        Some(DefCap {
+        all_some!(DefCap {
             name,
             cap_type,
-            schema,
+            schema
         })
     }
 

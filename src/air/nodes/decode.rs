@@ -65,6 +65,18 @@ pub(super) fn text_map(m: &Val<'_, '_>) -> Result<Vec<(String, String)>, ShapeEr
     dict(m, |k, x| Ok((k.to_owned(), x.text()?.to_owned())))
 }
 
+/// Reads `m` as the map `what` with `f`, which must take every member.
+pub(super) fn fields<T>(
+    m: &Val<'_, '_>,
+    what: &'static str,
+    f: impl FnOnce(&mut Rd<'_, '_>) -> Result<T, ShapeError>,
+) -> Result<T, ShapeError> {
+    let mut r = m.fields(what)?;
+    let v = f(&mut r)?;
+    r.finish()?;
+    Ok(v)
+}
+
 /// The members of a node map, read the way the canonical encoding writes them.
 pub(super) trait Decode<'v, 'p> {
     /// Required text.
@@ -91,6 +103,27 @@ pub(super) trait Decode<'v, 'p> {
     ) -> Result<Option<T>, ShapeError>;
     /// An optional expression.
     fn opt_expr(&mut self, k: &'p str) -> Result<Option<Expr>, ShapeError>;
+    /// A required map, read as `what` by `f` (see [`fields`]).
+    fn req_map<T>(
+        &mut self,
+        k: &'p str,
+        what: &'static str,
+        f: impl FnOnce(&mut Rd<'_, '_>) -> Result<T, ShapeError>,
+    ) -> Result<T, ShapeError>;
+    /// An optional map, read as `what` by `f`.
+    fn opt_map<T>(
+        &mut self,
+        k: &'p str,
+        what: &'static str,
+        f: impl FnOnce(&mut Rd<'_, '_>) -> Result<T, ShapeError>,
+    ) -> Result<Option<T>, ShapeError>;
+    /// An optional array of maps (absent = empty), each read as `what` by `f`.
+    fn maps<T>(
+        &mut self,
+        k: &'p str,
+        what: &'static str,
+        f: impl FnMut(&mut Rd<'_, '_>) -> Result<T, ShapeError>,
+    ) -> Result<Vec<T>, ShapeError>;
 }
 
 impl<'v, 'p> Decode<'v, 'p> for Rd<'v, 'p> {
@@ -141,5 +174,35 @@ impl<'v, 'p> Decode<'v, 'p> for Rd<'v, 'p> {
 
     fn opt_expr(&mut self, k: &'p str) -> Result<Option<Expr>, ShapeError> {
         self.opt(k).map(expr).transpose()
+    }
+
+    fn req_map<T>(
+        &mut self,
+        k: &'p str,
+        what: &'static str,
+        f: impl FnOnce(&mut Rd<'_, '_>) -> Result<T, ShapeError>,
+    ) -> Result<T, ShapeError> {
+        fields(&self.req(k)?, what, f)
+    }
+
+    fn opt_map<T>(
+        &mut self,
+        k: &'p str,
+        what: &'static str,
+        f: impl FnOnce(&mut Rd<'_, '_>) -> Result<T, ShapeError>,
+    ) -> Result<Option<T>, ShapeError> {
+        self.opt(k).map(|m| fields(&m, what, f)).transpose()
+    }
+
+    fn maps<T>(
+        &mut self,
+        k: &'p str,
+        what: &'static str,
+        mut f: impl FnMut(&mut Rd<'_, '_>) -> Result<T, ShapeError>,
+    ) -> Result<Vec<T>, ShapeError> {
+        match self.opt(k) {
+            Some(m) => m.items()?.map(|x| fields(&x, what, &mut f)).collect(),
+            None => Ok(Vec::new()),
+        }
     }
 }

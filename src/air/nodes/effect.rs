@@ -25,33 +25,15 @@ pub struct DefEffect {
     pub description: Option<String>,
 }
 
-/// `defeffect.origin_scope`: who may emit the effect.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum OriginScope {
-    /// `reducer`.
-    Reducer,
-    /// `plan`.
-    Plan,
-    /// `both`.
-    Both,
-}
-
-impl OriginScope {
-    /// Every scope.
-    pub const ALL: [OriginScope; 3] = [Self::Reducer, Self::Plan, Self::Both];
-
-    /// The word used in JSON and in the canonical encoding.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Reducer => "reducer",
-            Self::Plan => "plan",
-            Self::Both => "both",
-        }
-    }
-
-    fn words() -> [(&'static str, Self); 3] {
-        Self::ALL.map(|s| (s.as_str(), s))
+words! {
+    /// `defeffect.origin_scope`: who may emit the effect.
+    OriginScope {
+        /// `reducer`.
+        Reducer = "reducer",
+        /// `plan`.
+        Plan = "plan",
+        /// `both`.
+        Both = "both",
     }
 }
 
@@ -66,7 +48,7 @@ impl DefEffect {
             word(m, "`origin_scope`", &OriginScope::words(), e)
         });
         let description = o.opt_with("description", e, any_text);
-        let (name, kind, params_schema, receipt_schema, cap_type, origin_scope, description) = all_some!(
+        all_some!(DefEffect {
             name,
             kind,
             params_schema,
@@ -74,15 +56,6 @@ impl DefEffect {
             cap_type,
             origin_scope,
             description
-        );
-        Some(DefEffect {
-            name,
-            kind,
-            params_schema,
-            receipt_schema,
-            cap_type,
-            origin_scope,
-            description,
         })
     }
 

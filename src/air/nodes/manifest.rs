@@ -2,10 +2,10 @@
 //! triggers, defaults (policy and capability grants) and module bindings.
 
 use super::NodeKind;
-use super::decode::{Decode, Rd, Val, dict, expr};
+use super::decode::{Decode, Rd, dict, expr, fields};
 use super::read::{
-    Item, Obj, PLACEHOLDER, Problems, all_some, hash, ident_key, ident_of, list, map_of, name_key,
-    nat, nonempty, qname, report, string,
+    Item, Obj, PLACEHOLDER, Problems, all_some, hash, ident_key, ident_of, map_of, name_key, nat,
+    nonempty, object, opt_list, qname, report, string,
 };
 use super::write::{Lookup, Out};
 use crate::air::diag::{ParseError, Rule};
@@ -217,28 +217,22 @@ impl Manifest {
             }
         });
         let [schemas, modules, plans, effects, caps, policies, secrets] =
-            LISTS.map(|(key, _)| o.opt_with(key, e, |m, e| list(m, e, read_named_ref)));
-        let routing = o.opt_with("routing", e, read_routing);
-        let triggers = o.opt_with("triggers", e, |m, e| list(m, e, read_trigger));
-        let defaults = o.opt_with("defaults", e, read_defaults);
-        let module_bindings = o.opt_with("module_bindings", e, |m, e| {
-            map_of(m, e, name_key, read_slots)
-        });
-        let (
-            version,
-            schemas,
-            modules,
-            plans,
-            effects,
-            caps,
-            policies,
-            secrets,
-            routing,
-            triggers,
-            defaults,
-            module_bindings,
-        ) = all_some!(
-            version,
+            LISTS.map(|(key, _)| opt_list(o, key, e, read_named_ref));
+        let routing = o.opt_default_with("routing", e, read_routing);
+        let triggers = opt_list(o, "triggers", e, read_trigger);
+        let defaults = o.opt_default_with("defaults", e, read_defaults);
+        let module_bindings = o
+            .opt_with("module_bindings", e, |m, e| {
+                map_of(m, e, name_key, read_slots)
+            })
+            .map(|b| {
+                b.unwrap_or_default()
+                    .into_iter()
+                    .map(|(module, slots)| ModuleBinding { module, slots })
+                    .collect()
+            });
+        version?;
+        all_some!(Manifest {
             schemas,
             modules,
             plans,
@@ -250,95 +244,65 @@ impl Manifest {
             triggers,
             defaults,
             module_bindings
-        );
-        let () = version;
-        Some(Manifest {
-            schemas: schemas.unwrap_or_default(),
-            modules: modules.unwrap_or_default(),
-            plans: plans.unwrap_or_default(),
-            effects: effects.unwrap_or_default(),
-            caps: caps.unwrap_or_default(),
-            policies: policies.unwrap_or_default(),
-            secrets: secrets.unwrap_or_default(),
-            routing: routing.unwrap_or_default(),
-            triggers: triggers.unwrap_or_default(),
-            defaults: defaults.unwrap_or_default(),
-            module_bindings: module_bindings
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(module, slots)| ModuleBinding { module, slots })
-                .collect(),
         })
     }
 }
 
 fn read_named_ref(m: Item<'_, '_>, e: &mut Problems) -> Option<NamedRef> {
-    let mut o = Obj::open_into(m.value, &m.path, "a manifest entry", e)?;
-    let n = o.req_with("name", e, qname);
-    let h = o.opt_with("hash", e, hash);
-    o.finish_into(e);
-    let (name, hash) = all_some!(n, h);
-    Some(NamedRef { name, hash })
+    object(m, "a manifest entry", e, |o, e| {
+        let name = o.req_with("name", e, qname);
+        let hash = o.opt_with("hash", e, hash);
+        all_some!(NamedRef { name, hash })
+    })
 }
 
 fn read_routing(m: Item<'_, '_>, e: &mut Problems) -> Option<Routing> {
-    let mut o = Obj::open_into(m.value, &m.path, "`routing`", e)?;
-    let events = o.opt_with("events", e, |m, e| list(m, e, read_route_event));
-    let inboxes = o.opt_with("inboxes", e, |m, e| list(m, e, read_inbox));
-    o.finish_into(e);
-    let (events, inboxes) = all_some!(events, inboxes);
-    Some(Routing {
-        events: events.unwrap_or_default(),
-        inboxes: inboxes.unwrap_or_default(),
+    object(m, "`routing`", e, |o, e| {
+        let events = opt_list(o, "events", e, read_route_event);
+        let inboxes = opt_list(o, "inboxes", e, read_inbox);
+        all_some!(Routing { events, inboxes })
     })
 }
 
 fn read_route_event(m: Item<'_, '_>, e: &mut Problems) -> Option<RouteEvent> {
-    let mut o = Obj::open_into(m.value, &m.path, "a routing entry", e)?;
-    let event = o.req_with("event", e, qname);
-    let reducer = o.req_with("reducer", e, qname);
-    let key_field = o.opt_with("key_field", e, nonempty("`key_field`"));
-    o.finish_into(e);
-    let (event, reducer, key_field) = all_some!(event, reducer, key_field);
-    Some(RouteEvent {
-        event,
-        reducer,
-        key_field,
+    object(m, "a routing entry", e, |o, e| {
+        let event = o.req_with("event", e, qname);
+        let reducer = o.req_with("reducer", e, qname);
+        let key_field = o.opt_with("key_field", e, nonempty("`key_field`"));
+        all_some!(RouteEvent {
+            event,
+            reducer,
+            key_field
+        })
     })
 }
 
 fn read_inbox(m: Item<'_, '_>, e: &mut Problems) -> Option<Inbox> {
-    let mut o = Obj::open_into(m.value, &m.path, "an inbox route", e)?;
-    let source = o.req_with("source", e, nonempty("`source`"));
-    let reducer = o.req_with("reducer", e, qname);
-    o.finish_into(e);
-    let (source, reducer) = all_some!(source, reducer);
-    Some(Inbox { source, reducer })
+    object(m, "an inbox route", e, |o, e| {
+        let source = o.req_with("source", e, nonempty("`source`"));
+        let reducer = o.req_with("reducer", e, qname);
+        all_some!(Inbox { source, reducer })
+    })
 }
 
 fn read_trigger(m: Item<'_, '_>, e: &mut Problems) -> Option<Trigger> {
-    let mut o = Obj::open_into(m.value, &m.path, "a trigger", e)?;
-    let event = o.req_with("event", e, qname);
-    let plan = o.req_with("plan", e, qname);
-    let correlate_by = o.opt_with("correlate_by", e, nonempty("`correlate_by`"));
-    o.finish_into(e);
-    let (event, plan, correlate_by) = all_some!(event, plan, correlate_by);
-    Some(Trigger {
-        event,
-        plan,
-        correlate_by,
+    object(m, "a trigger", e, |o, e| {
+        let event = o.req_with("event", e, qname);
+        let plan = o.req_with("plan", e, qname);
+        let correlate_by = o.opt_with("correlate_by", e, nonempty("`correlate_by`"));
+        all_some!(Trigger {
+            event,
+            plan,
+            correlate_by
+        })
     })
 }
 
 fn read_defaults(m: Item<'_, '_>, e: &mut Problems) -> Option<Defaults> {
-    let mut o = Obj::open_into(m.value, &m.path, "`defaults`", e)?;
-    let policy = o.opt_with("policy", e, qname);
-    let cap_grants = o.opt_with("cap_grants", e, |m, e| list(m, e, read_cap_grant));
-    o.finish_into(e);
-    let (policy, cap_grants) = all_some!(policy, cap_grants);
-    Some(Defaults {
-        policy,
-        cap_grants: cap_grants.unwrap_or_default(),
+    object(m, "`defaults`", e, |o, e| {
+        let policy = o.opt_with("policy", e, qname);
+        let cap_grants = opt_list(o, "cap_grants", e, read_cap_grant);
+        all_some!(Defaults { policy, cap_grants })
     })
 }
 
@@ -355,44 +319,41 @@ pub fn cap_grant_from_json(j: &Json) -> Result<CapGrant, Vec<ParseError>> {
 }
 
 fn read_cap_grant(m: Item<'_, '_>, e: &mut Problems) -> Option<CapGrant> {
-    let mut o = Obj::open_into(m.value, &m.path, "a cap grant", e)?;
-    let n = o.req_with("name", e, ident_of("cap grant name"));
-    let cap = o.req_with("cap", e, qname);
-    let params = o.req_with("params", e, |m, _| Some(m.value.clone()));
-    let expiry_ns = o.opt_with("expiry_ns", e, nat);
-    let budget = o.opt_with("budget", e, read_budget);
-    o.finish_into(e);
-    let (name, cap, params, expiry_ns, budget) = all_some!(n, cap, params, expiry_ns, budget);
-    Some(CapGrant {
-        name,
-        cap,
-        params,
-        expiry_ns,
-        budget,
+    object(m, "a cap grant", e, |o, e| {
+        let name = o.req_with("name", e, ident_of("cap grant name"));
+        let cap = o.req_with("cap", e, qname);
+        let params = o.req_with("params", e, |m, _| Some(m.value.clone()));
+        let expiry_ns = o.opt_with("expiry_ns", e, nat);
+        let budget = o.opt_with("budget", e, read_budget);
+        all_some!(CapGrant {
+            name,
+            cap,
+            params,
+            expiry_ns,
+            budget
+        })
     })
 }
 
 fn read_budget(m: Item<'_, '_>, e: &mut Problems) -> Option<Budget> {
-    let mut o = Obj::open_into(m.value, &m.path, "`budget`", e)?;
-    let tokens = o.opt_with("tokens", e, nat);
-    let bytes = o.opt_with("bytes", e, nat);
-    let cents = o.opt_with("cents", e, nat);
-    o.finish_into(e);
-    let (tokens, bytes, cents) = all_some!(tokens, bytes, cents);
-    Some(Budget {
-        tokens,
-        bytes,
-        cents,
+    object(m, "`budget`", e, |o, e| {
+        let tokens = o.opt_with("tokens", e, nat);
+        let bytes = o.opt_with("bytes", e, nat);
+        let cents = o.opt_with("cents", e, nat);
+        all_some!(Budget {
+            tokens,
+            bytes,
+            cents
+        })
     })
 }
 
 fn read_slots(m: Item<'_, '_>, e: &mut Problems) -> Option<Vec<(String, String)>> {
-    let mut o = Obj::open_into(m.value, &m.path, "a module binding", e)?;
-    let slots = o.req_with("slots", e, |m, e| {
-        map_of(m, e, ident_key("cap slot name"), ident_of("cap grant name"))
-    });
-    o.finish_into(e);
-    slots
+    object(m, "a module binding", e, |o, e| {
+        o.req_with("slots", e, |m, e| {
+            map_of(m, e, ident_key("cap slot name"), ident_of("cap grant name"))
+        })
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -524,106 +485,58 @@ impl Manifest {
                 format!("`air_version` is \"1\", found {version:?}"),
             ));
         }
-        let mut lists: Vec<Vec<NamedRef>> = Vec::with_capacity(LISTS.len());
-        for (key, _) in LISTS {
-            let refs = match r.opt(key) {
-                Some(m) => m
-                    .items()?
-                    .map(|x| {
-                        let mut e = x.fields("a manifest entry")?;
-                        let name = e.name("name")?;
-                        let h = e.req("hash")?;
-                        let Value::Link(hash) = h.value else {
-                            return Err(h.invalid("`hash` is a link"));
-                        };
-                        let hash = Some(*hash);
-                        e.finish()?;
-                        Ok(NamedRef { name, hash })
-                    })
-                    .collect::<Result<_, ShapeError>>()?,
-                None => Vec::new(),
-            };
-            lists.push(refs);
-        }
-        let mut lists = lists.into_iter();
-        let mut next = || lists.next().unwrap_or_default();
-        let (schemas, modules, plans, effects, caps, policies, secrets) =
-            (next(), next(), next(), next(), next(), next(), next());
-        let routing = match r.opt("routing") {
-            Some(m) => {
-                let mut ro = m.fields("`routing`")?;
-                let events = match ro.opt("events") {
-                    Some(m) => m
-                        .items()?
-                        .map(|x| {
-                            let mut e = x.fields("a routing entry")?;
-                            let ev = RouteEvent {
-                                event: e.name("event")?,
-                                reducer: e.name("reducer")?,
-                                key_field: e.opt_text("key_field")?,
-                            };
-                            e.finish()?;
-                            Ok(ev)
-                        })
-                        .collect::<Result<_, ShapeError>>()?,
-                    None => Vec::new(),
+        let mut lists: [Vec<NamedRef>; 7] = Default::default();
+        for (list, (key, _)) in lists.iter_mut().zip(LISTS) {
+            *list = r.maps(key, "a manifest entry", |e| {
+                let name = e.name("name")?;
+                let h = e.req("hash")?;
+                let Value::Link(hash) = h.value else {
+                    return Err(h.invalid("`hash` is a link"));
                 };
-                let inboxes = match ro.opt("inboxes") {
-                    Some(m) => m
-                        .items()?
-                        .map(|x| {
-                            let mut e = x.fields("an inbox route")?;
-                            let ib = Inbox {
-                                source: e.text("source")?,
-                                reducer: e.name("reducer")?,
-                            };
-                            e.finish()?;
-                            Ok(ib)
-                        })
-                        .collect::<Result<_, ShapeError>>()?,
-                    None => Vec::new(),
-                };
-                ro.finish()?;
-                Routing { events, inboxes }
-            }
-            None => Routing::default(),
-        };
-        let triggers = match r.opt("triggers") {
-            Some(m) => m
-                .items()?
-                .map(|x| {
-                    let mut e = x.fields("a trigger")?;
-                    let t = Trigger {
-                        event: e.name("event")?,
-                        plan: e.name("plan")?,
-                        correlate_by: e.opt_text("correlate_by")?,
-                    };
-                    e.finish()?;
-                    Ok(t)
+                Ok(NamedRef {
+                    name,
+                    hash: Some(*hash),
                 })
-                .collect::<Result<_, ShapeError>>()?,
-            None => Vec::new(),
-        };
-        let defaults = match r.opt("defaults") {
-            Some(m) => {
-                let mut d = m.fields("`defaults`")?;
+            })?;
+        }
+        let [schemas, modules, plans, effects, caps, policies, secrets] = lists;
+        let routing = r
+            .opt_map("routing", "`routing`", |ro| {
+                let events = ro.maps("events", "a routing entry", |e| {
+                    Ok(RouteEvent {
+                        event: e.name("event")?,
+                        reducer: e.name("reducer")?,
+                        key_field: e.opt_text("key_field")?,
+                    })
+                })?;
+                let inboxes = ro.maps("inboxes", "an inbox route", |e| {
+                    Ok(Inbox {
+                        source: e.text("source")?,
+                        reducer: e.name("reducer")?,
+                    })
+                })?;
+                Ok(Routing { events, inboxes })
+            })?
+            .unwrap_or_default();
+        let triggers = r.maps("triggers", "a trigger", |e| {
+            Ok(Trigger {
+                event: e.name("event")?,
+                plan: e.name("plan")?,
+                correlate_by: e.opt_text("correlate_by")?,
+            })
+        })?;
+        let defaults = r
+            .opt_map("defaults", "`defaults`", |d| {
                 let policy = d.opt_name("policy")?;
-                let cap_grants = match d.opt("cap_grants") {
-                    Some(m) => m.items()?.map(decode_grant).collect::<Result<_, _>>()?,
-                    None => Vec::new(),
-                };
-                d.finish()?;
-                Defaults { policy, cap_grants }
-            }
-            None => Defaults::default(),
-        };
+                let cap_grants = d.maps("cap_grants", "a cap grant", decode_grant)?;
+                Ok(Defaults { policy, cap_grants })
+            })?
+            .unwrap_or_default();
         let module_bindings = match r.opt("module_bindings") {
             Some(m) => dict(&m, |k, x| {
                 // A key that is not a name is reported at the map, as keys are.
                 let module = Name::new(k).map_err(|e| m.invalid(e.to_string()))?;
-                let mut b = x.fields("a module binding")?;
-                let slots = b.text_map("slots")?;
-                b.finish()?;
+                let slots = fields(&x, "a module binding", |b| b.text_map("slots"))?;
                 Ok(ModuleBinding { module, slots })
             })?,
             None => Vec::new(),
@@ -644,31 +557,18 @@ impl Manifest {
     }
 }
 
-fn decode_grant(m: Val<'_, '_>) -> Result<CapGrant, ShapeError> {
-    let mut r = m.fields("a cap grant")?;
-    let name = r.text("name")?;
-    let cap = r.name("cap")?;
-    let params = expr(r.req("params")?)?.to_json();
-    let expiry_ns = r.nat("expiry_ns")?;
-    let budget = match r.opt("budget") {
-        Some(m) => {
-            let mut b = m.fields("`budget`")?;
-            let budget = Budget {
+fn decode_grant(r: &mut Rd<'_, '_>) -> Result<CapGrant, ShapeError> {
+    Ok(CapGrant {
+        name: r.text("name")?,
+        cap: r.name("cap")?,
+        params: expr(r.req("params")?)?.to_json(),
+        expiry_ns: r.nat("expiry_ns")?,
+        budget: r.opt_map("budget", "`budget`", |b| {
+            Ok(Budget {
                 tokens: b.nat("tokens")?,
                 bytes: b.nat("bytes")?,
                 cents: b.nat("cents")?,
-            };
-            b.finish()?;
-            Some(budget)
-        }
-        None => None,
-    };
-    r.finish()?;
-    Ok(CapGrant {
-        name,
-        cap,
-        params,
-        expiry_ns,
-        budget,
+            })
+        })?,
     })
 }

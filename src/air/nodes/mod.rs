@@ -30,6 +30,40 @@
 //! - `write`: writing either form.
 //! - `catalog`: a world's nodes indexed for what encoding and validation look up.
 
+/// Defines an enum whose values are words of the forms (`"plan"`, `"deny"`): the enum, its
+/// `ALL` values in the order messages list them, `as_str`, and the `(word, value)` table the
+/// readers take.
+macro_rules! words {
+    (
+        $(#[$doc:meta])*
+        $name:ident { $($(#[$vdoc:meta])* $v:ident = $w:literal),+ $(,)? }
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $v),+
+        }
+
+        impl $name {
+            /// Every value, in the order messages list them.
+            pub const ALL: [$name; [$($w),+].len()] = [$($name::$v),+];
+
+            /// The word used in JSON and in the canonical encoding.
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$v => $w),+
+                }
+            }
+
+            /// `(word, value)` for every value.
+            pub(super) fn words() -> [(&'static str, $name); [$($w),+].len()] {
+                Self::ALL.map(|x| (x.as_str(), x))
+            }
+        }
+    };
+}
+
 pub mod cap;
 mod catalog;
 mod decode;
@@ -329,3 +363,6 @@ fn decode_node(v: &Value) -> Result<Node, ShapeError> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod props;

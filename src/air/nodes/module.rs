@@ -2,8 +2,8 @@
 
 use super::decode::{Decode, Rd};
 use super::read::{
-    Item, Obj, PLACEHOLDER, Problems, all_some, dotted_of, hash, ident_key, list, map_of, qname,
-    report, word,
+    Item, Obj, PLACEHOLDER, Problems, all_some, dotted_of, hash, ident_key, map_of, object,
+    opt_list, qname, report, word,
 };
 use super::write::Out;
 use crate::air::diag::Rule;
@@ -12,30 +12,13 @@ use crate::codec::cbor::Value;
 use crate::codec::shape::ShapeError;
 use crate::object::ObjectId;
 
-/// `defmodule.module_kind`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ModuleKind {
-    /// `reducer`: a deterministic state machine.
-    Reducer,
-    /// `pure`: a stateless function.
-    Pure,
-}
-
-impl ModuleKind {
-    /// Every module kind.
-    pub const ALL: [ModuleKind; 2] = [Self::Reducer, Self::Pure];
-
-    /// The JSON word.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ModuleKind::Reducer => "reducer",
-            ModuleKind::Pure => "pure",
-        }
-    }
-
-    fn words() -> [(&'static str, Self); 2] {
-        Self::ALL.map(|k| (k.as_str(), k))
+words! {
+    /// `defmodule.module_kind`.
+    ModuleKind {
+        /// `reducer`: a deterministic state machine.
+        Reducer = "reducer",
+        /// `pure`: a stateless function.
+        Pure = "pure",
     }
 }
 
@@ -108,12 +91,11 @@ impl DefModule {
             .map(|h| h.filter(|h| *h != PLACEHOLDER));
         let key_schema = o.opt_with("key_schema", e, qname);
         let abi = o.req_with("abi", e, |m, e| read_abi(m, kind, e));
-        let (name, wasm_hash, key_schema, abi) = all_some!(name, wasm_hash, key_schema, abi);
-        Some(DefModule {
+        all_some!(DefModule {
             name,
             wasm_hash,
             key_schema,
-            abi,
+            abi
         })
     }
 
@@ -163,34 +145,27 @@ impl DefModule {
             None => None,
         };
         let key_schema = r.opt_name("key_schema")?;
-        let am = r.req("abi")?;
-        let mut a = am.fields("`abi`")?;
-        let abi = match kind {
-            ModuleKind::Reducer => {
-                let m = a.req("reducer")?;
-                let mut x = m.fields("`abi.reducer`")?;
-                let abi = ReducerAbi {
-                    state: x.name("state")?,
-                    event: x.name("event")?,
-                    annotations: x.opt_name("annotations")?,
-                    effects_emitted: x.texts("effects_emitted")?.unwrap_or_default(),
-                    cap_slots: x.text_map("cap_slots")?,
-                };
-                x.finish()?;
-                ModuleAbi::Reducer(abi)
-            }
-            ModuleKind::Pure => {
-                let m = a.req("pure")?;
-                let mut x = m.fields("`abi.pure`")?;
-                let abi = PureAbi {
-                    input: x.name("input")?,
-                    output: x.name("output")?,
-                };
-                x.finish()?;
-                ModuleAbi::Pure(abi)
-            }
-        };
-        a.finish()?;
+        let abi = r.req_map("abi", "`abi`", |a| match kind {
+            ModuleKind::Reducer => a
+                .req_map("reducer", "`abi.reducer`", |x| {
+                    Ok(ReducerAbi {
+                        state: x.name("state")?,
+                        event: x.name("event")?,
+                        annotations: x.opt_name("annotations")?,
+                        effects_emitted: x.texts("effects_emitted")?.unwrap_or_default(),
+                        cap_slots: x.text_map("cap_slots")?,
+                    })
+                })
+                .map(ModuleAbi::Reducer),
+            ModuleKind::Pure => a
+                .req_map("pure", "`abi.pure`", |x| {
+                    Ok(PureAbi {
+                        input: x.name("input")?,
+                        output: x.name("output")?,
+                    })
+                })
+                .map(ModuleAbi::Pure),
+        })?;
         Ok(DefModule {
             name,
             wasm_hash,
@@ -201,10 +176,11 @@ impl DefModule {
 }
 
 fn read_abi(m: Item<'_, '_>, kind: Option<ModuleKind>, e: &mut Problems) -> Option<ModuleAbi> {
-    let mut o = Obj::open_into(m.value, &m.path, "`abi`", e)?;
-    let reducer = o.opt_with("reducer", e, read_reducer_abi);
-    let pure = o.opt_with("pure", e, read_pure_abi);
-    o.finish_into(e);
+    let (reducer, pure) = object(m, "`abi`", e, |o, e| {
+        let reducer = o.opt_with("reducer", e, read_reducer_abi);
+        let pure = o.opt_with("pure", e, read_pure_abi);
+        Some((reducer, pure))
+    })?;
     let kind = kind?;
     let (reducer, pure) = (reducer?, pure?);
     let want = kind.as_str();
@@ -223,33 +199,28 @@ fn read_abi(m: Item<'_, '_>, kind: Option<ModuleKind>, e: &mut Problems) -> Opti
 }
 
 fn read_reducer_abi(m: Item<'_, '_>, e: &mut Problems) -> Option<ReducerAbi> {
-    let mut o = Obj::open_into(m.value, &m.path, "`abi.reducer`", e)?;
-    let state = o.req_with("state", e, qname);
-    let event = o.req_with("event", e, qname);
-    let annotations = o.opt_with("annotations", e, qname);
-    let effects_emitted = o.opt_with("effects_emitted", e, |m, e| {
-        list(m, e, dotted_of("effect kind"))
-    });
-    let cap_slots = o.opt_with("cap_slots", e, |m, e| {
-        map_of(m, e, ident_key("cap slot name"), dotted_of("cap type"))
-    });
-    o.finish_into(e);
-    let (state, event, annotations, effects_emitted, cap_slots) =
-        all_some!(state, event, annotations, effects_emitted, cap_slots);
-    Some(ReducerAbi {
-        state,
-        event,
-        annotations,
-        effects_emitted: effects_emitted.unwrap_or_default(),
-        cap_slots: cap_slots.unwrap_or_default(),
+    object(m, "`abi.reducer`", e, |o, e| {
+        let state = o.req_with("state", e, qname);
+        let event = o.req_with("event", e, qname);
+        let annotations = o.opt_with("annotations", e, qname);
+        let effects_emitted = opt_list(o, "effects_emitted", e, dotted_of("effect kind"));
+        let cap_slots = o.opt_default_with("cap_slots", e, |m, e| {
+            map_of(m, e, ident_key("cap slot name"), dotted_of("cap type"))
+        });
+        all_some!(ReducerAbi {
+            state,
+            event,
+            annotations,
+            effects_emitted,
+            cap_slots
+        })
     })
 }
 
 fn read_pure_abi(m: Item<'_, '_>, e: &mut Problems) -> Option<PureAbi> {
-    let mut o = Obj::open_into(m.value, &m.path, "`abi.pure`", e)?;
-    let input = o.req_with("input", e, qname);
-    let output = o.req_with("output", e, qname);
-    o.finish_into(e);
-    let (input, output) = all_some!(input, output);
-    Some(PureAbi { input, output })
+    object(m, "`abi.pure`", e, |o, e| {
+        let input = o.req_with("input", e, qname);
+        let output = o.req_with("output", e, qname);
+        all_some!(PureAbi { input, output })
+    })
 }

@@ -3,7 +3,7 @@
 use super::decode::{Decode, Rd, Val, dict, expr, name_of};
 use super::read::{
     Item, Obj, Problems, all_some, dotted_of, expr as read_expr, expr_or_value, ident_key,
-    ident_of, list, map_of, qname, report, word,
+    ident_of, list, map_of, object, opt_list, qname, report, word,
 };
 use super::write::{Lookup, Out};
 use crate::air::diag::Rule;
@@ -179,7 +179,7 @@ impl DefPlan {
         let name = o.req_with("name", e, qname);
         let input = o.req_with("input", e, qname);
         let output = o.opt_with("output", e, qname);
-        let locals = o.opt_with("locals", e, |m, e| {
+        let locals = o.opt_default_with("locals", e, |m, e| {
             map_of(m, e, ident_key("variable name"), qname)
         });
         let steps = o.req_with("steps", e, |m, e| {
@@ -190,15 +190,15 @@ impl DefPlan {
             }
             Some(steps)
         });
-        let edges = o.opt_with("edges", e, |m, e| list(m, e, Edge::read));
+        let edges = opt_list(o, "edges", e, Edge::read);
         let required_caps = o.opt_with("required_caps", e, |m, e| {
             list(m, e, ident_of("cap grant name"))
         });
         let allowed_effects = o.opt_with("allowed_effects", e, |m, e| {
             list(m, e, dotted_of("effect kind"))
         });
-        let invariants = o.opt_with("invariants", e, |m, e| list(m, e, read_expr));
-        let (name, input, output, locals, steps, edges, required_caps, allowed_effects, invariants) = all_some!(
+        let invariants = opt_list(o, "invariants", e, read_expr);
+        all_some!(DefPlan {
             name,
             input,
             output,
@@ -208,17 +208,6 @@ impl DefPlan {
             required_caps,
             allowed_effects,
             invariants
-        );
-        Some(DefPlan {
-            name,
-            input,
-            output,
-            locals: locals.unwrap_or_default(),
-            steps,
-            edges: edges.unwrap_or_default(),
-            required_caps,
-            allowed_effects,
-            invariants: invariants.unwrap_or_default(),
         })
     }
 }
@@ -241,8 +230,7 @@ impl Step {
             _ => read_end(&mut o, e),
         };
         o.finish_into(e);
-        let (id, op) = all_some!(id, op);
-        Some(Step { id, op })
+        all_some!(Step { id, op })
     }
 }
 
@@ -250,11 +238,10 @@ fn read_raise_event(o: &mut Obj<'_, '_>, e: &mut Problems) -> Option<StepOp> {
     let reducer = o.req_with("reducer", e, qname);
     let event = o.req_with("event", e, expr_or_value);
     let key = o.opt_with("key", e, read_expr);
-    let (reducer, event, key) = all_some!(reducer, event, key);
-    Some(StepOp::RaiseEvent {
+    all_some!(StepOp::RaiseEvent {
         reducer,
         event,
-        key,
+        key
     })
 }
 
@@ -262,43 +249,39 @@ fn read_emit_effect(o: &mut Obj<'_, '_>, e: &mut Problems) -> Option<StepOp> {
     let kind = o.req_with("kind", e, dotted_of("effect kind"));
     let params = o.req_with("params", e, expr_or_value);
     let cap = o.req_with("cap", e, ident_of("cap grant name"));
-    let bind = o.req_with("bind", e, |m, e| read_bind(m, "effect_id_as", e));
-    let (kind, params, cap, bind_effect_id_as) = all_some!(kind, params, cap, bind);
-    Some(StepOp::EmitEffect {
+    let bind_effect_id_as = o.req_with("bind", e, |m, e| read_bind(m, "effect_id_as", e));
+    all_some!(StepOp::EmitEffect {
         kind,
         params,
         cap,
-        bind_effect_id_as,
+        bind_effect_id_as
     })
 }
 
 fn read_await_receipt(o: &mut Obj<'_, '_>, e: &mut Problems) -> Option<StepOp> {
     let receipt_for = o.req_with("for", e, read_expr);
-    let bind = o.req_with("bind", e, |m, e| read_bind(m, "as", e));
-    let (receipt_for, bind_as) = all_some!(receipt_for, bind);
-    Some(StepOp::AwaitReceipt {
+    let bind_as = o.req_with("bind", e, |m, e| read_bind(m, "as", e));
+    all_some!(StepOp::AwaitReceipt {
         receipt_for,
-        bind_as,
+        bind_as
     })
 }
 
 fn read_await_event(o: &mut Obj<'_, '_>, e: &mut Problems) -> Option<StepOp> {
     let event = o.req_with("event", e, qname);
     let filter = o.opt_with("where", e, read_expr);
-    let bind = o.req_with("bind", e, |m, e| read_bind(m, "as", e));
-    let (event, filter, bind_as) = all_some!(event, filter, bind);
-    Some(StepOp::AwaitEvent {
+    let bind_as = o.req_with("bind", e, |m, e| read_bind(m, "as", e));
+    all_some!(StepOp::AwaitEvent {
         event,
         filter,
-        bind_as,
+        bind_as
     })
 }
 
 fn read_assign(o: &mut Obj<'_, '_>, e: &mut Problems) -> Option<StepOp> {
-    let x = o.req_with("expr", e, expr_or_value);
-    let bind = o.req_with("bind", e, |m, e| read_bind(m, "as", e));
-    let (expr, bind_as) = all_some!(x, bind);
-    Some(StepOp::Assign { expr, bind_as })
+    let expr = o.req_with("expr", e, expr_or_value);
+    let bind_as = o.req_with("bind", e, |m, e| read_bind(m, "as", e));
+    all_some!(StepOp::Assign { expr, bind_as })
 }
 
 fn read_end(o: &mut Obj<'_, '_>, e: &mut Problems) -> Option<StepOp> {
@@ -308,21 +291,19 @@ fn read_end(o: &mut Obj<'_, '_>, e: &mut Problems) -> Option<StepOp> {
 
 /// Reads `bind {<field>: VarName}`.
 fn read_bind(m: Item<'_, '_>, field: &'static str, e: &mut Problems) -> Option<String> {
-    let mut o = Obj::open_into(m.value, &m.path, "`bind`", e)?;
-    let v = o.req_with(field, e, ident_of("variable name"));
-    o.finish_into(e);
-    v
+    object(m, "`bind`", e, |o, e| {
+        o.req_with(field, e, ident_of("variable name"))
+    })
 }
 
 impl Edge {
     fn read(m: Item<'_, '_>, e: &mut Problems) -> Option<Self> {
-        let mut o = Obj::open_into(m.value, &m.path, "an edge", e)?;
-        let from = o.req_with("from", e, ident_of("step id"));
-        let to = o.req_with("to", e, ident_of("step id"));
-        let when = o.opt_with("when", e, read_expr);
-        o.finish_into(e);
-        let (from, to, when) = all_some!(from, to, when);
-        Some(Edge { from, to, when })
+        object(m, "an edge", e, |o, e| {
+            let from = o.req_with("from", e, ident_of("step id"));
+            let to = o.req_with("to", e, ident_of("step id"));
+            let when = o.opt_with("when", e, read_expr);
+            all_some!(Edge { from, to, when })
+        })
     }
 }
 
@@ -455,22 +436,13 @@ impl DefPlan {
             .items()?
             .map(Step::decode)
             .collect::<Result<_, _>>()?;
-        let edges = match r.opt("edges") {
-            Some(m) => m
-                .items()?
-                .map(|x| {
-                    let mut e = x.fields("an edge")?;
-                    let edge = Edge {
-                        from: e.text("from")?,
-                        to: e.text("to")?,
-                        when: e.opt_expr("when")?,
-                    };
-                    e.finish()?;
-                    Ok(edge)
-                })
-                .collect::<Result<_, ShapeError>>()?,
-            None => Vec::new(),
-        };
+        let edges = r.maps("edges", "an edge", |e| {
+            Ok(Edge {
+                from: e.text("from")?,
+                to: e.text("to")?,
+                when: e.opt_expr("when")?,
+            })
+        })?;
         let required_caps = Some(
             r.texts("required_caps")?
                 .ok_or_else(|| ShapeError::invalid(&Path::ROOT, "`required_caps` is missing"))?,
@@ -499,11 +471,7 @@ impl DefPlan {
 
 /// Decodes `bind {<field>: VarName}`.
 fn decode_bind(r: &mut Rd<'_, '_>, field: &'static str) -> Result<String, ShapeError> {
-    let m = r.req("bind")?;
-    let mut b = m.fields("`bind`")?;
-    let s = b.text(field)?;
-    b.finish()?;
-    Ok(s)
+    r.req_map("bind", "`bind`", |b| b.text(field))
 }
 
 impl Step {

@@ -1,7 +1,7 @@
 //! `defpolicy`: ordered allow/deny rules over effects and who emits them.
 
-use super::decode::{Decode, Rd, Val};
-use super::read::{Item, Obj, Problems, all_some, dotted_of, ident_of, list, qname, word};
+use super::decode::{Decode, Rd, fields};
+use super::read::{Item, Obj, Problems, all_some, dotted_of, ident_of, list, object, qname, word};
 use super::write::Out;
 use crate::air::name::Name;
 use crate::codec::shape::ShapeError;
@@ -37,49 +37,23 @@ pub struct PolicyMatch {
     pub origin_name: Option<Name>,
 }
 
-/// A policy decision.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Decision {
-    /// `allow`.
-    Allow,
-    /// `deny`.
-    Deny,
-}
-
-/// Who emitted an effect.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum OriginKind {
-    /// `plan`.
-    Plan,
-    /// `reducer`.
-    Reducer,
-}
-
-impl Decision {
-    /// Every decision.
-    pub const ALL: [Decision; 2] = [Self::Allow, Self::Deny];
-
-    /// The word used in JSON and in the canonical encoding.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Allow => "allow",
-            Self::Deny => "deny",
-        }
+words! {
+    /// A policy decision.
+    Decision {
+        /// `allow`.
+        Allow = "allow",
+        /// `deny`.
+        Deny = "deny",
     }
 }
 
-impl OriginKind {
-    /// Every origin kind.
-    pub const ALL: [OriginKind; 2] = [Self::Plan, Self::Reducer];
-
-    /// The word used in JSON and in the canonical encoding.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Plan => "plan",
-            Self::Reducer => "reducer",
-        }
+words! {
+    /// Who emitted an effect.
+    OriginKind {
+        /// `plan`.
+        Plan = "plan",
+        /// `reducer`.
+        Reducer = "reducer",
     }
 }
 
@@ -87,8 +61,7 @@ impl DefPolicy {
     pub(super) fn read(o: &mut Obj<'_, '_>, e: &mut Problems) -> Option<Self> {
         let name = o.req_with("name", e, qname);
         let rules = o.req_with("rules", e, |m, e| list(m, e, PolicyRule::read));
-        let (name, rules) = all_some!(name, rules);
-        Some(DefPolicy { name, rules })
+        all_some!(DefPolicy { name, rules })
     }
 
     pub(super) fn write<O: Out>(&self, o: &mut O) {
@@ -101,7 +74,7 @@ impl DefPolicy {
         let rules = r
             .req("rules")?
             .items()?
-            .map(PolicyRule::decode)
+            .map(|m| fields(&m, "a policy rule", PolicyRule::decode))
             .collect::<Result<_, _>>()?;
         Ok(DefPolicy { name, rules })
     }
@@ -109,14 +82,13 @@ impl DefPolicy {
 
 impl PolicyRule {
     fn read(m: Item<'_, '_>, e: &mut Problems) -> Option<Self> {
-        let mut o = Obj::open_into(m.value, &m.path, "a policy rule", e)?;
-        let when = o.req_with("when", e, PolicyMatch::read);
-        let decision = o.req_with("decision", e, |m, e| {
-            word(m, "`decision`", &Decision::ALL.map(|d| (d.as_str(), d)), e)
-        });
-        o.finish_into(e);
-        let (when, decision) = all_some!(when, decision);
-        Some(PolicyRule { when, decision })
+        object(m, "a policy rule", e, |o, e| {
+            let when = o.req_with("when", e, PolicyMatch::read);
+            let decision = o.req_with("decision", e, |m, e| {
+                word(m, "`decision`", &Decision::words(), e)
+            });
+            all_some!(PolicyRule { when, decision })
+        })
     }
 
     fn write<O: Out>(&self, o: &mut O) {
@@ -130,49 +102,37 @@ impl PolicyRule {
         .text("decision", self.decision.as_str());
     }
 
-    fn decode(m: Val<'_, '_>) -> Result<Self, ShapeError> {
-        let mut r = m.fields("a policy rule")?;
-        let when = PolicyMatch::decode(r.req("when")?)?;
-        let decision = r.word("decision", &Decision::ALL.map(|d| (d.as_str(), d)))?;
-        r.finish()?;
+    fn decode(r: &mut Rd<'_, '_>) -> Result<Self, ShapeError> {
+        let when = r.req_map("when", "`when`", PolicyMatch::decode)?;
+        let decision = r.word("decision", &Decision::words())?;
         Ok(PolicyRule { when, decision })
     }
 }
 
 impl PolicyMatch {
     fn read(m: Item<'_, '_>, e: &mut Problems) -> Option<Self> {
-        let mut o = Obj::open_into(m.value, &m.path, "`when`", e)?;
-        let effect_kind = o.opt_with("effect_kind", e, dotted_of("effect kind"));
-        let cap_name = o.opt_with("cap_name", e, ident_of("cap grant name"));
-        let origin_kind = o.opt_with("origin_kind", e, |m, e| {
-            word(
-                m,
-                "`origin_kind`",
-                &OriginKind::ALL.map(|k| (k.as_str(), k)),
-                e,
-            )
-        });
-        let origin_name = o.opt_with("origin_name", e, qname);
-        o.finish_into(e);
-        let (effect_kind, cap_name, origin_kind, origin_name) =
-            all_some!(effect_kind, cap_name, origin_kind, origin_name);
-        Some(PolicyMatch {
-            effect_kind,
-            cap_name,
-            origin_kind,
-            origin_name,
+        object(m, "`when`", e, |o, e| {
+            let effect_kind = o.opt_with("effect_kind", e, dotted_of("effect kind"));
+            let cap_name = o.opt_with("cap_name", e, ident_of("cap grant name"));
+            let origin_kind = o.opt_with("origin_kind", e, |m, e| {
+                word(m, "`origin_kind`", &OriginKind::words(), e)
+            });
+            let origin_name = o.opt_with("origin_name", e, qname);
+            all_some!(PolicyMatch {
+                effect_kind,
+                cap_name,
+                origin_kind,
+                origin_name
+            })
         })
     }
 
-    fn decode(m: Val<'_, '_>) -> Result<Self, ShapeError> {
-        let mut w = m.fields("`when`")?;
-        let when = PolicyMatch {
-            effect_kind: w.opt_text("effect_kind")?,
-            cap_name: w.opt_text("cap_name")?,
-            origin_kind: w.opt_word("origin_kind", &OriginKind::ALL.map(|k| (k.as_str(), k)))?,
-            origin_name: w.opt_name("origin_name")?,
-        };
-        w.finish()?;
-        Ok(when)
+    fn decode(r: &mut Rd<'_, '_>) -> Result<Self, ShapeError> {
+        Ok(PolicyMatch {
+            effect_kind: r.opt_text("effect_kind")?,
+            cap_name: r.opt_text("cap_name")?,
+            origin_kind: r.opt_word("origin_kind", &OriginKind::words())?,
+            origin_name: r.opt_name("origin_name")?,
+        })
     }
 }

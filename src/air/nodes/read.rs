@@ -49,18 +49,31 @@ pub(super) fn report(e: &mut Problems, m: &Item<'_, '_>, rule: Rule, message: im
     push_err(e, &m.path.pointer(), rule, message);
 }
 
-/// Unwraps several `Option`s read independently (so that every problem is reported), or
-/// returns `None` from the enclosing function if any is `None`.
+/// Builds `S { a, b, … }` from the `Option`s `a`, `b`, … read independently (so that every
+/// problem is reported): `None` if any is `None`.
 macro_rules! all_some {
-    ($($x:ident),* $(,)?) => {
+    ($($s:ident)::+ { $($x:ident),* $(,)? }) => {
         match ($($x,)*) {
-            ($(Some($x),)*) => ($($x,)*),
+            ($(Some($x),)*) => Some($($s)::+ { $($x),* }),
             #[allow(unreachable_patterns)]
-            _ => return None,
+            _ => None,
         }
     };
 }
 pub(super) use all_some;
+
+/// Reads `m` as the object `what` with `f`, then reports the members `f` did not take.
+pub(super) fn object<T>(
+    m: Item<'_, '_>,
+    what: &'static str,
+    e: &mut Problems,
+    f: impl FnOnce(&mut Obj<'_, '_>, &mut Problems) -> Option<T>,
+) -> Option<T> {
+    let mut o = Obj::open_into(m.value, &m.path, what, e)?;
+    let v = f(&mut o, e);
+    o.finish_into(e);
+    v
+}
 
 pub(super) fn string<'v>(m: &Item<'v, '_>, what: &str, e: &mut Problems) -> Option<&'v str> {
     match m.value {
@@ -110,28 +123,28 @@ pub(super) fn qname(m: Item<'_, '_>, e: &mut Problems) -> Option<Name> {
 pub(super) fn ident_of(
     what: &'static str,
 ) -> impl Fn(Item<'_, '_>, &mut Problems) -> Option<String> {
-    move |m, e| {
-        let s = string(&m, what, e)?;
-        match check_ident(what, s) {
-            Ok(()) => Some(s.to_owned()),
-            Err(err) => {
-                report(e, &m, Rule::BadIdent, err.to_string());
-                None
-            }
-        }
-    }
+    checked(what, Rule::BadIdent, check_ident)
 }
 
 /// A lowercase dotted word (an effect kind, a capability type).
 pub(super) fn dotted_of(
     what: &'static str,
 ) -> impl Fn(Item<'_, '_>, &mut Problems) -> Option<String> {
+    checked(what, Rule::BadDotted, check_dotted)
+}
+
+/// A string that `check` accepts, else a problem under `rule`.
+fn checked<E: ToString>(
+    what: &'static str,
+    rule: Rule,
+    check: impl Fn(&'static str, &str) -> Result<(), E>,
+) -> impl Fn(Item<'_, '_>, &mut Problems) -> Option<String> {
     move |m, e| {
         let s = string(&m, what, e)?;
-        match check_dotted(what, s) {
+        match check(what, s) {
             Ok(()) => Some(s.to_owned()),
             Err(err) => {
-                report(e, &m, Rule::BadDotted, err.to_string());
+                report(e, &m, rule, err.to_string());
                 None
             }
         }
@@ -235,6 +248,16 @@ pub(super) fn list<T>(
         }
     }
     ok.then_some(out)
+}
+
+/// Reads optional member `key` of `o` as an array, each element with `f`; absent = empty.
+pub(super) fn opt_list<'v, 'p, T>(
+    o: &mut Obj<'v, 'p>,
+    key: &'p str,
+    e: &mut Problems,
+    f: impl Fn(Item<'_, '_>, &mut Problems) -> Option<T>,
+) -> Option<Vec<T>> {
+    o.opt_default_with(key, e, |m, e| list(m, e, f))
 }
 
 /// Reads an object used as a map: keys checked with `key`, values read with `f`, in declared

@@ -20,8 +20,7 @@ impl DefSchema {
     pub(super) fn read(o: &mut Obj<'_, '_>, e: &mut Problems) -> Option<Self> {
         let name = o.req_with("name", e, qname);
         let ty = o.req_with("type", e, type_ast);
-        let (name, ty) = all_some!(name, ty);
-        Some(DefSchema { name, ty })
+        all_some!(DefSchema { name, ty })
     }
 
     pub(super) fn write<O: Out>(&self, o: &mut O) {

@@ -31,19 +31,12 @@ impl DefSecret {
             list(m, e, ident_of("cap grant name"))
         });
         let allowed_plans = o.opt_with("allowed_plans", e, |m, e| list(m, e, qname));
-        let (name, binding_id, expected_digest, allowed_caps, allowed_plans) = all_some!(
+        all_some!(DefSecret {
             name,
             binding_id,
             expected_digest,
             allowed_caps,
             allowed_plans
-        );
-        Some(DefSecret {
-            name,
-            binding_id,
-            expected_digest,
-            allowed_caps,
-            allowed_plans,
         })
     }
 

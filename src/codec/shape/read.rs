@@ -409,6 +409,17 @@ impl<'v, 'p, T: Tree> Fields<'v, 'p, T> {
         }
     }
 
+    /// Reads optional member `key` with `f`, absent meaning `U::default()` (an empty list, a
+    /// map with nothing in it); `None` if present but not read.
+    pub fn opt_default_with<U: Default, S: Sink + ?Sized>(
+        &mut self,
+        key: &'p str,
+        sink: &mut S,
+        f: impl FnOnce(Member<'v, 'p, T>, &mut S) -> Option<U>,
+    ) -> Option<U> {
+        self.opt_with(key, sink, f).map(Option::unwrap_or_default)
+    }
+
     /// Reads required member `key` with `f`; reports it to `sink` if absent.
     pub fn req_with<U, S: Sink + ?Sized>(
         &mut self,
@@ -837,6 +848,9 @@ mod tests {
             None::<()>
         });
         let y = f.opt_with("y", &mut sink, |_, _| Some(()));
+        let w: Option<Vec<u8>> = f.opt_default_with("w", &mut sink, |_, _| Some(vec![1]));
+        let d = f.opt_default_with("d", &mut sink, |_, _| Some(vec![1]));
+        assert_eq!((w, d), (Some(vec![]), Some(vec![1])));
         f.finish_into(&mut sink);
         assert_eq!(a.as_deref(), Some("/a"));
         assert_eq!((z, b, y), (None, None, Some(None)));
@@ -846,7 +860,7 @@ mod tests {
             [
                 "`z` is missing",
                 "at `/b`: not this",
-                "unexpected member(s) `c`, `d`"
+                "unexpected member(s) `c`"
             ]
         );
         assert_eq!(
