@@ -25,6 +25,8 @@ pub trait Tree: Sized {
     fn key_text(key: &Self::Key) -> Option<&str>;
     /// A key as messages show it when it is not text.
     fn key_debug(key: &Self::Key) -> String;
+    /// How messages name the type of a key.
+    fn key_type_name(key: &Self::Key) -> &'static str;
     /// How messages name the type of this value.
     fn type_name(&self) -> &'static str;
 }
@@ -53,6 +55,10 @@ impl Tree for Json {
 
     fn key_debug(key: &String) -> String {
         format!("{key:?}")
+    }
+
+    fn key_type_name(_: &String) -> &'static str {
+        "string"
     }
 
     fn type_name(&self) -> &'static str {
@@ -89,6 +95,10 @@ impl Tree for Value {
         format!("{key:?}")
     }
 
+    fn key_type_name(key: &Value) -> &'static str {
+        key.type_name()
+    }
+
     fn type_name(&self) -> &'static str {
         Value::type_name(self)
     }
@@ -117,6 +127,8 @@ pub enum Problem {
         what: &'static str,
         /// The key, as [`Tree::key_debug`] shows it.
         key: String,
+        /// The key's type.
+        found: &'static str,
     },
     /// A required member is absent (reported at the map).
     Missing {
@@ -152,7 +164,7 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::NotAMap { what, map, found } => write!(f, "{what} is {map}, found {found}"),
-            Problem::NonTextKey { what, key } => {
+            Problem::NonTextKey { what, key, .. } => {
                 write!(f, "{what} has a key that is not text: {key}")
             }
             Problem::Missing { key, .. } => write!(f, "`{key}` is missing"),
@@ -312,6 +324,7 @@ impl<'v, 'p, T: Tree> Fields<'v, 'p, T> {
                 Problem::NonTextKey {
                     what,
                     key: T::key_debug(k),
+                    found: T::key_type_name(k),
                 },
             ));
         }
@@ -569,6 +582,7 @@ impl<'v, 'p, T: Tree> Member<'v, 'p, T> {
             None => Err(self.fail(Problem::NonTextKey {
                 what: "the map",
                 key: T::key_debug(k),
+                found: T::key_type_name(k),
             })),
         }))
     }
@@ -737,6 +751,13 @@ mod tests {
             e.to_string(),
             "a step has a key that is not text: Int(Int(1))"
         );
+        assert!(matches!(
+            e.problem,
+            Problem::NonTextKey {
+                found: "an integer",
+                ..
+            }
+        ));
         let j = parse_json("[1]").unwrap();
         let e = Fields::open(&j, &Path::ROOT, "a node").unwrap_err();
         assert_eq!(e.to_string(), "a node is an object, found array");
