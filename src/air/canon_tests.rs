@@ -1,7 +1,11 @@
 use super::*;
+use crate::air::expr::{Const, Expr, Op, Ref};
 use crate::air::load::{builtins, load_path};
+use crate::air::name::Name;
+use crate::air::nodes::NodeKind;
 use crate::air::testworld;
 use crate::air::validate::{Validated, validate, validate_with};
+use crate::codec::cbor::Map;
 use crate::codec::json::parse_json;
 use std::path::Path;
 
@@ -292,10 +296,12 @@ fn decoding_rejects_what_encoding_never_produces() {
     );
     assert!(node_from_value(&Value::Null).is_err());
     // Expressions: an upper-case UUID and a bad operator arity are not canonical.
-    let up = one(
-        "uuid",
+    let mut up = Map::new();
+    up.insert(
+        "uuid".into(),
         Value::Text("123E4567-E89B-12D3-A456-426614174000".into()),
     );
+    let up = Value::Map(up);
     assert!(expr_from_value(&up).is_err());
     let mut op = Map::new();
     op.insert("op".into(), "not".into());

@@ -11,9 +11,11 @@
 //! - [`value`]: typed values in both JSON lenses, and their canonical encoding.
 //! - [`expr`]: plan expressions and the slots that take an expression or a literal: the tree,
 //!   its parser, the operator table, the type checker and the evaluator.
-//! - [`nodes`]: the node kinds, read strictly from JSON and rendered back.
+//! - [`nodes`]: the node kinds, one file each: read strictly from JSON, rendered back,
+//!   encoded canonically and decoded.
 //! - [`load`]: reading files and `air/` folders into nodes with every problem located, and the
 //!   built-in `sys/` catalog.
+//! - [`literal`]: typed literals and expressions in canonical form.
 //! - [`canon`]: the canonical encoding of nodes, their ids, and decoding stored nodes.
 //! - [`render`]: canonical authoring JSON of nodes in either value lens.
 //! - [`validate`]: checking a whole world (manifest, nodes, built-ins) and filling its hashes,
@@ -25,6 +27,7 @@ pub mod canon;
 pub mod diag;
 pub mod diff;
 pub mod expr;
+pub mod literal;
 pub mod load;
 pub mod name;
 pub mod nodes;

@@ -56,6 +56,24 @@ pub enum Value {
     Link(ObjectId),
 }
 
+impl Value {
+    /// The type of the value, for messages: `an integer`, `a byte string`, `text`, `an array`,
+    /// `a map`, `a boolean`, `null` or `a link`.
+    #[must_use]
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Int(_) => "an integer",
+            Value::Bytes(_) => "a byte string",
+            Value::Text(_) => "text",
+            Value::Array(_) => "an array",
+            Value::Map(_) => "a map",
+            Value::Bool(_) => "a boolean",
+            Value::Null => "null",
+            Value::Link(_) => "a link",
+        }
+    }
+}
+
 /// An integer of the data model: a checked wrapper around `i128`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Int(i128);
@@ -168,6 +186,22 @@ impl Map {
         Ok(Self {
             entries: keyed.into_iter().map(|(_, k, v)| (k, v)).collect(),
         })
+    }
+
+    /// Builds a map from text-keyed entries in any order, without encoding the keys; of
+    /// entries with equal keys the last one is kept (as [`Map::insert`] would).
+    #[must_use]
+    pub fn from_text_entries(mut entries: Vec<(String, Value)>) -> Self {
+        // A stable sort keeps equal keys in the order given, so the last of a run wins.
+        entries.sort_by(|a, b| text_key_order(&a.0, &b.0));
+        let mut out: Vec<(Value, Value)> = Vec::with_capacity(entries.len());
+        for (k, v) in entries {
+            match out.last_mut() {
+                Some((Value::Text(last), slot)) if *last == k => *slot = v,
+                _ => out.push((Value::Text(k), v)),
+            }
+        }
+        Self { entries: out }
     }
 
     /// Inserts or replaces the value under `key`, keeping canonical order.
@@ -294,6 +328,27 @@ pub fn write_head(out: &mut Vec<u8>, major: u8, arg: u64) {
         out.push(m | 27);
         out.extend_from_slice(&arg.to_be_bytes());
     }
+}
+
+/// Compares two text keys by the canonical order of their encodings, without encoding them:
+/// a text's head carries its length, so shorter texts come first, then bytewise.
+#[must_use]
+pub fn text_key_order(a: &str, b: &str) -> Ordering {
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
+}
+
+/// Appends the canonical encoding of the text `t` to `out`.
+pub fn write_text(out: &mut Vec<u8>, t: &str) {
+    write_head(out, 3, t.len() as u64);
+    out.extend_from_slice(t.as_bytes());
+}
+
+/// Appends the canonical encoding of the byte string `b` to `out`.
+pub fn write_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    write_head(out, 2, b.len() as u64);
+    out.extend_from_slice(b);
 }
 
 /// Compares two values by the canonical order of their encodings.
@@ -1171,7 +1226,7 @@ mod lenient_tests {
 }
 
 #[cfg(test)]
-mod props {
+pub(crate) mod props {
     use super::*;
     use proptest::prelude::*;
 
@@ -1436,6 +1491,29 @@ mod props {
             dedup.reverse();
             let backward = Map::from_entries(dedup).expect("distinct");
             prop_assert_eq!(encode(&Value::Map(forward)), encode(&Value::Map(backward)));
+        }
+
+        #[test]
+        fn text_key_order_is_the_encoding_order(a in ".{0,40}", b in ".{0,40}", n in 0usize..300) {
+            // Long keys too, so that heads of different sizes are compared.
+            let long = "k".repeat(n);
+            for (x, y) in [(a.as_str(), b.as_str()), (a.as_str(), long.as_str())] {
+                prop_assert_eq!(
+                    text_key_order(x, y),
+                    canonical_cmp(&Value::from(x), &Value::from(y))
+                );
+            }
+        }
+
+        #[test]
+        fn text_entries_sort_like_a_map_and_the_last_equal_key_wins(
+            entries in proptest::collection::vec(("[a-c]{0,3}", value()), 0..12)
+        ) {
+            let mut expected = Map::new();
+            for (k, v) in &entries {
+                expected.insert(Value::Text(k.clone()), v.clone());
+            }
+            prop_assert_eq!(Map::from_text_entries(entries), expected);
         }
     }
 }
