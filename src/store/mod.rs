@@ -10,11 +10,13 @@
 //! logs/refs/          one reflog per ref
 //! tmp/                temporary files, moved into place when complete
 //! txn/                records of ref transactions being committed (see [`refs::txn`])
+//! keys/               secret seeds of the store's signing keys (see [`keys`])
 //! gc.lock             held while gc runs
 //! ```
 //!
-//! A store is opened with [`StoreOptions`]: today its [`Clock`], the source of
-//! every time it records.
+//! A store is opened with [`StoreOptions`]: its [`Clock`], the source of every time it
+//! records, and its [`KeySource`], the source of its signing keys' secret seeds (kept in
+//! `keys/`, which nothing ever transfers).
 //!
 //! **Invariant:** an object file is never overwritten; a published file is always complete
 //! (temp file, fsync, rename, directory fsync). **Invariant:** every read verifies the id of
@@ -25,6 +27,7 @@ pub mod format;
 pub mod fs;
 pub mod fsck;
 pub mod gc;
+pub mod keys;
 pub mod loose;
 pub mod pack;
 pub mod refs;
@@ -39,6 +42,7 @@ use std::time::SystemTime;
 
 use self::clock::{Clock, SystemClock};
 use self::format::Encoding;
+use self::keys::{KeyError, KeyName, KeySource, SecretSeed, StoreKeys};
 use self::pack::{Pack, PackWriter};
 use self::refs::{RefError, Refs};
 use crate::codec::DecodeError;
@@ -253,12 +257,15 @@ pub struct StoreOptions {
     /// Where the times the store records (reflog lines, transaction records) and gc's "now"
     /// come from.
     pub clock: Arc<dyn Clock>,
+    /// Where the secret seeds of the store's signing keys come from.
+    pub keys: Arc<dyn KeySource>,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             clock: Arc::new(SystemClock),
+            keys: Arc::new(StoreKeys),
         }
     }
 }
@@ -268,6 +275,13 @@ impl StoreOptions {
     #[must_use]
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// These options with `keys` (e.g. [`keys::FixedKeys`] for reproducible tests).
+    #[must_use]
+    pub fn with_keys(mut self, keys: impl KeySource + 'static) -> Self {
+        self.keys = Arc::new(keys);
         self
     }
 }
@@ -409,6 +423,15 @@ impl Store {
     #[must_use]
     pub fn clock(&self) -> &dyn Clock {
         self.options.clock.as_ref()
+    }
+
+    /// The secret seed of this store's signing key `name`, from the store's key source
+    /// (created on first use by the default one).
+    ///
+    /// # Errors
+    /// [`KeyError`].
+    pub fn signing_seed(&self, name: &KeyName) -> Result<SecretSeed, KeyError> {
+        self.options.keys.seed(&self.root, name)
     }
 
     /// The refs of this store.

@@ -13,6 +13,7 @@ mod cli;
 mod crash;
 mod golden;
 mod history;
+mod keys;
 mod layout;
 mod manifest;
 mod reducers;
