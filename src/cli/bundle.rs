@@ -96,26 +96,6 @@ pub fn run(ctx: &Ctx, args: &BundleArgs) -> Result<(), CliError> {
     }
 }
 
-impl From<TransferError> for CliError {
-    fn from(e: TransferError) -> Self {
-        let hint = match &e {
-            TransferError::NotFastForward { .. } => Some(
-                "`aos bundle unbundle --force FILE` replaces the world's head (the old one stays in the reflog)",
-            ),
-            TransferError::MissingPrerequisites { .. } => Some(
-                "unbundle the bundle those entries came from first, or ask for a bundle without --since",
-            ),
-            TransferError::Store(StoreError::Corrupt { .. }) | TransferError::Missing { .. } => {
-                Some("run `aos fsck` to check the whole store")
-            }
-            _ => None,
-        };
-        let mut err = Self::user(chain(&e));
-        err.hint = hint.map(str::to_owned);
-        err
-    }
-}
-
 fn mb_per_s(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / 1e6 / secs.max(1e-9)
 }
@@ -183,7 +163,7 @@ fn optional_store(ctx: &Ctx) -> Result<Option<Store>, CliError> {
     if ctx.aos_dir.is_some() {
         return ctx.store().map(Some);
     }
-    match Store::discover(&ctx.cwd) {
+    match Store::discover_with(&ctx.cwd, &ctx.options) {
         Ok(s) => Ok(Some(s)),
         Err(StoreError::NoStore { .. }) => Ok(None),
         Err(e) => Err(e.into()),

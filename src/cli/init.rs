@@ -20,7 +20,7 @@ pub struct InitArgs {
 /// Runs `aos init`.
 pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<(), CliError> {
     let target = ctx.init_target(args.dir.as_ref());
-    let (store, init) = Store::init(&target)?;
+    let (store, init) = Store::init_with(&target, &ctx.options)?;
     let path = std::path::absolute(store.root()).unwrap_or_else(|_| store.root().to_owned());
     if ctx.json {
         return out_json(&json!({ "store": path, "created": init == Init::Created }));

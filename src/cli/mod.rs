@@ -7,6 +7,7 @@ mod air;
 mod bundle;
 mod cat_object;
 mod completions;
+mod error;
 mod fsck;
 mod gc;
 mod hash_object;
@@ -21,8 +22,13 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aos::store::{STORE_DIR, Store, StoreError};
+use aos::store::clock::FixedClock;
+use aos::store::keys::FixedKeys;
+use aos::store::{STORE_DIR, Store, StoreOptions};
 use clap::{Parser, Subcommand};
+
+pub use error::CliError;
+pub(crate) use error::chain;
 
 /// aos: AgentOS + AIR worlds as content-addressed, verifiable, git-like repositories.
 #[derive(Parser, Debug)]
@@ -89,14 +95,44 @@ pub struct Ctx {
     pub quiet: bool,
     /// `--json`.
     pub json: bool,
+    /// The clock and key source stores are opened with (see [`store_options`]).
+    pub options: StoreOptions,
+}
+
+/// Names the environment variable that stops the store's clock at a time (seconds since the
+/// Unix epoch), so that reflog times and gc ages repeat from run to run: for tests.
+pub const FIXED_TIME_ENV: &str = "AOS_FIXED_TIME";
+/// Names the environment variable whose text the store's signing-key seeds are derived from,
+/// instead of the store's private `keys/` files: for tests, never for real keys.
+pub const FIXED_KEYS_ENV: &str = "AOS_FIXED_KEYS";
+
+/// The store options of this run: the system clock and the store's own keys, unless
+/// [`FIXED_TIME_ENV`] or [`FIXED_KEYS_ENV`] fix them.
+///
+/// # Errors
+/// A usage error if [`FIXED_TIME_ENV`] is not a whole number of seconds.
+pub fn store_options() -> Result<StoreOptions, CliError> {
+    let mut options = StoreOptions::default();
+    if let Some(t) = std::env::var_os(FIXED_TIME_ENV) {
+        let secs: u64 = t.to_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
+            CliError::usage(format!(
+                "{FIXED_TIME_ENV} must be a whole number of seconds since 1970, not {t:?}"
+            ))
+        })?;
+        options = options.with_clock(FixedClock::at_unix_secs(secs));
+    }
+    if let Some(k) = std::env::var_os(FIXED_KEYS_ENV) {
+        options = options.with_keys(FixedKeys::from_text(&k.to_string_lossy()));
+    }
+    Ok(options)
 }
 
 impl Ctx {
     /// Opens the store: `--aos-dir`/`AOS_DIR` if given, else the nearest `.aos` upward.
     pub fn store(&self) -> Result<Store, CliError> {
         let store = match &self.aos_dir {
-            Some(d) => Store::open(&self.cwd.join(d)),
-            None => Store::discover(&self.cwd),
+            Some(d) => Store::open_with(&self.cwd.join(d), &self.options),
+            None => Store::discover_with(&self.cwd, &self.options),
         };
         store.map_err(CliError::from)
     }
@@ -113,87 +149,6 @@ impl Ctx {
             (Some(a), None) => self.cwd.join(a),
             (None, None) => self.cwd.join(STORE_DIR),
         }
-    }
-}
-
-/// A failed command: what to print and how to exit.
-#[derive(Debug)]
-pub struct CliError {
-    /// The message (the cause chain is appended when rendering).
-    pub message: String,
-    /// A suggestion for what to do.
-    pub hint: Option<String>,
-    /// The exit code.
-    pub code: u8,
-}
-
-impl CliError {
-    /// A failure caused by the user's input or the data (exit 1).
-    pub fn user(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            hint: None,
-            code: 1,
-        }
-    }
-
-    /// A usage error (exit 2).
-    pub fn usage(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            hint: None,
-            code: 2,
-        }
-    }
-
-    /// Adds a hint.
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-
-    /// A failure already reported on stdout (e.g. fsck problems): exit 1, print nothing more.
-    pub fn silent() -> Self {
-        Self {
-            message: String::new(),
-            hint: None,
-            code: 1,
-        }
-    }
-}
-
-pub(crate) use aos::error_chain as chain;
-
-impl From<StoreError> for CliError {
-    fn from(e: StoreError) -> Self {
-        let hint = match &e {
-            StoreError::Corrupt { .. } => Some("run `aos fsck` to check the whole store"),
-            StoreError::Ambiguous { .. } => Some("give more hex digits of the id"),
-            _ => None,
-        };
-        let mut err = Self::user(chain(&e));
-        err.hint = hint.map(str::to_owned);
-        err
-    }
-}
-
-impl From<io::Error> for CliError {
-    fn from(e: io::Error) -> Self {
-        if e.kind() == io::ErrorKind::BrokenPipe {
-            // The reader went away (`aos ... | head`): stop quietly, successfully.
-            return Self {
-                message: String::new(),
-                hint: None,
-                code: 0,
-            };
-        }
-        Self::user(e.to_string())
-    }
-}
-
-impl From<aos::store::refs::RefError> for CliError {
-    fn from(e: aos::store::refs::RefError) -> Self {
-        Self::user(chain(&e))
     }
 }
 
@@ -239,49 +194,82 @@ pub fn main() -> ExitCode {
         eprintln!("error: cannot change to {}: not a directory", cwd.display());
         return ExitCode::from(2);
     }
+    let options = match store_options() {
+        Ok(o) => o,
+        Err(e) => return report(&e),
+    };
     let ctx = Ctx {
         cwd,
         aos_dir: cli.aos_dir,
         quiet: cli.quiet,
         json: cli.json,
+        options,
     };
-    let result = match cli.command {
-        Command::Init(a) => init::run(&ctx, &a),
-        Command::HashObject(a) => hash_object::run(&ctx, &a),
-        Command::CatObject(a) => cat_object::run(&ctx, &a),
-        Command::Fsck(a) => fsck::run(&ctx, &a),
-        Command::Gc(a) => gc::run(&ctx, &a),
-        Command::ShowRef(a) => refs::show_ref(&ctx, &a),
-        Command::UpdateRef(a) => refs::update_ref(&ctx, &a),
-        Command::Air(a) => air::run(&ctx, &a),
-        Command::World(a) => world::run_world(&ctx, &a),
-        Command::Send(a) => world::run_send(&ctx, &a),
-        Command::State(a) => world::run_state(&ctx, &a),
-        Command::Log(a) => world::run_log(&ctx, &a),
-        Command::Show(a) => world::run_show(&ctx, &a),
-        Command::Snapshot(a) => world::run_snapshot(&ctx, &a),
-        Command::Verify(a) => world::run_verify(&ctx, &a),
-        Command::Fork(a) => history::run_fork(&ctx, &a),
-        Command::Diff(a) => history::run_diff(&ctx, &a),
-        Command::Bundle(a) => bundle::run(&ctx, &a),
-        Command::Clone(a) => remote::run_clone(&ctx, &a),
-        Command::Remote(a) => remote::run_remote(&ctx, &a),
-        Command::Fetch(a) => remote::run_fetch(&ctx, &a),
-        Command::Pull(a) => remote::run_pull(&ctx, &a),
-        Command::Push(a) => remote::run_push(&ctx, &a),
-        Command::Completions(a) => completions::run(&a),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.code == 0 => ExitCode::SUCCESS,
-        Err(e) => {
-            if !e.message.is_empty() {
-                eprintln!("error: {}", e.message);
-            }
-            if let Some(h) = &e.hint {
-                eprintln!("hint: {h}");
-            }
-            ExitCode::from(e.code)
+    // A panic is a fault of aos itself: its message goes out as one, with exit code 255.
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_owned());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let e = CliError::internal(format!("internal error: {what}{at}"));
+        eprintln!("error: {}", e.message);
+        if let Some(h) = &e.hint {
+            eprintln!("hint: {h}");
         }
+    }));
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(&ctx, cli.command))) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => report(&e),
+        Err(_) => ExitCode::from(error::INTERNAL),
+    }
+}
+
+/// Prints a failed command's message and hint on stderr; its exit code.
+fn report(e: &CliError) -> ExitCode {
+    if e.code == 0 {
+        return ExitCode::SUCCESS;
+    }
+    if !e.message.is_empty() {
+        eprintln!("error: {}", e.message);
+    }
+    if let Some(h) = &e.hint {
+        eprintln!("hint: {h}");
+    }
+    ExitCode::from(e.code)
+}
+
+/// Runs the command.
+fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Init(a) => init::run(ctx, &a),
+        Command::HashObject(a) => hash_object::run(ctx, &a),
+        Command::CatObject(a) => cat_object::run(ctx, &a),
+        Command::Fsck(a) => fsck::run(ctx, &a),
+        Command::Gc(a) => gc::run(ctx, &a),
+        Command::ShowRef(a) => refs::show_ref(ctx, &a),
+        Command::UpdateRef(a) => refs::update_ref(ctx, &a),
+        Command::Air(a) => air::run(ctx, &a),
+        Command::World(a) => world::run_world(ctx, &a),
+        Command::Send(a) => world::run_send(ctx, &a),
+        Command::State(a) => world::run_state(ctx, &a),
+        Command::Log(a) => world::run_log(ctx, &a),
+        Command::Show(a) => world::run_show(ctx, &a),
+        Command::Snapshot(a) => world::run_snapshot(ctx, &a),
+        Command::Verify(a) => world::run_verify(ctx, &a),
+        Command::Fork(a) => history::run_fork(ctx, &a),
+        Command::Diff(a) => history::run_diff(ctx, &a),
+        Command::Bundle(a) => bundle::run(ctx, &a),
+        Command::Clone(a) => remote::run_clone(ctx, &a),
+        Command::Remote(a) => remote::run_remote(ctx, &a),
+        Command::Fetch(a) => remote::run_fetch(ctx, &a),
+        Command::Pull(a) => remote::run_pull(ctx, &a),
+        Command::Push(a) => remote::run_push(ctx, &a),
+        Command::Completions(a) => completions::run(&a),
     }
 }

@@ -3,23 +3,11 @@
 use std::path::PathBuf;
 
 use aos::object::ObjectId;
+use aos::remote;
 use aos::remote::sync::{self, Moved, SyncOptions, Update};
-use aos::remote::{self, RemoteError};
 use serde_json::json;
 
-use super::{CliError, Ctx, chain, out_json, outln};
-
-impl From<RemoteError> for CliError {
-    fn from(e: RemoteError) -> Self {
-        let hint = match &e {
-            RemoteError::NoRemote(_) => Some("`aos remote list` shows the remotes"),
-            _ => None,
-        };
-        let mut err = CliError::user(chain(&e));
-        err.hint = hint.map(str::to_owned);
-        err
-    }
-}
+use super::{CliError, Ctx, out_json, outln};
 
 fn id_json(id: Option<ObjectId>) -> serde_json::Value {
     id.map_or(serde_json::Value::Null, |i| i.to_string().into())
@@ -240,7 +228,7 @@ pub fn run_clone(ctx: &Ctx, a: &CloneArgs) -> Result<(), CliError> {
     let source = ctx.cwd.join(&a.source);
     let dest = ctx.cwd.join(&a.dir).join(aos::store::STORE_DIR);
     let bar = ctx.progress();
-    let r = sync::clone_store(&source, &dest, &bar)?;
+    let r = sync::clone_store_with(&source, &dest, &ctx.options, &bar)?;
     if ctx.json {
         return out_json(&json!({
             "store": r.store,

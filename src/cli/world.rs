@@ -1,51 +1,26 @@
 //! World commands: `aos world new|list`, `send`, `state`, `log`, `show`, `snapshot`, `verify`.
 
 use std::io::Read;
-use std::sync::Arc;
-use std::time::Instant;
-
-use aos::kernel::program::Program;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use aos::air::load::load_path;
 use aos::air::value;
 use aos::codec::cbor::Value;
 use aos::codec::json::{self, Json, parse_json};
 use aos::kernel::entry::{Body, Entry, Origin};
-use aos::kernel::machine::EventIn;
-use aos::kernel::replay::read_entry_at;
 use aos::kernel::{Divergence, WorldError};
 use aos::object::{IdPrefix, Kind, ObjectId};
 use aos::progress::Progress;
-use aos::store::Store;
 use aos::wasm::Limits;
+use aos::world::history::Rev;
 use aos::world::{
-    self, CreateOptions, SendOptions, VerifyFrom, World, create_world, list_worlds, verify,
+    self, Batch, BatchError, CreateOptions, LogEntry, SendOptions, VerifyFrom, World, create_world,
+    list_worlds, verify,
 };
-use rayon::prelude::*;
 use serde_json::json;
 
 use super::{CliError, Ctx, out_json, outln};
-
-impl From<WorldError> for CliError {
-    fn from(e: WorldError) -> Self {
-        match e {
-            WorldError::Air(diags) => {
-                let mut msg = String::from("the control plane does not validate:");
-                for d in &diags {
-                    msg.push_str("\n  ");
-                    msg.push_str(&d.to_string());
-                }
-                CliError::user(msg)
-            }
-            WorldError::Store(s) => CliError::from(s),
-            WorldError::Diverged(d) => CliError::user(d.to_string()),
-            WorldError::NoWorld(n) => CliError::user(format!("no world named `{n}`"))
-                .with_hint("`aos world list` shows the worlds of this store"),
-            other => CliError::user(super::chain(&other)),
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // aos world
@@ -226,150 +201,10 @@ fn parse_json_arg(what: &str, text: &str) -> Result<Json, CliError> {
     parse_json(text).map_err(|e| CliError::user(format!("{what}: {e}")))
 }
 
-fn parse_batch_line(prog: &Program, line: &str, n: usize) -> Result<Option<EventIn>, CliError> {
-    let t = line.trim();
-    if t.is_empty() {
-        return Ok(None);
-    }
-    let at = |m: String| CliError::user(format!("line {n}: {m}"));
-    let j = parse_json(t).map_err(|e| at(e.to_string()))?;
-    let Json::Object(members) = &j else {
-        return Err(at(
-            "expected an object {\"schema\", \"value\", \"key\"?}".into()
-        ));
-    };
-    let mut schema = None;
-    let mut val = None;
-    let mut key = None;
-    for (k, v) in members {
-        match k.as_str() {
-            "schema" => match v {
-                Json::String(s) => schema = Some(s.clone()),
-                _ => return Err(at("`schema` must be a string".into())),
-            },
-            "value" => val = Some(v),
-            "key" => key = Some(v),
-            other => return Err(at(format!("unexpected member `{other}`"))),
-        }
-    }
-    let schema = schema.ok_or_else(|| at("missing `schema`".into()))?;
-    let val = val.ok_or_else(|| at("missing `value`".into()))?;
-    world::parse_event(prog, &schema, val, key)
-        .map(Some)
-        .map_err(|e| at(e.to_string()))
-}
-
-/// Lines a batch is read and parsed in at a time.
-const CHUNK_LINES: usize = 16_384;
-
-/// Where a batch comes from.
-enum Source {
-    Text(String),
-    File(PathBuf),
-}
-
-impl Source {
-    /// Calls `f` with successive chunks of lines and the 1-based number of each chunk's first line.
-    fn chunks(
-        &self,
-        mut f: impl FnMut(usize, &[String]) -> Result<(), CliError>,
-    ) -> Result<(), CliError> {
-        let mut reader = self.reader()?;
-        let mut first = 1;
-        loop {
-            let lines = read_lines(&mut reader, CHUNK_LINES)?;
-            if lines.is_empty() {
-                return Ok(());
-            }
-            f(first, &lines)?;
-            first += lines.len();
-        }
-    }
-
-    fn reader(&self) -> Result<Box<dyn std::io::BufRead + '_>, CliError> {
-        Ok(match self {
-            Source::Text(t) => Box::new(std::io::Cursor::new(t.as_bytes())),
-            Source::File(p) => Box::new(std::io::BufReader::with_capacity(
-                1 << 20,
-                std::fs::File::open(p)
-                    .map_err(|e| CliError::user(format!("{}: {e}", p.display())))?,
-            )),
-        })
-    }
-}
-
-fn read_lines(r: &mut dyn std::io::BufRead, n: usize) -> Result<Vec<String>, CliError> {
-    let mut lines = Vec::with_capacity(n);
-    while lines.len() < n {
-        let mut line = String::new();
-        let got = r
-            .read_line(&mut line)
-            .map_err(|e| CliError::user(format!("reading the batch: {e}")))?;
-        if got == 0 {
-            break;
-        }
-        lines.push(line);
-    }
-    Ok(lines)
-}
-
-/// The events of a batch, parsed a chunk at a time (in parallel) as `send` consumes them.
-struct ChunkedEvents<'a> {
-    reader: Box<dyn std::io::BufRead + 'a>,
-    prog: Arc<Program>,
-    ready: std::vec::IntoIter<EventIn>,
-    first: usize,
-    failed: &'a std::cell::RefCell<Option<CliError>>,
-}
-
-impl<'a> ChunkedEvents<'a> {
-    fn new(
-        source: &'a Source,
-        prog: Arc<Program>,
-        failed: &'a std::cell::RefCell<Option<CliError>>,
-    ) -> Result<Self, CliError> {
-        Ok(Self {
-            reader: source.reader()?,
-            prog,
-            ready: Vec::new().into_iter(),
-            first: 1,
-            failed,
-        })
-    }
-}
-
-impl Iterator for ChunkedEvents<'_> {
-    type Item = EventIn;
-
-    fn next(&mut self) -> Option<EventIn> {
-        loop {
-            if let Some(e) = self.ready.next() {
-                return Some(e);
-            }
-            let lines = match read_lines(&mut self.reader, CHUNK_LINES) {
-                Ok(l) if l.is_empty() => return None,
-                Ok(l) => l,
-                Err(e) => {
-                    *self.failed.borrow_mut() = Some(e);
-                    return None;
-                }
-            };
-            let first = self.first;
-            self.first += lines.len();
-            let prog = &*self.prog;
-            let parsed: Result<Vec<Option<EventIn>>, CliError> = lines
-                .par_iter()
-                .enumerate()
-                .map(|(i, l)| parse_batch_line(prog, l, first + i))
-                .collect();
-            match parsed {
-                Ok(v) => self.ready = v.into_iter().flatten().collect::<Vec<_>>().into_iter(),
-                Err(e) => {
-                    *self.failed.borrow_mut() = Some(e);
-                    return None;
-                }
-            }
-        }
+fn batch_error(e: BatchError) -> CliError {
+    match e {
+        BatchError::World(w) => CliError::from(w),
+        other => CliError::user(super::chain(&other)),
     }
 }
 
@@ -383,39 +218,18 @@ pub fn run_send(ctx: &Ctx, a: &SendArgs) -> Result<(), CliError> {
     };
     let bar = ctx.progress();
     let (s, elapsed) = if let Some(path) = &a.batch {
-        // Every line is checked before anything is appended; then the file is read again in
-        // chunks, so memory does not grow with the batch (standard input is kept in memory).
-        let source = if path.as_os_str() == "-" {
-            let mut text = String::new();
-            std::io::stdin().lock().read_to_string(&mut text)?;
-            Source::Text(text)
+        // A file is read twice (checked, then sent) rather than held in memory; standard input
+        // is kept in memory.
+        let batch = if path.as_os_str() == "-" {
+            let mut bytes = Vec::new();
+            std::io::stdin().lock().read_to_end(&mut bytes)?;
+            Batch::from_bytes(bytes)
         } else {
-            Source::File(ctx.cwd.join(path))
+            Batch::from_file(ctx.cwd.join(path))
         };
-        let prog = w.program_arc();
-        let mut total = 0u64;
-        source.chunks(|first, lines| {
-            let parsed: Result<Vec<Option<EventIn>>, CliError> = lines
-                .par_iter()
-                .enumerate()
-                .map(|(i, l)| parse_batch_line(&prog, l, first + i))
-                .collect();
-            total += parsed?.iter().flatten().count() as u64;
-            Ok(())
-        })?;
-        bar.start("send", Some(total));
-        let failed: std::cell::RefCell<Option<CliError>> = std::cell::RefCell::new(None);
-        let events = ChunkedEvents::new(&source, Arc::clone(&prog), &failed)?;
         let started = Instant::now();
-        let s = w.send(events, &opts, &bar)?;
-        let elapsed = started.elapsed();
-        if let Some(e) = failed.into_inner() {
-            return Err(CliError::user(format!(
-                "the batch changed while it was being sent ({}); {} events were appended, up to height {}",
-                e.message, s.events, s.height
-            )));
-        }
-        (s, elapsed)
+        let s = w.send_batch(&batch, &opts, &bar).map_err(batch_error)?;
+        (s, started.elapsed())
     } else {
         let schema = a.schema.as_deref().expect("clap requires it");
         let value = parse_json_arg("value", a.value.as_deref().expect("clap requires it"))?;
@@ -631,49 +445,33 @@ fn entry_json(id: &ObjectId, e: &Entry) -> serde_json::Value {
 /// forked at, are marked.
 pub fn run_log(ctx: &Ctx, a: &LogArgs) -> Result<(), CliError> {
     let store = ctx.store()?;
-    let mut cur = Some(head_of(&store, &a.world)?);
-    let origin = aos::world::history::origin(&store, &a.world)?;
-    let mut heads: std::collections::HashMap<ObjectId, Vec<String>> =
-        std::collections::HashMap::new();
-    for (name, id) in world::list_worlds(&store)? {
-        if name != a.world {
-            heads.entry(id).or_default().push(name);
-        }
-    }
-    // What was last fetched from remotes: `REMOTE/WORLD`.
-    for (r, id) in store.refs().list("refs/remotes/")? {
-        if let Some((remote, w)) = r
-            .as_str()
-            .strip_prefix("refs/remotes/")
-            .and_then(|x| x.split_once("/worlds/"))
-        {
-            heads.entry(id).or_default().push(format!("{remote}/{w}"));
-        }
-    }
-    let mut n = 0u64;
-    while let Some(id) = cur {
-        if a.max.is_some_and(|m| n >= m) {
-            break;
-        }
-        let e = aos::kernel::replay::read_entry(&store, &id)?;
-        let others = heads.get(&id);
-        let forked = origin.as_ref().filter(|o| o.id == id).map(|o| &o.from);
+    let entries = world::log(&store, &a.world)?;
+    let max = a
+        .max
+        .map_or(usize::MAX, |m| usize::try_from(m).unwrap_or(usize::MAX));
+    for item in entries.take(max) {
+        let LogEntry {
+            id,
+            entry: e,
+            heads_of,
+            forked_from,
+        } = item?;
         if ctx.json {
             let mut j = entry_json(&id, &e);
-            if let Some(w) = others {
-                j["heads_of"] = json!(w);
+            if !heads_of.is_empty() {
+                j["heads_of"] = json!(heads_of);
             }
-            if let Some(f) = forked {
+            if let Some(f) = forked_from {
                 j["forked_from"] = json!(f);
             }
             out_json(&j)?;
         } else {
             let mut marks = Vec::new();
-            if let Some(f) = forked {
+            if let Some(f) = forked_from {
                 marks.push(format!("forked from {f}"));
             }
-            if let Some(w) = others {
-                marks.push(format!("head of {}", w.join(", ")));
+            if !heads_of.is_empty() {
+                marks.push(format!("head of {}", heads_of.join(", ")));
             }
             let marks = if marks.is_empty() {
                 String::new()
@@ -682,42 +480,22 @@ pub fn run_log(ctx: &Ctx, a: &LogArgs) -> Result<(), CliError> {
             };
             outln(&format!("#{} {}{marks} {}", e.height, id, summary(&e)))?;
         }
-        n += 1;
-        cur = e.prev;
     }
     Ok(())
-}
-
-fn head_of(store: &Store, world: &str) -> Result<ObjectId, CliError> {
-    store
-        .refs()
-        .read(&world::world_ref(world)?)?
-        .ok_or_else(|| WorldError::NoWorld(world.to_owned()).into())
 }
 
 /// Show a journal entry or snapshot: by id (or unique prefix), or as WORLD@HEIGHT.
 #[derive(clap::Args, Debug)]
 pub struct ShowArgs {
-    /// `b3:<hex>` (or a prefix of at least 8 hex digits), or `WORLD@HEIGHT`.
+    /// `b3:<hex>` (or a prefix of at least 8 hex digits) for any object; `WORLD`,
+    /// `WORLD@HEIGHT` or `WORLD@b3:<hex>` for an entry of a world.
     what: String,
 }
 
 /// Runs `aos show`.
 pub fn run_show(ctx: &Ctx, a: &ShowArgs) -> Result<(), CliError> {
     let store = ctx.store()?;
-    let id = if let Some((world, h)) = a.what.rsplit_once('@') {
-        let height: u64 = h
-            .parse()
-            .map_err(|_| CliError::usage(format!("`{h}` is not a height")))?;
-        let head = head_of(&store, world)?;
-        read_entry_at(&store, &head, height)?
-    } else {
-        let prefix: IdPrefix = a
-            .what
-            .parse()
-            .map_err(|e| CliError::usage(format!("`{}`: {e}", a.what)))?;
-        store.resolve(&prefix)?
-    };
+    let id = Rev::parse_object(&a.what)?.object(&store)?;
     let obj = store.get(&id)?;
     match obj.kind {
         Kind::Entry => {

@@ -1,9 +1,11 @@
 //! Errors of world operations.
 
+use crate::air::name::NameError;
 use crate::air::validate::Diagnostic;
+use crate::air::value::ValueError;
 use crate::kernel::input::IntentId;
 use crate::kernel::mapnode::MapError;
-use crate::object::ObjectId;
+use crate::object::{IdError, Kind, ObjectId};
 use crate::store::StoreError;
 use crate::store::refs::RefError;
 
@@ -110,9 +112,9 @@ pub enum WorldError {
     #[error("a world named `{0}` exists already")]
     Exists(String),
     /// The input does not fit the world (an unknown schema or reducer, a value that does not
-    /// fit its schema, a bad option); nothing was appended.
-    #[error("{0}")]
-    Input(String),
+    /// fit its schema, a revision that names nothing); nothing was appended.
+    #[error(transparent)]
+    Input(#[from] InputError),
     /// The kernel refused the input; nothing was appended.
     #[error(transparent)]
     Refused(#[from] Refused),
@@ -120,8 +122,8 @@ pub enum WorldError {
     #[error("the control plane has {} problem(s)", .0.len())]
     Air(Vec<Diagnostic>),
     /// A module is missing or cannot be compiled.
-    #[error("{0}")]
-    Module(String),
+    #[error(transparent)]
+    Module(#[from] ModuleError),
     /// A stored object is not what the history says it is.
     #[error("object {id}: {message}")]
     Corrupt {
@@ -145,9 +147,28 @@ pub enum WorldError {
     /// Replaying the history does not reproduce it.
     #[error("{0}")]
     Diverged(Box<Divergence>),
+    /// A snapshot does not fit the world that is to load it (other reducers, other cells).
+    #[error("snapshot does not fit the world: {0}")]
+    SnapshotMismatch(String),
+    /// A head move would not be a fast-forward; nothing moved.
+    #[error(
+        "world `{world}` is at {old}, and {new} does not descend from it (the histories diverged)"
+    )]
+    NotFastForward {
+        /// The world.
+        world: String,
+        /// Its head.
+        old: ObjectId,
+        /// The head it was to move to.
+        new: ObjectId,
+    },
     /// The replay reached the end of the requested history (internal to bounded replays).
     #[error("end of the requested history")]
     End,
+    /// A fault of `aos` itself, not of the input or the data (a worker thread that panicked,
+    /// a broken internal promise). Nothing was appended.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }
 
 impl WorldError {
@@ -157,4 +178,201 @@ impl WorldError {
             message: message.into(),
         }
     }
+}
+
+/// Why an input does not fit the world. Nothing was appended.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The text is not a schema name.
+    #[error("invalid schema name `{schema}`: {source}")]
+    SchemaName {
+        /// The text given.
+        schema: String,
+        /// What is wrong with it.
+        source: NameError,
+    },
+    /// The world has no schema of that name.
+    #[error("the world has no schema `{schema}`")]
+    NoSchema {
+        /// The schema asked for.
+        schema: String,
+    },
+    /// An event value does not fit its schema.
+    #[error("{schema}: {source}")]
+    Value {
+        /// The event's schema.
+        schema: String,
+        /// Where and how it does not fit.
+        source: ValueError,
+    },
+    /// The world has no reducer of that name.
+    #[error("the world has no reducer `{reducer}`")]
+    NoReducer {
+        /// The reducer asked for.
+        reducer: String,
+    },
+    /// A cell key was given where no keyed reducer takes one.
+    #[error("a key was given, but no keyed reducer receives {schema}")]
+    KeyNotRouted {
+        /// The event's schema.
+        schema: String,
+    },
+    /// A reducer is keyed and the operation needs the key of one of its cells.
+    #[error("{reducer} is keyed: the key of one of its cells is needed")]
+    KeyNeeded {
+        /// The reducer.
+        reducer: String,
+    },
+    /// A reducer is not keyed, and a key was given for it, or its cells were asked for.
+    #[error("{reducer} is not keyed")]
+    NotKeyed {
+        /// The reducer.
+        reducer: String,
+    },
+    /// A cell key does not fit the reducer's key schema.
+    #[error("key for {reducer}: {source}")]
+    Key {
+        /// The keyed reducer.
+        reducer: String,
+        /// Where and how it does not fit.
+        source: ValueError,
+    },
+    /// The key given is not the one the event carries in a keyed route's key field.
+    #[error("the key given does not match the event's `{field}` (the key of {reducer})")]
+    KeyMismatch {
+        /// The key field, as a dotted path.
+        field: String,
+        /// The keyed reducer it routes to.
+        reducer: String,
+    },
+    /// A height above the world's head.
+    #[error("height {height} is beyond the head (height {head})")]
+    BeyondHead {
+        /// The height asked for.
+        height: u64,
+        /// The head's height.
+        head: u64,
+    },
+    /// A revision that cannot be parsed.
+    #[error("`{spec}`: {problem}")]
+    Revision {
+        /// The text given.
+        spec: String,
+        /// What is wrong with it.
+        problem: RevisionProblem,
+    },
+    /// An id that names an object other than a journal entry, where an entry is needed.
+    #[error("{id} is {} object, not a journal entry", a_kind(*kind))]
+    NotEntry {
+        /// The object.
+        id: ObjectId,
+        /// Its kind.
+        kind: Kind,
+    },
+    /// An entry that is not in a world's history.
+    #[error("{id} is not in the history of world `{world}`")]
+    NotInHistory {
+        /// The entry.
+        id: ObjectId,
+        /// The world.
+        world: String,
+    },
+    /// A snapshot that belongs to another history than the world's.
+    #[error("snapshot {snapshot} is not part of this world's history")]
+    ForeignSnapshot {
+        /// The snapshot.
+        snapshot: ObjectId,
+    },
+    /// A name that cannot name a world.
+    #[error("invalid world name `{name}`: {problem}")]
+    WorldName {
+        /// The name given.
+        name: String,
+        /// The rule it breaks.
+        problem: WorldNameProblem,
+    },
+    /// WASM was given for a module the control plane does not define.
+    #[error(
+        "WASM was given for module `{module}`, but the control plane has no module of that name"
+    )]
+    UnknownModule {
+        /// The module named.
+        module: String,
+    },
+    /// The fuel per reducer step must be at least 1.
+    #[error("the fuel per step must be at least 1")]
+    NoFuel,
+}
+
+/// What is wrong with a revision's text.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RevisionProblem {
+    /// Nothing was given.
+    #[error("a world name or an entry id is needed")]
+    Empty,
+    /// `@...` with no world name before it.
+    #[error("no world name before `@`")]
+    NoWorld,
+    /// After `@`, neither a height nor an id.
+    #[error("`{0}` is neither a height nor an id (`b3:...`)")]
+    NotHeightOrId(String),
+    /// A malformed id.
+    #[error(transparent)]
+    Id(#[from] IdError),
+}
+
+/// What is wrong with a world name.
+#[derive(Debug, thiserror::Error)]
+pub enum WorldNameProblem {
+    /// World names are one path segment.
+    #[error("it must not contain `/`")]
+    Slash,
+    /// It cannot be part of a ref name.
+    #[error(transparent)]
+    Ref(#[from] RefError),
+}
+
+/// Why a module cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    /// The module's WASM is neither given nor in the store.
+    #[error("module {module} has no WASM")]
+    NoWasm {
+        /// The module.
+        module: String,
+    },
+    /// The blob its `wasm_hash` names is not in the store.
+    #[error("module {module}: blob {blob} is not in the store")]
+    MissingBlob {
+        /// The module.
+        module: String,
+        /// The blob named.
+        blob: ObjectId,
+    },
+    /// The WASM given is not the one the module names.
+    #[error(
+        "module {module}: its defmodule names wasm_hash {named}, the file given hashes to {given}"
+    )]
+    OtherWasm {
+        /// The module.
+        module: String,
+        /// The hash its defmodule names.
+        named: ObjectId,
+        /// The hash of what was given.
+        given: ObjectId,
+    },
+    /// The control plane does not make a program, or a module does not compile.
+    #[error("{0}")]
+    Build(String),
+}
+
+/// `a` or `an` before a kind's name: "a blob object", "an air object".
+fn a_kind(kind: Kind) -> String {
+    let name = kind.name();
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {name}")
 }

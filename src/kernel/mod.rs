@@ -23,5 +23,8 @@ pub mod program;
 pub mod replay;
 pub mod snapshot;
 
-pub use error::{Divergence, Refused, StateChange, WorldError};
+pub use error::{
+    Divergence, InputError, ModuleError, Refused, RevisionProblem, StateChange, WorldError,
+    WorldNameProblem,
+};
 pub use fields::ShapeError;

@@ -8,7 +8,7 @@ use crate::air::validate::Validated;
 use crate::codec::cbor::Value;
 use crate::codec::json;
 use crate::kernel::entry::{Body, Entry, Origin};
-use crate::kernel::error::{Divergence, WorldError};
+use crate::kernel::error::{Divergence, InputError, WorldError};
 use crate::kernel::input::{Source, source_of};
 use crate::kernel::machine::{Host, Machine};
 use crate::kernel::mapnode::{MapError, NodeStore};
@@ -49,16 +49,17 @@ pub fn read_snapshot(store: &Store, id: &ObjectId) -> Result<Snapshot, WorldErro
 /// The id of the entry at `height` in the journal ending at `head` (walking back).
 ///
 /// # Errors
-/// [`WorldError::Input`] if `height` is beyond the head; store and chain errors.
+/// [`InputError::BeyondHead`] if `height` is beyond the head; store and chain errors.
 pub fn read_entry_at(store: &Store, head: &ObjectId, height: u64) -> Result<ObjectId, WorldError> {
     let mut cur = *head;
     loop {
         let e = read_entry(store, &cur)?;
         if e.height < height {
-            return Err(WorldError::Input(format!(
-                "height {height} is beyond the head (height {})",
-                e.height
-            )));
+            return Err(InputError::BeyondHead {
+                height,
+                head: e.height,
+            }
+            .into());
         }
         if e.height == height {
             return Ok(cur);

@@ -90,8 +90,7 @@ pub enum RemoteError {
     /// A pull found the local world and the remote's diverged; nothing moved.
     #[error(
         "world `{world}` has diverged from remote `{remote}` (local {local}, remote {remote_head}); \
-         nothing moved. `aos diff {world} {remote_head}` shows how; to keep the local version, \
-         `aos fork {world} OTHER-NAME` first; --force replaces it"
+         nothing moved"
     )]
     Diverged {
         /// The remote.
@@ -107,7 +106,7 @@ pub enum RemoteError {
     /// pushed.
     #[error(
         "stale lease: remote `{remote}` world `{world}` is at {}, but the last fetch saw {}; \
-         nothing was pushed. Run `aos fetch {remote}` and try again",
+         nothing was pushed",
         id_or_nothing(*found),
         id_or_nothing(*lease)
     )]
@@ -125,7 +124,7 @@ pub enum RemoteError {
     /// nothing was pushed.
     #[error(
         "push to `{remote}` world `{world}` is not a fast-forward (remote {remote_head}, local \
-         {local}); nothing was pushed. Pull first, or replace the remote world with --force"
+         {local}); nothing was pushed"
     )]
     NotFastForward {
         /// The remote.

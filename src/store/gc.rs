@@ -26,7 +26,9 @@ use crate::progress::Progress;
 /// Knobs of [`gc`].
 #[derive(Clone, Debug)]
 pub struct GcOptions {
-    /// Unreachable objects younger than this are kept.
+    /// Unreachable objects younger than this are kept; zero prunes every unreachable object,
+    /// whatever its time says (so a clock behind the file times, such as a test's fixed
+    /// clock, still lets `--prune=now` prune).
     pub grace: Duration,
     /// The time against which ages are measured; `None`: the store's clock.
     pub now: Option<SystemTime>,
@@ -96,9 +98,12 @@ pub fn gc(
         }
     })?;
     let now = opts.now.unwrap_or_else(|| store.clock().now());
-    let cutoff = now
-        .checked_sub(opts.grace)
-        .unwrap_or(SystemTime::UNIX_EPOCH);
+    // Objects with a time before the cutoff are old enough to prune; `None`: all are.
+    let cutoff = (!opts.grace.is_zero()).then(|| {
+        now.checked_sub(opts.grace)
+            .unwrap_or(SystemTime::UNIX_EPOCH)
+    });
+    let old = |mtime: &SystemTime| cutoff.is_none_or(|c| *mtime < c);
     let mut report = GcReport::default();
 
     let inv = inventory(store)?;
@@ -142,7 +147,7 @@ pub fn gc(
                 if reachable.contains(&id) || inv.loose.contains_key(&id) {
                     continue;
                 }
-                if *mtime >= cutoff {
+                if !old(mtime) {
                     explode(store, p, i, *mtime)?;
                     report.kept_recent += 1;
                 } else {
@@ -160,7 +165,7 @@ pub fn gc(
         }
         let mut dirs = HashSet::new();
         for (id, mtime) in &inv.loose {
-            let prune = !reachable.contains(id) && *mtime < cutoff;
+            let prune = !reachable.contains(id) && old(mtime);
             if !reachable.contains(id) && !prune {
                 report.kept_recent += 1;
                 continue;

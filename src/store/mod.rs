@@ -65,7 +65,7 @@ pub enum StoreError {
         source: io::Error,
     },
     /// No store was found from a starting directory upward.
-    #[error("not inside an aos store (no {STORE_DIR} in {} or any parent); run `aos init`", start.display())]
+    #[error("not inside an aos store (no {STORE_DIR} in {} or any parent)", start.display())]
     NoStore {
         /// Where the search started.
         start: PathBuf,

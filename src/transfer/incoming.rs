@@ -358,7 +358,7 @@ pub fn check_incoming(
                 if tx.send(std::mem::take(&mut pending)).is_err() {
                     // The verifier stopped at a problem; it reports it.
                     stopped = true;
-                    return Err(TransferError::Input("stopped".into()));
+                    return Err(TransferError::Internal("the object checker stopped".into()));
                 }
             }
             Ok(())
@@ -368,9 +368,11 @@ pub fn check_incoming(
             let _ = tx.send(std::mem::take(&mut pending));
         }
         drop(tx);
-        let verified = verifier
-            .join()
-            .unwrap_or_else(|_| Err(TransferError::Input("the object checker panicked".into())));
+        let verified = verifier.join().unwrap_or_else(|_| {
+            Err(TransferError::Internal(
+                "the object checker panicked".into(),
+            ))
+        });
         (if stopped { Ok(()) } else { read }, verified)
     });
     // A problem the verifier found lies before anything the reader was still reading.

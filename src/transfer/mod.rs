@@ -31,7 +31,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 
 use crate::kernel::WorldError;
-use crate::object::ObjectId;
+use crate::object::{Kind, ObjectId};
 use crate::store::refs::{RefError, RefName};
 use crate::store::{Store, StoreError};
 use crate::world::refs::WorldRefError;
@@ -134,9 +134,55 @@ pub enum TransferError {
     /// moved).
     #[error(transparent)]
     WorldRefs(Box<WorldRefError>),
-    /// The request itself is invalid (an unknown world, an id that is not an ancestor ...).
-    #[error("{0}")]
-    Input(String),
+    /// A world operation the transfer relies on failed (a revision, a replay).
+    #[error(transparent)]
+    World(Box<WorldError>),
+    /// A bundle was asked for with no world in it.
+    #[error("name at least one world to bundle")]
+    NoWorlds,
+    /// The name cannot name a world that a bundle may carry.
+    #[error("invalid world name `{0}`")]
+    WorldName(String),
+    /// This store has no world of that name.
+    #[error("no world named `{0}`")]
+    NoWorld(String),
+    /// A `since` id (what the receiver is said to have) is not a journal entry of this store.
+    #[error("{since} (a `since` entry) is not a journal entry of this store: {source}")]
+    SinceNotEntry {
+        /// The id given.
+        since: ObjectId,
+        /// Why it cannot be read as one.
+        source: Box<WorldError>,
+    },
+    /// A `since` entry is not in the history of any world being bundled.
+    #[error("{since} (a `since` entry) is not an ancestor of any bundled world's head")]
+    SinceNotAncestor {
+        /// The entry.
+        since: ObjectId,
+    },
+    /// The refs and prerequisites do not make a valid bundle header (a ref a bundle may not
+    /// carry, a name twice, a checkpoint without its world, more than the limits allow).
+    #[error("bundle header: {0}")]
+    Header(#[source] crate::transfer::bundle::HeaderError),
+    /// A ref that a bundle may not carry.
+    #[error("ref {} cannot be bundled", .0.as_str())]
+    Unbundlable(RefName),
+    /// A ref that names an object of the wrong kind for its role.
+    #[error("{} points to {id}, a {kind} object; it must be a {want}", name.as_str())]
+    RefKind {
+        /// The ref.
+        name: RefName,
+        /// Its target.
+        id: ObjectId,
+        /// The target's kind.
+        kind: Kind,
+        /// The kind its role needs.
+        want: Kind,
+    },
+    /// A fault of `aos` itself (a worker thread that panicked, a header that does not read
+    /// back); nothing was stored.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<WorldRefError> for TransferError {
@@ -144,7 +190,6 @@ impl From<WorldRefError> for TransferError {
         match e {
             WorldRefError::Ref(r) => Self::Ref(r),
             WorldRefError::History(w) => Self::from(*w),
-            bad @ WorldRefError::BadName { .. } => Self::Input(bad.to_string()),
             other => Self::WorldRefs(Box::new(other)),
         }
     }
@@ -177,7 +222,7 @@ impl From<WorldError> for TransferError {
             WorldError::Store(s) => Self::Store(s),
             WorldError::Ref(r) => Self::Ref(r),
             WorldError::Corrupt { id, message } => Self::Journal { id, message },
-            other => Self::Input(other.to_string()),
+            other => Self::World(Box::new(other)),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Ancestry in a journal: the entry at a height below a head, and whether one entry is an
 //! ancestor of another. Journals are chains, so both walk back from the higher entry only.
 
-use crate::kernel::error::WorldError;
+use crate::kernel::error::{InputError, WorldError};
 use crate::kernel::replay::read_entry;
 use crate::object::ObjectId;
 use crate::store::Store;
@@ -16,10 +16,11 @@ pub fn entry_at(store: &Store, head: &ObjectId, height: u64) -> Result<ObjectId,
     let mut cur = *head;
     let mut e = read_entry(store, &cur)?;
     if e.height < height {
-        return Err(WorldError::Input(format!(
-            "height {height} is beyond the head (height {})",
-            e.height
-        )));
+        return Err(InputError::BeyondHead {
+            height,
+            head: e.height,
+        }
+        .into());
     }
     while e.height > height {
         let prev = e.prev.ok_or_else(|| WorldError::Chain {

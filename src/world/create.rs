@@ -8,7 +8,7 @@ use crate::air::nodes::Node;
 use crate::air::validate::{self, Validated};
 use crate::codec::cbor::{self};
 use crate::kernel::entry::{Body, Entry, Genesis};
-use crate::kernel::error::WorldError;
+use crate::kernel::error::{InputError, ModuleError, WorldError, WorldNameProblem};
 use crate::kernel::mapnode::MapNode;
 use crate::kernel::program::{Program, ProgramError};
 use crate::object::{self, Kind, ObjectId};
@@ -82,16 +82,20 @@ impl<'w> ControlPlane<'w> {
                 _ => None,
             });
             let Some(m) = node else {
-                return Err(WorldError::Input(format!(
-                    "--wasm {module}: the control plane has no module of that name"
-                )));
+                return Err(InputError::UnknownModule {
+                    module: module.clone(),
+                }
+                .into());
             };
             if let Some(h) = m.wasm_hash
                 && h != id
             {
-                return Err(WorldError::Module(format!(
-                    "module {module}: its defmodule names wasm_hash {h}, the file given hashes to {id}"
-                )));
+                return Err(ModuleError::OtherWasm {
+                    module: module.clone(),
+                    named: h,
+                    given: id,
+                }
+                .into());
             }
             if m.wasm_hash.is_none() {
                 bound.push(module.clone());
@@ -114,16 +118,17 @@ impl<'w> ControlPlane<'w> {
             if let Node::DefModule(m) = n {
                 match m.wasm_hash {
                     None => {
-                        return Err(WorldError::Module(format!(
-                            "module {} has no WASM: give it with --wasm {}=FILE",
-                            m.name, m.name
-                        )));
+                        return Err(ModuleError::NoWasm {
+                            module: m.name.to_string(),
+                        }
+                        .into());
                     }
                     Some(h) if !blobs.contains_key(&h) && !store.contains(&h) => {
-                        return Err(WorldError::Module(format!(
-                            "module {}: blob {h} is not in the store; give it with --wasm {}=FILE",
-                            m.name, m.name
-                        )));
+                        return Err(ModuleError::MissingBlob {
+                            module: m.name.to_string(),
+                            blob: h,
+                        }
+                        .into());
                     }
                     Some(_) => {}
                 }
@@ -165,7 +170,7 @@ impl<'w> ControlPlane<'w> {
             .map(|vn| cbor::encode(&vn.value))
             .chain(std::iter::once(cbor::encode(&self.air.manifest_value)))
             .collect();
-        let prog = build(self.air).map_err(|e| WorldError::Module(e.0))?;
+        let prog = build(self.air).map_err(|e| ModuleError::Build(e.0))?;
         let blobs = self.blobs;
         let load = |id: &ObjectId| -> Result<Vec<u8>, String> {
             match blobs.get(id) {
@@ -173,7 +178,7 @@ impl<'w> ControlPlane<'w> {
                 None => read_kind(store, id, Kind::Blob).map_err(|e| e.to_string()),
             }
         };
-        prog.compile_all(&load).map_err(WorldError::Module)?;
+        prog.compile_all(&load).map_err(ModuleError::Build)?;
         Ok((prog, ControlPlaneObjects { blobs, nodes }))
     }
 }
@@ -221,14 +226,14 @@ pub fn create_world(
     opts: &CreateOptions,
 ) -> Result<Created, WorldError> {
     if name.contains('/') {
-        return Err(WorldError::Input(format!(
-            "invalid world name `{name}`: it must not contain `/`"
-        )));
+        return Err(InputError::WorldName {
+            name: name.to_owned(),
+            problem: WorldNameProblem::Slash,
+        }
+        .into());
     }
     if opts.limits.fuel == 0 {
-        return Err(WorldError::Input(
-            "the fuel per step must be at least 1".into(),
-        ));
+        return Err(InputError::NoFuel.into());
     }
     let wref = world_ref(name)?;
     checkpoint_ref(name)?;

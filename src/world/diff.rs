@@ -361,8 +361,14 @@ fn diff_keyed(
     let either = ra.or(rb);
     let mut cells = Vec::with_capacity(changes.len());
     for (key, va, vb) in changes {
+        // The map's nodes were checked as they were read, so a key is canonical CBOR unless the
+        // map under one of the two roots is damaged.
         let k = cbor::decode(&key).map_err(|e| {
-            WorldError::Input(format!("{name}: a cell key is not canonical CBOR: {e}"))
+            let root = if va.is_some() { xa } else { xb };
+            WorldError::corrupt(
+                root,
+                format!("{name}: a cell key is not canonical CBOR: {e}"),
+            )
         })?;
         let key_json = match either.and_then(|r| r.key_ty.map(|t| (t, r.prog))) {
             Some((t, p)) => value::to_sugar(&k, t, p.schemas()).ok(),

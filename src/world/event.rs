@@ -4,29 +4,37 @@ use crate::air::name::Name;
 use crate::air::types::Type;
 use crate::air::value;
 use crate::codec::json::Json;
-use crate::kernel::error::WorldError;
+use crate::kernel::error::{InputError, WorldError};
 use crate::kernel::machine::{EventIn, field};
 use crate::kernel::program::Program;
 
 /// Reads an ingress event for `prog` (see [`World::parse_event`](super::World::parse_event)).
 ///
 /// # Errors
-/// [`WorldError::Input`].
+/// [`WorldError::Input`]: a bad or unknown schema, a value or key that does not fit, a key for
+/// no keyed reducer or one that is not the event's.
 pub fn parse_event(
     prog: &Program,
     schema: &str,
     value: &Json,
     key: Option<&Json>,
 ) -> Result<EventIn, WorldError> {
-    let name = Name::new(schema)
-        .map_err(|e| WorldError::Input(format!("invalid schema name `{schema}`: {e}")))?;
+    let name = Name::new(schema).map_err(|source| InputError::SchemaName {
+        schema: schema.to_owned(),
+        source,
+    })?;
     if !prog.schemas().contains_key(&name) {
-        return Err(WorldError::Input(format!(
-            "the world has no schema `{schema}`"
-        )));
+        return Err(InputError::NoSchema {
+            schema: schema.to_owned(),
+        }
+        .into());
     }
-    let v = value::from_json(value, &Type::Ref(name), prog.schemas())
-        .map_err(|e| WorldError::Input(format!("{schema}: {e}")))?;
+    let v = value::from_json(value, &Type::Ref(name), prog.schemas()).map_err(|source| {
+        InputError::Value {
+            schema: schema.to_owned(),
+            source,
+        }
+    })?;
     let key = match key {
         None => None,
         Some(k) => {
@@ -39,23 +47,26 @@ pub fn parse_event(
                 })
                 .collect();
             let Some((red, _)) = keyed.first() else {
-                return Err(WorldError::Input(format!(
-                    "--key: no keyed reducer receives {schema}"
-                )));
+                return Err(InputError::KeyNotRouted {
+                    schema: schema.to_owned(),
+                }
+                .into());
             };
-            let ty = red
-                .key_ty
-                .as_ref()
-                .ok_or_else(|| WorldError::Input(format!("{} has no key schema", red.name)))?;
-            let kv = value::from_json(k, ty, prog.schemas())
-                .map_err(|e| WorldError::Input(format!("--key: {e}")))?;
+            // A reducer with a key field is keyed, so it has a key type.
+            let ty = red.key_ty.as_ref().ok_or(WorldError::Internal(
+                "a reducer with a key field has no key type",
+            ))?;
+            let kv = value::from_json(k, ty, prog.schemas()).map_err(|source| InputError::Key {
+                reducer: red.name.to_string(),
+                source,
+            })?;
             for (red, path) in &keyed {
                 if field(&v, path) != Some(&kv) {
-                    return Err(WorldError::Input(format!(
-                        "--key does not match the event's `{}` (the key of {})",
-                        path.join("."),
-                        red.name
-                    )));
+                    return Err(InputError::KeyMismatch {
+                        field: path.join("."),
+                        reducer: red.name.to_string(),
+                    }
+                    .into());
                 }
             }
             Some(kv)

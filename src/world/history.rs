@@ -8,7 +8,7 @@
 //! source.
 
 use crate::kernel::entry::Entry;
-use crate::kernel::error::WorldError;
+use crate::kernel::error::{InputError, RevisionProblem, WorldError};
 use crate::kernel::replay::{read_entry, read_entry_at};
 use crate::object::{IdPrefix, Kind, ObjectId};
 use crate::progress::Progress;
@@ -35,30 +35,56 @@ impl Rev {
     /// digits).
     ///
     /// # Errors
-    /// [`WorldError::Input`] for an empty name, a bad height or a bad id.
+    /// [`InputError::Revision`] for an empty name, a bad height or a bad id.
     pub fn parse(spec: &str) -> Result<Self, WorldError> {
-        let bad = |m: String| WorldError::Input(format!("`{spec}`: {m}"));
+        Self::parse_as(spec, false)
+    }
+
+    /// Parses a revision as [`Rev::parse`] does, except that a bare id prefix without `b3:`
+    /// (8 or more hex digits) is read as an id rather than a world name: what `aos show`
+    /// takes. [`Rev::Entry`] then names any object, and [`Rev::object`] finds it.
+    ///
+    /// # Errors
+    /// As [`Rev::parse`].
+    pub fn parse_object(spec: &str) -> Result<Self, WorldError> {
+        Self::parse_as(spec, true)
+    }
+
+    fn parse_as(spec: &str, bare_ids: bool) -> Result<Self, WorldError> {
+        let bad = |problem: RevisionProblem| -> WorldError {
+            InputError::Revision {
+                spec: spec.to_owned(),
+                problem,
+            }
+            .into()
+        };
         if spec.starts_with("b3:") {
-            return spec.parse().map(Rev::Entry).map_err(|e| bad(e.to_string()));
+            return spec
+                .parse()
+                .map(Rev::Entry)
+                .map_err(|e| bad(RevisionProblem::Id(e)));
         }
         let Some((name, at)) = spec.rsplit_once('@') else {
             if spec.is_empty() {
-                return Err(bad("a world name or an entry id is needed".into()));
+                return Err(bad(RevisionProblem::Empty));
+            }
+            if bare_ids && let Ok(p) = spec.parse() {
+                return Ok(Rev::Entry(p));
             }
             return Ok(Rev::World(spec.to_owned()));
         };
         if name.is_empty() {
-            return Err(bad("no world name before `@`".into()));
+            return Err(bad(RevisionProblem::NoWorld));
         }
         if at.starts_with("b3:") {
             return at
                 .parse()
                 .map(|p| Rev::WorldEntry(name.to_owned(), p))
-                .map_err(|e| bad(e.to_string()));
+                .map_err(|e| bad(RevisionProblem::Id(e)));
         }
         at.parse()
             .map(|h| Rev::Height(name.to_owned(), h))
-            .map_err(|_| bad(format!("`{at}` is neither a height nor an id (`b3:...`)")))
+            .map_err(|_| bad(RevisionProblem::NotHeightOrId(at.to_owned())))
     }
 
     /// The world named, if any.
@@ -86,9 +112,7 @@ impl Rev {
             let id = store.resolve(p)?;
             let (kind, _) = store.header(&id)?;
             if kind != Kind::Entry {
-                return Err(WorldError::Input(format!(
-                    "{id} is a {kind} object, not a journal entry"
-                )));
+                return Err(InputError::NotEntry { id, kind }.into());
             }
             Ok((id, read_entry(store, &id)?))
         };
@@ -102,12 +126,26 @@ impl Rev {
             Self::WorldEntry(w, p) => {
                 let (id, e) = entry(p)?;
                 if read_entry_at(store, &head(w)?, e.height).ok() != Some(id) {
-                    return Err(WorldError::Input(format!(
-                        "{id} is not in the history of world `{w}`"
-                    )));
+                    return Err(InputError::NotInHistory {
+                        id,
+                        world: w.clone(),
+                    }
+                    .into());
                 }
                 Ok((id, e.height))
             }
+        }
+    }
+
+    /// Finds the object named: for [`Rev::Entry`] any object with that id (or unique
+    /// prefix), whatever its kind; otherwise the entry, as [`Rev::resolve`] finds it.
+    ///
+    /// # Errors
+    /// As [`Rev::resolve`].
+    pub fn object(&self, store: &Store) -> Result<ObjectId, WorldError> {
+        match self {
+            Self::Entry(p) => Ok(store.resolve(p)?),
+            _ => self.resolve(store).map(|(id, _)| id),
         }
     }
 }

@@ -8,6 +8,8 @@
 //!
 //! - [`create`]: creating a world, and checking a control plane for it or for a switch.
 //! - [`event`]: reading ingress events from JSON.
+//! - [`batch`]: sending a batch of events from JSON Lines, every line checked first.
+//! - [`log`](mod@log): a world's journal newest first, with fork points and other worlds' heads.
 //! - [`verify`](mod@verify): offline verification.
 //! - [`history`]: naming points in histories, forks and their origin, common ancestors.
 //! - [`ancestry`]: the entry at a height of a history; whether one entry precedes another.
@@ -18,6 +20,7 @@
 //! - `load`: loading the control planes and programs a history names.
 
 pub mod ancestry;
+pub mod batch;
 pub mod create;
 pub mod diff;
 pub mod event;
@@ -25,13 +28,16 @@ pub mod history;
 mod hosts;
 pub mod lineage;
 mod load;
+pub mod log;
 pub mod refs;
 pub mod verify;
 
+pub use batch::{Batch, BatchError};
 pub use create::{
     CreateOptions, Created, DEFAULT_MAX_DERIVED, DEFAULT_SNAPSHOT_EVERY, create_world,
 };
 pub use event::parse_event;
+pub use log::{LogEntry, log};
 pub use refs::{checkpoint_ref, world_ref};
 pub use verify::{VerifyFrom, VerifyReport, verify, verify_head};
 
@@ -43,7 +49,7 @@ use crate::air::types::Type;
 use crate::air::value;
 use crate::codec::cbor::{self, Value};
 use crate::codec::json::Json;
-use crate::kernel::error::{Refused, WorldError};
+use crate::kernel::error::{InputError, Refused, WorldError};
 use crate::kernel::input::{ManifestSwitch, ReceiptIn};
 use crate::kernel::machine::{Applied, EventIn, Input, Machine, StateVal};
 use crate::kernel::program::{Program, Programs};
@@ -368,7 +374,7 @@ impl<'s> World<'s> {
         let applied = self.apply_one(Input::Marker, &mut live)?;
         applied
             .marker
-            .ok_or_else(|| WorldError::Input("the marker input appended no marker".into()))
+            .ok_or(WorldError::Internal("the marker input appended no marker"))
     }
 
     /// Switches the world to another manifest: checks the control plane exactly as
@@ -394,7 +400,9 @@ impl<'s> World<'s> {
         if manifest == self.program().manifest() {
             return Err(Refused::SameManifest { manifest }.into());
         }
-        programs.insert(prog).map_err(|e| WorldError::Module(e.0))?;
+        programs
+            .insert(prog)
+            .map_err(|e| crate::kernel::error::ModuleError::Build(e.0))?;
         let mut live = Live::new(self.store);
         objects.store_with(|kind, bytes| live.add(kind, bytes))?;
         let applied = self.apply_one(Input::Manifest(ManifestSwitch { manifest }), &mut live)?;
@@ -424,24 +432,26 @@ impl<'s> World<'s> {
     /// [`WorldError::Input`] for an unknown reducer or a key that does not fit; store errors.
     pub fn state(&self, reducer: &str, key: Option<&Json>) -> Result<StateView, WorldError> {
         let prog = self.program();
-        let i = prog
-            .reducer_index(reducer)
-            .ok_or_else(|| WorldError::Input(format!("the world has no reducer `{reducer}`")))?;
+        let i = reducer_index(prog, reducer)?;
         let r = &prog.reducers[i];
         let cell = match (&r.key_ty, key) {
-            (Some(ty), Some(k)) => Some(
-                value::from_json(k, ty, prog.schemas())
-                    .map_err(|e| WorldError::Input(format!("key for {reducer}: {e}")))?,
-            ),
+            (Some(ty), Some(k)) => Some(value::from_json(k, ty, prog.schemas()).map_err(
+                |source| InputError::Key {
+                    reducer: reducer.to_owned(),
+                    source,
+                },
+            )?),
             (Some(_), None) => {
-                return Err(WorldError::Input(format!(
-                    "{reducer} is keyed: give the cell's key with --key (or list them with --keys)"
-                )));
+                return Err(InputError::KeyNeeded {
+                    reducer: reducer.to_owned(),
+                }
+                .into());
             }
             (None, Some(_)) => {
-                return Err(WorldError::Input(format!(
-                    "{reducer} is not keyed: it takes no --key"
-                )));
+                return Err(InputError::NotKeyed {
+                    reducer: reducer.to_owned(),
+                }
+                .into());
             }
             (None, None) => None,
         };
@@ -461,11 +471,12 @@ impl<'s> World<'s> {
     /// [`WorldError::Input`] for an unknown or plain reducer; store errors.
     pub fn keys(&self, reducer: &str) -> Result<Vec<(Value, ObjectId)>, WorldError> {
         let prog = self.program();
-        let i = prog
-            .reducer_index(reducer)
-            .ok_or_else(|| WorldError::Input(format!("the world has no reducer `{reducer}`")))?;
+        let i = reducer_index(prog, reducer)?;
         if !prog.reducers[i].keyed() {
-            return Err(WorldError::Input(format!("{reducer} is not keyed")));
+            return Err(InputError::NotKeyed {
+                reducer: reducer.to_owned(),
+            }
+            .into());
         }
         let scratch = Scratch::new(self.store);
         self.machine
@@ -486,10 +497,11 @@ impl<'s> World<'s> {
     /// [`WorldError::Input`] if `height` is beyond the head; store errors; divergences.
     pub fn at(&self, height: u64) -> Result<World<'s>, WorldError> {
         if height > self.height() {
-            return Err(WorldError::Input(format!(
-                "height {height} is beyond the head ({})",
-                self.height()
-            )));
+            return Err(InputError::BeyondHead {
+                height,
+                head: self.height(),
+            }
+            .into());
         }
         let search = BaseSearch {
             use_markers: true,
@@ -506,6 +518,16 @@ impl<'s> World<'s> {
             open,
         })
     }
+}
+
+/// The index of reducer `reducer` in `prog`.
+fn reducer_index(prog: &Program, reducer: &str) -> Result<usize, WorldError> {
+    prog.reducer_index(reducer).ok_or_else(|| {
+        InputError::NoReducer {
+            reducer: reducer.to_owned(),
+        }
+        .into()
+    })
 }
 
 fn decode_state(s: &StateVal) -> Result<Value, WorldError> {

@@ -20,7 +20,7 @@
 //! Lineage follows the incarnation: creating or replacing a world takes the lineage of what
 //! it is created from (none for `world new`), a fast-forward keeps the world's own.
 
-use crate::kernel::error::WorldError;
+use crate::kernel::error::{InputError, WorldError, WorldNameProblem};
 use crate::kernel::replay::{read_entry, read_snapshot};
 use crate::object::ObjectId;
 use crate::store::Store;
@@ -145,10 +145,16 @@ impl From<WorldError> for WorldRefError {
 impl From<WorldRefError> for WorldError {
     fn from(e: WorldRefError) -> Self {
         match e {
-            bad @ WorldRefError::BadName { .. } => WorldError::Input(bad.to_string()),
+            WorldRefError::BadName { name, source } => InputError::WorldName {
+                name,
+                problem: WorldNameProblem::Ref(source),
+            }
+            .into(),
             WorldRefError::Exists(w) => WorldError::Exists(w),
             WorldRefError::Moved { world, .. } => WorldError::Moved(world),
-            nff @ WorldRefError::NotFastForward { .. } => WorldError::Input(nff.to_string()),
+            WorldRefError::NotFastForward { world, old, new } => {
+                WorldError::NotFastForward { world, old, new }
+            }
             WorldRefError::Ref(r) => WorldError::Ref(r),
             WorldRefError::History(h) => *h,
         }
@@ -174,7 +180,7 @@ pub fn ref_name(space: Space<'_>, role: Role, world: &str) -> Result<RefName, Wo
 /// The head ref of local world `world`, `refs/worlds/W`.
 ///
 /// # Errors
-/// [`WorldError::Input`] if `world` cannot be part of a ref name.
+/// [`InputError::WorldName`] if `world` cannot be part of a ref name.
 pub fn world_ref(world: &str) -> Result<RefName, WorldError> {
     Ok(ref_name(Space::Local, Role::Head, world)?)
 }
@@ -700,7 +706,7 @@ mod tests {
         );
         assert!(matches!(
             WorldError::from(err),
-            WorldError::Input(m) if m.contains("invalid world name")
+            WorldError::Input(InputError::WorldName { name, .. }) if name == "a b"
         ));
     }
 }

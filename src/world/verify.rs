@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::kernel::entry::{Body, Entry};
-use crate::kernel::error::WorldError;
+use crate::kernel::error::{InputError, WorldError};
 use crate::kernel::machine::Machine;
 use crate::kernel::program::Programs;
 use crate::kernel::replay::{ReplayStats, read_entry, read_snapshot, replay};
@@ -200,7 +200,9 @@ pub fn verify_head(
             sc.spawn(move |_| {
                 let r = match programs {
                     Some(p) => replay_segment(store, &p, &start, entries, progress),
-                    None => Err(WorldError::Input("no control plane".into())),
+                    None => Err(WorldError::Internal(
+                        "a segment was replayed before its control plane was loaded",
+                    )),
                 };
                 buffered.fetch_sub(n, Ordering::Relaxed);
                 if let Ok(mut g) = results.lock() {
@@ -251,10 +253,11 @@ pub fn verify_head(
                 });
             }
             if let Body::Genesis(_) = &e.body {
-                if anchor.is_some() {
-                    return Err(WorldError::Input(
-                        "the snapshot is not part of this world's history".into(),
-                    ));
+                if let Some((snapshot, _)) = &anchor {
+                    return Err(InputError::ForeignSnapshot {
+                        snapshot: *snapshot,
+                    }
+                    .into());
                 }
                 program_of(&cur)?;
                 segments += 1;
@@ -286,7 +289,7 @@ pub fn verify_head(
     })?;
     let mut results = results
         .into_inner()
-        .map_err(|_| WorldError::Input("a verify task panicked".into()))?;
+        .map_err(|_| WorldError::Internal("a verify task panicked"))?;
     results.sort_by_key(|(first, _)| *first);
     let mut stats = ReplayStats::default();
     for (_, r) in results {

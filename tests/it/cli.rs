@@ -41,7 +41,8 @@ fn commands_outside_a_store_fail_clearly() {
     $ aos fsck
     [exit 1]
     --- stderr
-    error: not inside an aos store (no .aos in $TMP or any parent); run `aos init`
+    error: not inside an aos store (no .aos in $TMP or any parent)
+    hint: `aos init` makes a store here; -C DIR or --aos-dir PATH names another
     ");
     // Hashing without -w needs no store.
     env.write("f", b"hello");

@@ -214,7 +214,12 @@ fn killed_ref_transactions_are_all_or_nothing() {
     .ok();
     let mut rng = Rng::new();
     let (mut created, mut not_created, mut completed) = (0, 0, 0);
-    for i in 0..30 {
+    // At least 30 runs; more (up to 120) while the kills have not yet landed before, inside
+    // and after a transaction each, which a loaded machine makes rarer.
+    for i in 0..120 {
+        if i >= 30 && created > 0 && not_created > 0 && completed > 0 {
+            break;
+        }
         let world = format!("f{i}");
         let mut fork = crate::common::command(env.path())
             .args(["-q", "fork", "c", &world])

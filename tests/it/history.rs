@@ -141,6 +141,7 @@ fn fork_at_a_past_point() {
     [exit 1]
     --- stderr
     error: height 99 is beyond the head (height 6)
+    hint: the world's heights run from 0 to 6
     ");
     insta::assert_snapshot!(env.sh(&["fork", "nope", "h"]), @"
     $ aos fork nope h
@@ -334,9 +335,10 @@ fn diff_rejects_bad_sides() {
     ");
     insta::assert_snapshot!(env.sh(&["diff", "c", "c@x"]), @"
     $ aos diff c c@x
-    [exit 1]
+    [exit 2]
     --- stderr
     error: `c@x`: `x` is neither a height nor an id (`b3:...`)
+    hint: a revision is WORLD, WORLD@HEIGHT, WORLD@b3:ID or b3:ID (8 or more hex digits)
     ");
     // An id that is not an entry.
     let manifest = json(&env.run(&["--json", "diff", "c", "c"]).ok())["a"]["manifest"]
@@ -347,7 +349,8 @@ fn diff_rejects_bad_sides() {
     $ aos diff c b3:ad385df06bf7b89fb2635d199a830802db15acf637fd92eec9d968c286881bec
     [exit 1]
     --- stderr
-    error: b3:ad385df06bf7b89fb2635d199a830802db15acf637fd92eec9d968c286881bec is a air object, not a journal entry
+    error: b3:ad385df06bf7b89fb2635d199a830802db15acf637fd92eec9d968c286881bec is an air object, not a journal entry
+    hint: `aos cat-object ID` shows any object
     ");
 }
 

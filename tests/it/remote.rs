@@ -141,7 +141,8 @@ fn diverged_worlds_need_force() {
     $ aos pull origin c
     [exit 1]
     --- stderr
-    error: world `c` has diverged from remote `origin` (local b3:a74e331bc0ad05ba679491c0e8d78f096f8b2221016abacb86a3384e97a92c24, remote b3:c87912b246c88dd34ab5621086cd357c17ba2fcce865d1742596dbcaf8383489); nothing moved. `aos diff c b3:c87912b246c88dd34ab5621086cd357c17ba2fcce865d1742596dbcaf8383489` shows how; to keep the local version, `aos fork c OTHER-NAME` first; --force replaces it
+    error: world `c` has diverged from remote `origin` (local b3:a74e331bc0ad05ba679491c0e8d78f096f8b2221016abacb86a3384e97a92c24, remote b3:c87912b246c88dd34ab5621086cd357c17ba2fcce865d1742596dbcaf8383489); nothing moved
+    hint: `aos diff c b3:c87912b246c88dd34ab5621086cd357c17ba2fcce865d1742596dbcaf8383489` shows how; to keep the local version, `aos fork c OTHER-NAME` first; --force replaces it
     ");
     assert_eq!(head(&b, "c"), before, "nothing moved");
     // Pushing the diverged world is not a fast-forward either.
@@ -149,7 +150,8 @@ fn diverged_worlds_need_force() {
     $ aos push origin c
     [exit 1]
     --- stderr
-    error: push to `origin` world `c` is not a fast-forward (remote b3:c87912b246c88dd34ab5621086cd357c17ba2fcce865d1742596dbcaf8383489, local b3:a74e331bc0ad05ba679491c0e8d78f096f8b2221016abacb86a3384e97a92c24); nothing was pushed. Pull first, or replace the remote world with --force
+    error: push to `origin` world `c` is not a fast-forward (remote b3:c87912b246c88dd34ab5621086cd357c17ba2fcce865d1742596dbcaf8383489, local b3:a74e331bc0ad05ba679491c0e8d78f096f8b2221016abacb86a3384e97a92c24); nothing was pushed
+    hint: pull first, or replace the remote world with --force
     ");
     assert_ne!(head(&a, "c"), before);
     // Forced: the local world becomes the remote one.

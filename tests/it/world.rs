@@ -308,6 +308,20 @@ fn bad_input_is_rejected_and_appends_nothing() {
         &["send", "c", "--batch", "missing.jsonl"],
         "missing.jsonl",
     );
+    // Every bad line is named (up to 20, then counted), a line that is not UTF-8 among them.
+    let mut many = good.clone().into_bytes();
+    many.extend_from_slice(b"{\"schema\": \"\xff\"}\n");
+    for i in 0..22 {
+        many.extend_from_slice(format!("{{\"schema\":\"{ev}\",\"value\":{i}}}\n").as_bytes());
+    }
+    many.extend_from_slice(b"[1]\n\n{\"value\": 1, \"extra\": 2}\n");
+    env.write("many.jsonl", &many);
+    rejected(
+        &mut t,
+        &env,
+        &["send", "c", "--batch", "many.jsonl"],
+        "and 5 more",
+    );
     // The same batch without its bad line goes through, whole, from standard input.
     let r = env
         .run_stdin(
@@ -352,7 +366,8 @@ fn bad_input_is_rejected_and_appends_nothing() {
     $ aos send c demo/CounterEvent@1 "Tick" --key 1
     [exit 1]
     --- stderr
-    error: --key: no keyed reducer receives demo/CounterEvent@1
+    error: a key was given, but no keyed reducer receives demo/CounterEvent@1
+    hint: leave out --key: only events routed to a keyed reducer take one
     $ aos state c demo/Nope@1
     [exit 1]
     --- stderr
@@ -365,11 +380,13 @@ fn bad_input_is_rejected_and_appends_nothing() {
     $ aos state c demo/Counter@1 --key 1
     [exit 1]
     --- stderr
-    error: demo/Counter@1 is not keyed: it takes no --key
+    error: demo/Counter@1 is not keyed
+    hint: a reducer that is not keyed has one state: leave out --key and --keys
     $ aos state c demo/Counter@1 --at 99
     [exit 1]
     --- stderr
-    error: height 99 is beyond the head (1)
+    error: height 99 is beyond the head (height 1)
+    hint: the world's heights run from 0 to 1
     $ aos send c --batch bad.jsonl
     [exit 1]
     --- stderr
@@ -382,6 +399,31 @@ fn bad_input_is_rejected_and_appends_nothing() {
     [exit 1]
     --- stderr
     error: $TMP/missing.jsonl: No such file or directory (os error 2)
+    $ aos send c --batch many.jsonl
+    [exit 1]
+    --- stderr
+    error: 25 lines of the batch are not events of the world:
+      line 2: not UTF-8 (byte 12 of the line)
+      line 3: demo/CounterEvent@1: invalid value: expected a variant {"Tag": value} or "Tag", found the number 0
+      line 4: demo/CounterEvent@1: invalid value: expected a variant {"Tag": value} or "Tag", found the number 1
+      line 5: demo/CounterEvent@1: invalid value: expected a variant {"Tag": value} or "Tag", found the number 2
+      line 6: demo/CounterEvent@1: invalid value: expected a variant {"Tag": value} or "Tag", found the number 3
+      line 7: demo/CounterEvent@1: invalid value: expected a variant {"Tag": value} or "Tag", found the number 4
+      line 8: demo/CounterEvent@1: invalid value: expected a variant {"Tag": value} or "Tag", found the number 5
+      line 9: demo/CounterEvent@1: invalid value: expected a variant {"Tag": value} or "Tag", found the number 6
+      line 10: demo/CounterEvent@1: invalid value: expected a variant {"Tag": value} or "Tag", found the number 7
+      line 11: demo/CounterEvent@1: invalid value: expected a variant {"Tag": value} or "Tag", found the number 8
+      line 12: demo/CounterEvent@1: invalid value: expected a variant {"Tag": value} or "Tag", found the number 9
+      line 13: demo/CounterEvent@1: invalid value: expected a variant {"Tag": value} or "Tag", found the number 10
+      line 14: demo/CounterEvent@1: invalid value: expected a variant {"Tag": value} or "Tag", found the number 11
+      line 15: demo/CounterEvent@1: invalid value: expected a variant {"Tag": value} or "Tag", found the number 12
+      line 16: demo/CounterEvent@1: invalid value: expected a variant {"Tag": value} or "Tag", found the number 13
+      line 17: demo/CounterEvent@1: invalid value: expected a variant {"Tag": value} or "Tag", found the number 14
+      line 18: demo/CounterEvent@1: invalid value: expected a variant {"Tag": value} or "Tag", found the number 15
+      line 19: demo/CounterEvent@1: invalid value: expected a variant {"Tag": value} or "Tag", found the number 16
+      line 20: demo/CounterEvent@1: invalid value: expected a variant {"Tag": value} or "Tag", found the number 17
+      line 21: demo/CounterEvent@1: invalid value: expected a variant {"Tag": value} or "Tag", found the number 18
+      and 5 more
     "#);
 }
 
@@ -456,7 +498,8 @@ fn world_new_rejects_bad_modules_and_duplicates() {
     $ aos world new c --air $REPO/examples/worlds/counter/air
     [exit 1]
     --- stderr
-    error: module demo/Counter@1 has no WASM: give it with --wasm demo/Counter@1=FILE
+    error: module demo/Counter@1 has no WASM
+    hint: give its WASM with --wasm demo/Counter@1=FILE
     $ aos world new c --air $REPO/examples/worlds/counter/air --wasm demo/Counter@1=junk.wasm
     [exit 1]
     --- stderr
@@ -464,7 +507,8 @@ fn world_new_rejects_bad_modules_and_duplicates() {
     $ aos world new c --air $REPO/examples/worlds/counter/air --wasm demo/Other@1=junk.wasm
     [exit 1]
     --- stderr
-    error: --wasm demo/Other@1: the control plane has no module of that name
+    error: WASM was given for module `demo/Other@1`, but the control plane has no module of that name
+    hint: --wasm NAME=FILE must name a defmodule of the control plane
     $ aos world new c --example nope
     [exit 1]
     --- stderr
@@ -711,11 +755,13 @@ fn keyed_cli_keys_and_cells() {
     $ aos send k demo/AccountEvent@1 {"account":"bob","op":"Close"} --key "alice"
     [exit 1]
     --- stderr
-    error: --key does not match the event's `account` (the key of demo/Accounts@1)
+    error: the key given does not match the event's `account` (the key of demo/Accounts@1)
+    hint: --key must equal the event's `account`; or leave it out
     $ aos state k demo/Accounts@1
     [exit 1]
     --- stderr
-    error: demo/Accounts@1 is keyed: give the cell's key with --key (or list them with --keys)
+    error: demo/Accounts@1 is keyed: the key of one of its cells is needed
+    hint: give the cell's key with --key JSON, or list the keys with --keys
     "#);
 }
 
@@ -1059,30 +1105,37 @@ fn world_names_are_checked() {
     [exit 1]
     --- stderr
     error: invalid world name ``: invalid ref name "refs/worlds/": a ref name does not end with `/`
+    hint: a world name is one segment of a ref name: no `/`, spaces or control characters
     $ aos world new a/../b --example counter
     [exit 1]
     --- stderr
     error: invalid world name `a/../b`: it must not contain `/`
+    hint: a world name is one segment of a ref name: no `/`, spaces or control characters
     $ aos world new a b --example counter
     [exit 1]
     --- stderr
     error: invalid world name `a b`: invalid ref name "refs/worlds/a b": character ' ' is not allowed (components use ASCII letters, digits and `-_.+@=`)
+    hint: a world name is one segment of a ref name: no `/`, spaces or control characters
     $ aos world new .x --example counter
     [exit 1]
     --- stderr
     error: invalid world name `.x`: invalid ref name "refs/worlds/.x": component ".x" starts with `.`
+    hint: a world name is one segment of a ref name: no `/`, spaces or control characters
     $ aos world new x.lock --example counter
     [exit 1]
     --- stderr
     error: invalid world name `x.lock`: invalid ref name "refs/worlds/x.lock": component "x.lock" ends with `.lock` (reserved for lock files)
+    hint: a world name is one segment of a ref name: no `/`, spaces or control characters
     $ aos world new a/b --example counter
     [exit 1]
     --- stderr
     error: invalid world name `a/b`: it must not contain `/`
+    hint: a world name is one segment of a ref name: no `/`, spaces or control characters
     $ aos world new z --example counter --fuel 0
     [exit 1]
     --- stderr
     error: the fuel per step must be at least 1
+    hint: give --fuel a value of at least 1
     "#);
 }
 

@@ -116,8 +116,7 @@ impl Machine {
         s: &Snapshot,
         host: &dyn Host,
     ) -> Result<Self, WorldError> {
-        let bad =
-            |msg: String| WorldError::Input(format!("snapshot does not fit the world: {msg}"));
+        let bad = WorldError::SnapshotMismatch;
         if s.genesis != programs.genesis_id() {
             return Err(bad("it belongs to another world".into()));
         }

@@ -116,8 +116,7 @@ impl States {
         s: &Snapshot,
         host: &dyn Host,
     ) -> Result<(), WorldError> {
-        let bad =
-            |msg: String| WorldError::Input(format!("snapshot does not fit the world: {msg}"));
+        let bad = WorldError::SnapshotMismatch;
         let plain = prog.reducers.iter().filter(|r| !r.keyed()).count();
         let keyed = prog.reducers.len() - plain;
         if s.states.len() != plain || s.cells.len() != keyed {

@@ -6,7 +6,7 @@ use super::Host;
 use super::route::Target;
 use super::state::StateVal;
 use crate::kernel::envelope::{StepInput, encode_input};
-use crate::kernel::error::WorldError;
+use crate::kernel::error::{ModuleError, WorldError};
 use crate::kernel::program::Program;
 use crate::wasm::{Fault, ReducerModule};
 
@@ -77,9 +77,9 @@ impl Stepper {
             return Ok(m);
         }
         let red = &prog.reducers[i];
-        let bytes = host.wasm(&red.wasm).map_err(WorldError::Module)?;
+        let bytes = host.wasm(&red.wasm).map_err(ModuleError::Build)?;
         let m = ReducerModule::compile(&bytes, &prog.genesis.limits)
-            .map_err(|e| WorldError::Module(format!("module {}: {e}", red.name)))?;
+            .map_err(|e| ModuleError::Build(format!("module {}: {e}", red.name)))?;
         Ok(self.modules[i].get_or_init(|| m))
     }
 

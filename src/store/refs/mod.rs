@@ -194,8 +194,7 @@ pub enum RefError {
     /// A transaction record (`txn/...`) cannot be read. Writers stop rather than guess
     /// whether it names their ref.
     #[error(
-        "corrupt ref transaction record {}: {why} (run `aos fsck`; if it is damaged beyond \
-         use, compare the refs it names with their reflogs and remove it)",
+        "corrupt ref transaction record {}: {why}",
         path.display()
     )]
     CorruptTransaction {

@@ -96,19 +96,18 @@ fn check_refs(h: &Header, checked: &Checked, store: Option<&Store>) -> Result<()
             Some(RefRole::Checkpoint(_)) => Kind::Snapshot,
             Some(RefRole::Lineage(_)) => Kind::Value,
             None => {
-                return Err(TransferError::Input(format!(
-                    "ref {} cannot be bundled",
-                    name.as_str()
-                )));
+                return Err(TransferError::Unbundlable(name.clone()));
             }
         };
         if let Some(k) = kind
             && k != want
         {
-            return Err(TransferError::Input(format!(
-                "{} points to {id}, a {k} object; it must be a {want}",
-                name.as_str()
-            )));
+            return Err(TransferError::RefKind {
+                name: name.clone(),
+                id: *id,
+                kind: k,
+                want,
+            });
         }
     }
     Ok(())

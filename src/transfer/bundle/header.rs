@@ -71,7 +71,7 @@ impl Header {
     /// capability is added when a lineage ref is among them.
     ///
     /// # Errors
-    /// [`TransferError::Input`] for a ref a bundle may not carry, a name given twice, a
+    /// [`TransferError::Header`] for a ref a bundle may not carry, a name given twice, a
     /// checkpoint or lineage without its world, no refs, or more than the limits allow.
     pub fn new(
         mut prerequisites: Vec<ObjectId>,
@@ -95,7 +95,7 @@ impl Header {
         };
         // Whatever is written must read back.
         let bytes = h.render();
-        parse_header(&bytes).map_err(|e| TransferError::Input(format!("bundle header: {e}")))?;
+        parse_header(&bytes).map_err(TransferError::Header)?;
         Ok(h)
     }
 

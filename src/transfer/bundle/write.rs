@@ -140,7 +140,8 @@ pub struct CreateReport {
 /// into place.
 ///
 /// # Errors
-/// [`TransferError::Input`] for an unknown world or a `since` entry that is not an ancestor
+/// [`TransferError::NoWorld`] for an unknown world, [`TransferError::SinceNotEntry`] and
+/// [`TransferError::SinceNotAncestor`] for a `since` id that is not an entry of an ancestor
 /// of a bundled head; store errors; I/O errors writing the file (nothing is left behind).
 pub fn create(
     store: &Store,
@@ -149,9 +150,7 @@ pub fn create(
     progress: &dyn Progress,
 ) -> Result<CreateReport, TransferError> {
     if opts.worlds.is_empty() {
-        return Err(TransferError::Input(
-            "name at least one world to bundle".into(),
-        ));
+        return Err(TransferError::NoWorlds);
     }
     let mut refs: Vec<(ObjectId, RefName)> = Vec::new();
     let mut heads: Vec<ObjectId> = Vec::new();
@@ -160,12 +159,12 @@ pub fn create(
         let name = world_refs::ref_name(Space::Local, Role::Head, w)
             .ok()
             .filter(|n| ref_role(n).is_some())
-            .ok_or_else(|| TransferError::Input(format!("invalid world name `{w}`")))?;
+            .ok_or_else(|| TransferError::WorldName(w.clone()))?;
         if refs.iter().any(|(_, n)| *n == name) {
             continue;
         }
         let world = world_refs::read(store, Space::Local, w)?
-            .ok_or_else(|| TransferError::Input(format!("no world named `{w}`")))?;
+            .ok_or_else(|| TransferError::NoWorld(w.clone()))?;
         refs.push((world.head, name));
         heads.push(world.head);
         for (role, id) in [
@@ -187,10 +186,9 @@ pub fn create(
     }
     for s in &opts.since {
         let sh = read_entry(store, s)
-            .map_err(|e| {
-                TransferError::Input(format!(
-                    "--since {s}: not a journal entry of this store: {e}"
-                ))
+            .map_err(|e| TransferError::SinceNotEntry {
+                since: *s,
+                source: Box::new(e),
             })?
             .height;
         // The nearest heads first: the world `s` belongs to is usually the cheapest to walk.
@@ -205,9 +203,7 @@ pub fn create(
             }
         }
         if !found {
-            return Err(TransferError::Input(format!(
-                "--since {s} is not an ancestor of any bundled world's head"
-            )));
+            return Err(TransferError::SinceNotAncestor { since: *s });
         }
         have.add_entry_boundary(store, s, progress)?;
     }
@@ -290,7 +286,7 @@ fn write_objects(
                     chunk_bytes = 0;
                     if tx.send(std::mem::take(&mut chunk)).is_err() {
                         stopped = true;
-                        return Err(TransferError::Input("stopped".into()));
+                        return Err(TransferError::Internal("the bundle writer stopped".into()));
                     }
                 }
                 Ok(())
@@ -302,7 +298,7 @@ fn write_objects(
         drop(tx);
         let written = writer
             .join()
-            .unwrap_or_else(|_| Err(TransferError::Input("the bundle writer panicked".into())));
+            .unwrap_or_else(|_| Err(TransferError::Internal("the bundle writer panicked".into())));
         match (walked, written) {
             (Ok(summary), Ok((file, bytes))) => Ok((summary, file, bytes)),
             // The writer stopped the walk: its error is the one to report.

@@ -54,12 +54,19 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_aos")
 }
 
-/// A command with a cleared environment, run in `dir`.
+/// The time every test command's store clock is stopped at (2026-01-01T00:00:00Z).
+pub const FIXED_TIME: u64 = 1_767_225_600;
+/// The text every test command's signing keys are derived from.
+pub const FIXED_KEYS: &str = "aos integration tests";
+
+/// A command with a cleared environment, a fixed clock and fixed keys, run in `dir`.
 pub fn command(dir: &Path) -> Command {
     let mut c = Command::new(bin());
     c.current_dir(dir)
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AOS_FIXED_TIME", FIXED_TIME.to_string())
+        .env("AOS_FIXED_KEYS", FIXED_KEYS);
     c
 }
 

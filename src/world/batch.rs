@@ -1,0 +1,370 @@
+//! Sending a batch of events from JSON Lines: every line is checked before anything is
+//! appended, then the events are appended in group commits as the batch is read again.
+//!
+//! A batch is one `{"schema": .., "value": .., "key"?: ..}` object per line; blank lines are
+//! skipped. It is read a chunk of lines at a time and each chunk is parsed in parallel, so
+//! memory does not grow with a batch read from a file. A batch with bad lines appends
+//! nothing, and its error names every bad line (up to [`MAX_REPORTED`] of them).
+
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader, Cursor};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::codec::json::{Json, JsonError, parse_json};
+use crate::kernel::error::WorldError;
+use crate::kernel::machine::EventIn;
+use crate::kernel::program::Program;
+use crate::progress::Progress;
+use crate::world::event::parse_event;
+use crate::world::{SendOptions, SendSummary, World};
+
+/// Lines a batch is read and parsed in at a time.
+const CHUNK_LINES: usize = 16_384;
+
+/// The most bad lines a [`BatchError::BadLines`] lists; it counts the others.
+pub const MAX_REPORTED: usize = 20;
+
+/// A batch of events in JSON Lines.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    source: Source,
+}
+
+#[derive(Clone, Debug)]
+enum Source {
+    Bytes(Arc<[u8]>),
+    File(PathBuf),
+}
+
+/// Why one line of a batch is not an event of the world.
+#[derive(Debug, thiserror::Error)]
+pub enum LineProblem {
+    /// The line is not UTF-8.
+    #[error("not UTF-8 (byte {at} of the line)")]
+    NotUtf8 {
+        /// The offset of the first bad byte in the line.
+        at: usize,
+    },
+    /// The line is not JSON.
+    #[error(transparent)]
+    Json(JsonError),
+    /// The line is JSON, but not an object.
+    #[error("expected an object {{\"schema\", \"value\", \"key\"?}}")]
+    NotObject,
+    /// `schema` is not a string.
+    #[error("`schema` must be a string")]
+    SchemaNotText,
+    /// A member other than `schema`, `value` and `key`.
+    #[error("unexpected member `{0}`")]
+    Unknown(String),
+    /// `schema` or `value` is missing.
+    #[error("missing `{0}`")]
+    Missing(&'static str),
+    /// The event does not fit the world (an unknown schema, a value or key that does not fit).
+    #[error(transparent)]
+    Event(Box<WorldError>),
+}
+
+/// A bad line of a batch.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {problem}")]
+pub struct BadLine {
+    /// Its number, from 1.
+    pub line: u64,
+    /// What is wrong with it.
+    pub problem: LineProblem,
+}
+
+/// Why a batch was not sent, or not sent completely.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// The batch cannot be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file (`-` for bytes given in memory).
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Some lines are not events of the world; nothing was appended.
+    #[error("{}", bad_lines(lines, *more))]
+    BadLines {
+        /// The first [`MAX_REPORTED`] bad lines, in order.
+        lines: Vec<BadLine>,
+        /// How many more bad lines there are.
+        more: u64,
+    },
+    /// The batch file changed between its check and its sending, and a line read on the
+    /// second pass is bad (or the file cannot be read any more). The events before it are
+    /// appended, as `sent` says.
+    #[error(
+        "the batch changed while it was being sent ({problem}); {} events were appended, up to \
+         height {}",
+        sent.events,
+        sent.height
+    )]
+    Changed {
+        /// What the second pass met.
+        problem: Box<BatchError>,
+        /// What was appended.
+        sent: SendSummary,
+    },
+    /// Appending failed.
+    #[error(transparent)]
+    World(#[from] WorldError),
+}
+
+fn bad_lines(lines: &[BadLine], more: u64) -> String {
+    if let ([one], 0) = (lines, more) {
+        return one.to_string();
+    }
+    let total = lines.len() as u64 + more;
+    let mut s = format!("{total} lines of the batch are not events of the world:");
+    for l in lines {
+        s.push_str("\n  ");
+        s.push_str(&l.to_string());
+    }
+    if more > 0 {
+        s.push_str(&format!("\n  and {more} more"));
+    }
+    s
+}
+
+impl Batch {
+    /// The batch in file `path`.
+    #[must_use]
+    pub fn from_file(path: impl Into<PathBuf>) -> Self {
+        Self {
+            source: Source::File(path.into()),
+        }
+    }
+
+    /// The batch in `bytes` (standard input, say).
+    #[must_use]
+    pub fn from_bytes(bytes: impl Into<Arc<[u8]>>) -> Self {
+        Self {
+            source: Source::Bytes(bytes.into()),
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        match &self.source {
+            Source::Bytes(_) => PathBuf::from("-"),
+            Source::File(p) => p.clone(),
+        }
+    }
+
+    fn reader(&self) -> Result<Box<dyn BufRead + Send + '_>, BatchError> {
+        Ok(match &self.source {
+            Source::Bytes(b) => Box::new(Cursor::new(&b[..])),
+            Source::File(p) => Box::new(BufReader::with_capacity(
+                1 << 20,
+                std::fs::File::open(p).map_err(|source| BatchError::Read {
+                    path: p.clone(),
+                    source,
+                })?,
+            )),
+        })
+    }
+
+    /// Checks every line against `prog`; the number of events in the batch.
+    ///
+    /// # Errors
+    /// [`BatchError::BadLines`] naming the bad lines; [`BatchError::Read`].
+    pub fn check(&self, prog: &Program) -> Result<u64, BatchError> {
+        let mut lines = Lines::new(self.reader()?, self.path());
+        let mut events = 0u64;
+        let mut bad: Vec<BadLine> = Vec::new();
+        let mut more = 0u64;
+        while let Some((first, chunk)) = lines.next_chunk()? {
+            let parsed: Vec<Result<Option<EventIn>, BadLine>> = parse_chunk(prog, first, &chunk);
+            for p in parsed {
+                match p {
+                    Ok(Some(_)) => events += 1,
+                    Ok(None) => {}
+                    Err(b) if bad.len() < MAX_REPORTED => bad.push(b),
+                    Err(_) => more += 1,
+                }
+            }
+        }
+        if bad.is_empty() {
+            Ok(events)
+        } else {
+            Err(BatchError::BadLines { lines: bad, more })
+        }
+    }
+}
+
+fn parse_chunk(
+    prog: &Program,
+    first: u64,
+    chunk: &[Vec<u8>],
+) -> Vec<Result<Option<EventIn>, BadLine>> {
+    chunk
+        .par_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let line = first + i as u64;
+            parse_line(prog, l).map_err(|problem| BadLine { line, problem })
+        })
+        .collect()
+}
+
+/// Reads one line: `None` for a blank one.
+fn parse_line(prog: &Program, bytes: &[u8]) -> Result<Option<EventIn>, LineProblem> {
+    let text = std::str::from_utf8(bytes).map_err(|e| LineProblem::NotUtf8 {
+        at: e.valid_up_to(),
+    })?;
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let j = parse_json(t).map_err(LineProblem::Json)?;
+    let Json::Object(members) = &j else {
+        return Err(LineProblem::NotObject);
+    };
+    let (mut schema, mut val, mut key) = (None, None, None);
+    for (k, v) in members {
+        match k.as_str() {
+            "schema" => match v {
+                Json::String(s) => schema = Some(s.as_str()),
+                _ => return Err(LineProblem::SchemaNotText),
+            },
+            "value" => val = Some(v),
+            "key" => key = Some(v),
+            other => return Err(LineProblem::Unknown(other.to_owned())),
+        }
+    }
+    let schema = schema.ok_or(LineProblem::Missing("schema"))?;
+    let val = val.ok_or(LineProblem::Missing("value"))?;
+    parse_event(prog, schema, val, key)
+        .map(Some)
+        .map_err(|e| LineProblem::Event(Box::new(e)))
+}
+
+/// A chunk of lines and the number of its first.
+type Chunk = (u64, Vec<Vec<u8>>);
+
+/// The lines of a batch, a chunk at a time.
+struct Lines<'a> {
+    reader: Box<dyn BufRead + Send + 'a>,
+    path: PathBuf,
+    next: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(reader: Box<dyn BufRead + Send + 'a>, path: PathBuf) -> Self {
+        Self {
+            reader,
+            path,
+            next: 1,
+        }
+    }
+
+    /// The next chunk of lines and the number of its first; `None` at the end.
+    fn next_chunk(&mut self) -> Result<Option<Chunk>, BatchError> {
+        let mut lines = Vec::with_capacity(CHUNK_LINES.min(1024));
+        while lines.len() < CHUNK_LINES {
+            let mut line = Vec::new();
+            let got =
+                self.reader
+                    .read_until(b'\n', &mut line)
+                    .map_err(|source| BatchError::Read {
+                        path: self.path.clone(),
+                        source,
+                    })?;
+            if got == 0 {
+                break;
+            }
+            lines.push(line);
+        }
+        if lines.is_empty() {
+            return Ok(None);
+        }
+        let first = self.next;
+        self.next += lines.len() as u64;
+        Ok(Some((first, lines)))
+    }
+}
+
+/// The events of a batch, parsed a chunk at a time as [`World::send`] consumes them. A
+/// problem ends the events and is kept in `failed`.
+struct Events<'a> {
+    lines: Lines<'a>,
+    prog: Arc<Program>,
+    ready: std::vec::IntoIter<EventIn>,
+    failed: &'a RefCell<Option<BatchError>>,
+}
+
+impl Iterator for Events<'_> {
+    type Item = EventIn;
+
+    fn next(&mut self) -> Option<EventIn> {
+        loop {
+            if let Some(e) = self.ready.next() {
+                return Some(e);
+            }
+            let fail = |e: BatchError| {
+                *self.failed.borrow_mut() = Some(e);
+                None
+            };
+            let (first, chunk) = match self.lines.next_chunk() {
+                Ok(Some(c)) => c,
+                Ok(None) => return None,
+                Err(e) => return fail(e),
+            };
+            let parsed: Result<Vec<Option<EventIn>>, BadLine> =
+                parse_chunk(&self.prog, first, &chunk).into_iter().collect();
+            match parsed {
+                Ok(v) => self.ready = v.into_iter().flatten().collect::<Vec<_>>().into_iter(),
+                Err(b) => {
+                    return fail(BatchError::BadLines {
+                        lines: vec![b],
+                        more: 0,
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl World<'_> {
+    /// Sends `batch`: checks every line, then appends the events in group commits (each
+    /// commit one pack and one fsync; each acknowledged event durable) as the batch is read
+    /// a second time, so memory does not grow with it. `progress` gets a `send` phase with
+    /// the number of events.
+    ///
+    /// # Errors
+    /// [`BatchError::BadLines`] (nothing appended); [`BatchError::Read`];
+    /// [`BatchError::Changed`] if the file changed between the two readings (the events
+    /// before the change are appended); [`BatchError::World`] as [`World::send`].
+    pub fn send_batch(
+        &mut self,
+        batch: &Batch,
+        opts: &SendOptions,
+        progress: &dyn Progress,
+    ) -> Result<SendSummary, BatchError> {
+        let prog = self.program_arc();
+        let total = batch.check(&prog)?;
+        progress.start("send", Some(total));
+        let failed = RefCell::new(None);
+        let events = Events {
+            lines: Lines::new(batch.reader()?, batch.path()),
+            prog,
+            ready: Vec::new().into_iter(),
+            failed: &failed,
+        };
+        let sent = self.send(events, opts, progress)?;
+        progress.finish();
+        match failed.into_inner() {
+            Some(problem) => Err(BatchError::Changed {
+                problem: Box::new(problem),
+                sent,
+            }),
+            None => Ok(sent),
+        }
+    }
+}
