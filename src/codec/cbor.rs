@@ -468,7 +468,7 @@ pub fn decode(bytes: &[u8]) -> Result<Value, DecodeError> {
 /// As [`decode`].
 pub fn validate(bytes: &[u8]) -> Result<(), DecodeError> {
     let mut d = Decoder::<false> { buf: bytes, pos: 0 };
-    d.item(0, &mut Check)?;
+    d.item(0, &mut Links::<false>(Vec::new()))?;
     d.finish()
 }
 
@@ -478,7 +478,7 @@ pub fn validate(bytes: &[u8]) -> Result<(), DecodeError> {
 /// As [`decode`].
 pub fn links(bytes: &[u8]) -> Result<Vec<ObjectId>, DecodeError> {
     let mut d = Decoder::<false> { buf: bytes, pos: 0 };
-    let mut sink = Links(Vec::new());
+    let mut sink = Links::<true>(Vec::new());
     d.item(0, &mut sink)?;
     d.finish()?;
     Ok(sink.0)
@@ -555,22 +555,10 @@ impl Sink for Build {
     }
 }
 
-struct Check;
+/// The sink that builds nothing: it collects the links it sees when `KEEP`, else nothing.
+struct Links<const KEEP: bool>(Vec<ObjectId>);
 
-impl Sink for Check {
-    type Out = ();
-    fn int(&mut self, _: i128) {}
-    fn bytes(&mut self, _: &[u8]) {}
-    fn text(&mut self, _: &str) {}
-    fn array(&mut self, _: Vec<()>) {}
-    fn map(&mut self, _: Vec<((), ())>) {}
-    fn simple(&mut self, _: Value) {}
-    fn link(&mut self, _: ObjectId) {}
-}
-
-struct Links(Vec<ObjectId>);
-
-impl Sink for Links {
+impl<const KEEP: bool> Sink for Links<KEEP> {
     type Out = ();
     fn int(&mut self, _: i128) {}
     fn bytes(&mut self, _: &[u8]) {}
@@ -579,7 +567,9 @@ impl Sink for Links {
     fn map(&mut self, _: Vec<((), ())>) {}
     fn simple(&mut self, _: Value) {}
     fn link(&mut self, id: ObjectId) {
-        self.0.push(id);
+        if KEEP {
+            self.0.push(id);
+        }
     }
 }
 
@@ -907,7 +897,25 @@ mod tests {
             .collect()
     }
 
-    fn rejects(input: &str, rule: Rule, offset: usize) {
+    /// Inputs the strict and the lenient decoder reject alike, with the rule and offset.
+    pub(super) const REJECTED_BY_BOTH: &[(&str, Rule, usize)] = &[
+        ("ff", Rule::IndefiniteLength, 0),
+        ("1c", Rule::ReservedAdditionalInfo, 0),
+        ("f93c00", Rule::Float, 0),
+        ("f7", Rule::SimpleValue, 0),
+        ("f0", Rule::SimpleValue, 0),
+        ("f820", Rule::SimpleValue, 0),
+        ("c11a514b67b0", Rule::Tag, 0),
+        ("62c328", Rule::InvalidUtf8, 1),
+        ("0000", Rule::TrailingBytes, 1),
+        ("", Rule::Truncated, 0),
+        ("19ff", Rule::Truncated, 0),
+        ("8201", Rule::LengthExceedsInput, 0),
+        ("5a00ffffff00", Rule::LengthExceedsInput, 0),
+        ("bb7fffffffffffffff", Rule::LengthExceedsInput, 0),
+    ];
+
+    pub(super) fn rejects(input: &str, rule: Rule, offset: usize) {
         let bytes = hex(input);
         assert_eq!(
             decode(&bytes),
@@ -994,43 +1002,12 @@ mod tests {
         rejects("5800", Rule::NonShortestHead, 0);
         rejects("5f4101ff", Rule::IndefiniteLength, 0);
         rejects("9fff", Rule::IndefiniteLength, 0);
-        rejects("ff", Rule::IndefiniteLength, 0);
-        rejects("1c", Rule::ReservedAdditionalInfo, 0);
-        rejects("f93c00", Rule::Float, 0);
         rejects("fb3ff199999999999a", Rule::Float, 0);
-        rejects("f7", Rule::SimpleValue, 0);
-        rejects("f0", Rule::SimpleValue, 0);
-        rejects("f820", Rule::SimpleValue, 0);
-        rejects("c11a514b67b0", Rule::Tag, 0);
         rejects("d9b3004101", Rule::BadLink, 3);
-        rejects("62c328", Rule::InvalidUtf8, 1);
         rejects("a2616201616101", Rule::UnsortedKeys, 4);
         rejects("a2616101616102", Rule::DuplicateKey, 4);
-        rejects("0000", Rule::TrailingBytes, 1);
-        rejects("", Rule::Truncated, 0);
-        rejects("19ff", Rule::Truncated, 0);
         rejects("82011a", Rule::Truncated, 2);
-        rejects("8201", Rule::LengthExceedsInput, 0);
-        rejects("5a00ffffff00", Rule::LengthExceedsInput, 0);
         rejects("9b7fffffffffffffff", Rule::LengthExceedsInput, 0);
-        rejects("bb7fffffffffffffff", Rule::LengthExceedsInput, 0);
-    }
-
-    #[test]
-    fn nesting_is_bounded() {
-        let ok = [vec![0x81; MAX_DEPTH], vec![0x00]].concat();
-        assert!(decode(&ok).is_ok());
-        let deep = [vec![0x81; MAX_DEPTH + 1], vec![0x00]].concat();
-        assert_eq!(
-            decode(&deep),
-            Err(DecodeError {
-                rule: Rule::TooDeep,
-                offset: MAX_DEPTH
-            })
-        );
-        // A million nested arrays must fail cleanly, not overflow the stack.
-        let huge = vec![0x81; 1_000_000];
-        assert_eq!(decode(&huge).unwrap_err().rule, Rule::TooDeep);
     }
 
     #[test]
@@ -1046,6 +1023,7 @@ mod tests {
 
 #[cfg(test)]
 mod lenient_tests {
+    use super::tests::REJECTED_BY_BOTH;
     use super::*;
 
     fn hex(s: &str) -> Vec<u8> {
@@ -1132,14 +1110,9 @@ mod lenient_tests {
 
     #[test]
     fn rejects_what_is_outside_the_model_or_malformed() {
-        rejects("f93c00", Rule::Float, 0);
         rejects("fa47c35000", Rule::Float, 0);
         rejects("82 01 fb3ff199999999999a", Rule::Float, 2);
-        rejects("f7", Rule::SimpleValue, 0);
-        rejects("f0", Rule::SimpleValue, 0);
         rejects("f814", Rule::SimpleValue, 0);
-        rejects("f820", Rule::SimpleValue, 0);
-        rejects("c11a514b67b0", Rule::Tag, 0);
         rejects("81 d818 4100", Rule::Tag, 1);
         let link = encode(&Value::Link(ObjectId::from_bytes([9; 32])));
         assert_eq!(
@@ -1149,7 +1122,6 @@ mod lenient_tests {
                 offset: 0
             })
         );
-        rejects("62c328", Rule::InvalidUtf8, 1);
         rejects("7f 62c328 ff", Rule::InvalidUtf8, 2);
         // A character split across chunks is invalid in each chunk.
         rejects("7f 61c3 61bc ff", Rule::InvalidUtf8, 2);
@@ -1158,21 +1130,14 @@ mod lenient_tests {
         rejects("a3 6162 01 6161 02 6162 03", Rule::DuplicateKey, 7);
         rejects("bf 6161 01 7f6161ff 02 ff", Rule::DuplicateKey, 4);
         rejects("a3 6162 01 6162 02 6162 03", Rule::DuplicateKey, 4);
-        rejects("0000", Rule::TrailingBytes, 1);
         rejects("9fff 00", Rule::TrailingBytes, 2);
-        rejects("", Rule::Truncated, 0);
-        rejects("19ff", Rule::Truncated, 0);
         rejects("5f", Rule::Truncated, 1);
         rejects("5f 4101", Rule::Truncated, 3);
         rejects("5f 4201", Rule::LengthExceedsInput, 1);
         rejects("9f 01", Rule::Truncated, 2);
         rejects("bf 6161 01", Rule::Truncated, 4);
         rejects("bf 6161", Rule::Truncated, 3);
-        rejects("8201", Rule::LengthExceedsInput, 0);
-        rejects("5a00ffffff00", Rule::LengthExceedsInput, 0);
         rejects("9b0000000100000000 00", Rule::LengthExceedsInput, 0);
-        rejects("bb7fffffffffffffff", Rule::LengthExceedsInput, 0);
-        rejects("ff", Rule::IndefiniteLength, 0);
         rejects("82 01 ff", Rule::IndefiniteLength, 2);
         rejects("bf 6161 ff", Rule::IndefiniteLength, 3);
         rejects("1f", Rule::IndefiniteLength, 0);
@@ -1182,27 +1147,42 @@ mod lenient_tests {
         rejects("7f 4161 ff", Rule::IndefiniteLength, 1);
         rejects("5f 5f4101ff ff", Rule::IndefiniteLength, 1);
         rejects("5f 00 ff", Rule::IndefiniteLength, 1);
-        rejects("1c", Rule::ReservedAdditionalInfo, 0);
         rejects("5f 5c ff", Rule::ReservedAdditionalInfo, 1);
     }
 
     #[test]
-    fn nesting_is_bounded() {
-        let ok = [vec![0x9f; MAX_DEPTH], vec![0x00], vec![0xff; MAX_DEPTH]].concat();
-        assert!(decode_lenient(&ok).is_ok());
-        let deep = [
-            vec![0x9f; MAX_DEPTH + 1],
-            vec![0x00],
-            vec![0xff; MAX_DEPTH + 1],
-        ]
-        .concat();
+    fn rejects_alike_with_the_strict_decoder() {
+        for &(input, rule, offset) in REJECTED_BY_BOTH {
+            super::tests::rejects(input, rule, offset);
+            rejects(input, rule, offset);
+        }
+    }
+
+    /// `decode` reads the input `nest(MAX_DEPTH)`, nested [`MAX_DEPTH`] deep, and refuses
+    /// `nest(MAX_DEPTH + 1)` at offset [`MAX_DEPTH`].
+    fn depth_is_bounded(
+        decode: fn(&[u8]) -> Result<Value, DecodeError>,
+        nest: impl Fn(usize) -> Vec<u8>,
+    ) {
+        assert!(decode(&nest(MAX_DEPTH)).is_ok());
         assert_eq!(
-            decode_lenient(&deep),
+            decode(&nest(MAX_DEPTH + 1)),
             Err(DecodeError {
                 rule: Rule::TooDeep,
                 offset: MAX_DEPTH
             })
         );
+    }
+
+    #[test]
+    fn nesting_is_bounded_in_both_decoders() {
+        depth_is_bounded(decode, |n| [vec![0x81; n], vec![0x00]].concat());
+        // A million nested arrays must fail cleanly, not overflow the stack.
+        let huge = vec![0x81; 1_000_000];
+        assert_eq!(decode(&huge).unwrap_err().rule, Rule::TooDeep);
+        depth_is_bounded(decode_lenient, |n| {
+            [vec![0x9f; n], vec![0x00], vec![0xff; n]].concat()
+        });
         // A million nested items of each kind fail cleanly, without overflowing the stack;
         // maps nest through their keys as well as their values.
         for b in [0x9f, 0xbf, 0x81, 0xa1] {

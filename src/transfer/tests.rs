@@ -252,6 +252,26 @@ fn raw(kind: Kind, payload: &[u8]) -> Incoming {
     }
 }
 
+/// A store with a counter world `c` snapshotting `every` steps, moved on by `n` ticks: the
+/// store, the world's head and every object reachable from it.
+fn counter(every: u64, n: usize) -> (TempStore, ObjectId, Vec<ObjectId>) {
+    let a = temp_store();
+    world(&a.store, "c", "counter", every);
+    let h = ticks(&a.store, "c", n, true);
+    let ids = missing_objects(&a.store, &[h], &|_| false, &NoProgress).unwrap();
+    (a, h, ids)
+}
+
+/// Receives into `to` the objects `ids` of `from`, in batches of `opts`.
+fn copy(
+    from: &Store,
+    ids: &[ObjectId],
+    to: &Store,
+    opts: &WriteOptions,
+) -> Result<(Checked, WriteReport), TransferError> {
+    receive(to, &StoreObjects { store: from, ids }, opts, &NoProgress)
+}
+
 fn objects_of(store: &Store, ids: &[ObjectId]) -> Vec<Incoming> {
     let mut out = Vec::new();
     StoreObjects { store, ids }
@@ -269,22 +289,10 @@ fn count(store: &Store) -> usize {
 
 #[test]
 fn receive_copies_a_world_between_stores() {
-    let a = temp_store();
-    world(&a.store, "c", "counter", 8);
-    let h = ticks(&a.store, "c", 30, true);
-    let ids = missing_objects(&a.store, &[h], &|_| false, &NoProgress).unwrap();
+    let (a, h, ids) = counter(8, 30);
     let b = temp_store();
     let opts = WriteOptions { batch_bytes: 2000 };
-    let (checked, w) = receive(
-        &b.store,
-        &StoreObjects {
-            store: &a.store,
-            ids: &ids,
-        },
-        &opts,
-        &NoProgress,
-    )
-    .unwrap();
+    let (checked, w) = copy(&a.store, &ids, &b.store, &opts).unwrap();
     assert_eq!(checked.objects, ids.len() as u64);
     assert_eq!((w.written, w.existing), (ids.len() as u64, 0));
     assert!(w.packs > 1, "small batches commit several packs");
@@ -295,16 +303,7 @@ fn receive_copies_a_world_between_stores() {
         Some(read_entry(&a.store, &h).unwrap().height)
     );
     // Again: everything exists already.
-    let (_, w) = receive(
-        &b.store,
-        &StoreObjects {
-            store: &a.store,
-            ids: &ids,
-        },
-        &opts,
-        &NoProgress,
-    )
-    .unwrap();
+    let (_, w) = copy(&a.store, &ids, &b.store, &opts).unwrap();
     assert_eq!((w.written, w.existing), (0, ids.len() as u64));
 }
 
@@ -323,10 +322,7 @@ fn rejects(objs: Vec<Incoming>, expect: impl Fn(&TransferError) -> bool) {
 
 #[test]
 fn incoming_objects_are_checked_before_anything_is_stored() {
-    let a = temp_store();
-    world(&a.store, "c", "counter", 4);
-    let h = ticks(&a.store, "c", 10, true);
-    let ids = missing_objects(&a.store, &[h], &|_| false, &NoProgress).unwrap();
+    let (a, h, ids) = counter(4, 10);
     let good = objects_of(&a.store, &ids);
     let blob = raw(Kind::Blob, b"fine");
 
@@ -440,16 +436,7 @@ fn closure_may_rest_on_the_destination() {
         &NoProgress,
     )
     .unwrap();
-    receive(
-        &b.store,
-        &StoreObjects {
-            store: &a.store,
-            ids: &first,
-        },
-        &WriteOptions::default(),
-        &NoProgress,
-    )
-    .unwrap();
+    copy(&a.store, &first, &b.store, &WriteOptions::default()).unwrap();
     receive(
         &b.store,
         &Mem::new(objects_of(&a.store, &second)),
@@ -462,10 +449,7 @@ fn closure_may_rest_on_the_destination() {
 
 #[test]
 fn a_source_that_changes_between_passes_is_caught() {
-    let a = temp_store();
-    world(&a.store, "c", "counter", 0);
-    let h = ticks(&a.store, "c", 3, true);
-    let ids = missing_objects(&a.store, &[h], &|_| false, &NoProgress).unwrap();
+    let (a, _, ids) = counter(0, 3);
     let good = objects_of(&a.store, &ids);
     let cases: Vec<Vec<Incoming>> = vec![
         // One object left out.

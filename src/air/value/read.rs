@@ -340,26 +340,37 @@ impl<'a> Cx<'a> {
         value: &'a Type,
         depth: usize,
     ) -> Result<Value, PathFail> {
+        self.map_entries(pairs, key, value, depth, pair_entry)
+    }
+
+    pub(super) fn map_tagged(
+        &self,
+        entries_j: &[Json],
+        key: MapKey,
+        value: &'a Type,
+        depth: usize,
+    ) -> Result<Value, PathFail> {
+        self.map_entries(entries_j, key, value, depth, tagged_entry)
+    }
+
+    /// Reads a map at `depth` written as an array of entries, each of which `split` takes
+    /// apart into key and value and the members they stand at.
+    fn map_entries(
+        &self,
+        items: &[Json],
+        key: MapKey,
+        value: &'a Type,
+        depth: usize,
+        split: for<'j> fn(&'j Json) -> Result<Entry<'j>, PathFail>,
+    ) -> Result<Value, PathFail> {
         check_depth(depth)?;
         let kt = key.type_ref();
         let mut seen = HashSet::new();
-        let mut entries = Vec::with_capacity(pairs.len());
-        for (i, pair) in pairs.iter().enumerate() {
+        let mut entries = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
             let seg = i.to_string();
-            let [k, x] = match pair {
-                Json::Array(kv) if kv.len() == 2 => [&kv[0], &kv[1]],
-                other => {
-                    return Err(PathFail::new(format!(
-                        "a map entry is an array [key, value], found {}",
-                        match other {
-                            Json::Array(kv) => format!("an array of {} elements", kv.len()),
-                            o => found(o),
-                        }
-                    ))
-                    .at(&seg));
-                }
-            };
-            let entry = self.map_entry((k, x), ("0", "1"), (kt, value), depth, &mut seen);
+            let (kx, segs) = split(item).map_err(|e| e.at(&seg))?;
+            let entry = self.map_entry(kx, segs, (kt, value), depth, &mut seen);
             entries.push(entry.map_err(|e| e.at(&seg))?);
         }
         map_of(entries)
@@ -382,51 +393,52 @@ impl<'a> Cx<'a> {
         let v = self.read(x, types.1, depth + 1).map_err(|e| e.at(segs.1))?;
         Ok((kv, v))
     }
+}
 
-    pub(super) fn map_tagged(
-        &self,
-        entries_j: &[Json],
-        key: MapKey,
-        value: &'a Type,
-        depth: usize,
-    ) -> Result<Value, PathFail> {
-        check_depth(depth)?;
-        let kt = key.type_ref();
-        let mut seen = HashSet::new();
-        let mut entries = Vec::with_capacity(entries_j.len());
-        for (i, entry) in entries_j.iter().enumerate() {
-            let seg = i.to_string();
-            let Json::Object(members) = entry else {
-                return Err(PathFail::new(format!(
-                    "a tagged map entry is an object {{\"key\": .., \"value\": ..}}, found {}",
-                    found(entry)
-                ))
-                .at(&seg));
-            };
-            let (mut k, mut x) = (None, None);
-            for (name, m) in members {
-                match name.as_str() {
-                    "key" => k = Some(m),
-                    "value" => x = Some(m),
-                    other => {
-                        return Err(PathFail::new(format!(
-                            "unknown member `{other}` (a tagged map entry has `key` and `value`)"
-                        ))
-                        .at(other)
-                        .at(&seg));
-                    }
-                }
+/// One map entry in an array form: key and value, and the members they stand at.
+type Entry<'j> = ((&'j Json, &'j Json), (&'static str, &'static str));
+
+/// Takes apart a map entry written as an array `[key, value]`.
+fn pair_entry(pair: &Json) -> Result<Entry<'_>, PathFail> {
+    match pair {
+        Json::Array(kv) if kv.len() == 2 => Ok(((&kv[0], &kv[1]), ("0", "1"))),
+        other => Err(PathFail::new(format!(
+            "a map entry is an array [key, value], found {}",
+            match other {
+                Json::Array(kv) => format!("an array of {} elements", kv.len()),
+                o => found(o),
             }
-            let (Some(k), Some(x)) = (k, x) else {
-                return Err(
-                    PathFail::new("a tagged map entry needs both `key` and `value`").at(&seg),
-                );
-            };
-            let entry = self.map_entry((k, x), ("key", "value"), (kt, value), depth, &mut seen);
-            entries.push(entry.map_err(|e| e.at(&seg))?);
-        }
-        map_of(entries)
+        ))),
     }
+}
+
+/// Takes apart a map entry written as an object `{"key": .., "value": ..}`.
+fn tagged_entry(entry: &Json) -> Result<Entry<'_>, PathFail> {
+    let Json::Object(members) = entry else {
+        return Err(PathFail::new(format!(
+            "a tagged map entry is an object {{\"key\": .., \"value\": ..}}, found {}",
+            found(entry)
+        )));
+    };
+    let (mut k, mut x) = (None, None);
+    for (name, m) in members {
+        match name.as_str() {
+            "key" => k = Some(m),
+            "value" => x = Some(m),
+            other => {
+                return Err(PathFail::new(format!(
+                    "unknown member `{other}` (a tagged map entry has `key` and `value`)"
+                ))
+                .at(other));
+            }
+        }
+    }
+    let (Some(k), Some(x)) = (k, x) else {
+        return Err(PathFail::new(
+            "a tagged map entry needs both `key` and `value`",
+        ));
+    };
+    Ok(((k, x), ("key", "value")))
 }
 
 /// Checks that `body` of tagged literal `kw` is exactly `{}`.

@@ -72,19 +72,9 @@ impl<'a> Cx<'a> {
                     .collect::<Result<_, _>>()?,
             ),
             (Type::Map { key, value }, Value::Map(m)) => {
-                let kt = key.type_ref();
-                Json::Array(
-                    m.entries()
-                        .iter()
-                        .map(|(k, x)| {
-                            let seg = key_text(k);
-                            Ok(Json::Array(vec![
-                                self.render(k, kt, Lens::Sugar).map_err(|e| e.at(&seg))?,
-                                self.render(x, value, Lens::Sugar).map_err(|e| e.at(&seg))?,
-                            ]))
-                        })
-                        .collect::<Result<_, _>>()?,
-                )
+                self.map_json(m, (key.type_ref(), value), Lens::Sugar, |k, x| {
+                    Json::Array(vec![k, x])
+                })?
             }
             (Type::Unit, Value::Null) => Json::Null,
             _ => scalar(v, t)?,
@@ -133,29 +123,31 @@ impl<'a> Cx<'a> {
                 Json::Array(self.items(items, elem, inner)?)
             }
             (Type::Map { key, value }, Value::Map(m)) => {
-                let kt = key.type_ref();
-                Json::Array(
-                    m.entries()
-                        .iter()
-                        .map(|(k, x)| {
-                            let seg = key_text(k);
-                            Ok(Json::Object(vec![
-                                (
-                                    "key".to_owned(),
-                                    self.render(k, kt, inner).map_err(|e| e.at(&seg))?,
-                                ),
-                                (
-                                    "value".to_owned(),
-                                    self.render(x, value, inner).map_err(|e| e.at(&seg))?,
-                                ),
-                            ]))
-                        })
-                        .collect::<Result<_, _>>()?,
-                )
+                self.map_json(m, (key.type_ref(), value), inner, |k, x| {
+                    Json::Object(vec![("key".to_owned(), k), ("value".to_owned(), x)])
+                })?
             }
             _ => scalar(v, t)?,
         };
         Ok(Json::Object(vec![(keyword(t).to_owned(), body)]))
+    }
+
+    /// The entries of map value `m` as a JSON array: each key and value (of types `kv`)
+    /// rendered in `lens`, put together by `entry`.
+    fn map_json(
+        &self,
+        m: &Map,
+        (kt, value): (&'a Type, &'a Type),
+        lens: Lens,
+        entry: fn(Json, Json) -> Json,
+    ) -> Result<Json, PathFail> {
+        let entries = m.entries().iter().map(|(k, x)| {
+            let seg = key_text(k);
+            let kj = self.render(k, kt, lens).map_err(|e| e.at(&seg))?;
+            let xj = self.render(x, value, lens).map_err(|e| e.at(&seg))?;
+            Ok(entry(kj, xj))
+        });
+        Ok(Json::Array(entries.collect::<Result<_, _>>()?))
     }
 
     pub(super) fn items(

@@ -10,7 +10,8 @@ use crate::store::fs::LockFile;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex};
 
-fn id(n: u64) -> ObjectId {
+/// The id numbered `n` (a fake: no object has it).
+pub(super) fn id(n: u64) -> ObjectId {
     let mut b = [0u8; 32];
     b[..8].copy_from_slice(&n.to_be_bytes());
     b[31] = 0xaa;
@@ -21,7 +22,7 @@ fn num(id: ObjectId) -> u64 {
     u64::from_be_bytes(id.as_bytes()[..8].try_into().unwrap())
 }
 
-fn name(s: &str) -> RefName {
+pub(super) fn name(s: &str) -> RefName {
     RefName::new(s).unwrap()
 }
 
@@ -663,22 +664,26 @@ fn racing_cas_has_one_winner_per_round() {
     );
 }
 
-#[test]
-fn counter_with_retries_counts_exactly() {
-    const THREADS: u64 = 4;
-    const EACH: u64 = 25;
-    let (_dir, refs) = setup();
-    let n = name("refs/counter");
+/// Runs `threads` writers that each move `counter` (holding [`id`]s) on by one `each` times:
+/// `step(thread, next, expected)` tries one move, and a stale or locked ref makes the
+/// writer read it again and retry.
+pub(super) fn race(
+    refs: &Refs,
+    counter: &RefName,
+    threads: u64,
+    each: u64,
+    step: impl Fn(u64, ObjectId, Expected) -> Result<(), RefError> + Sync,
+) {
     std::thread::scope(|s| {
-        for t in 0..THREADS {
-            let (refs, n) = (&refs, &n);
+        for t in 0..threads {
+            let step = &step;
             s.spawn(move || {
                 let mut done = 0;
-                while done < EACH {
-                    let cur = refs.read(n).unwrap();
+                while done < each {
+                    let cur = refs.read(counter).unwrap();
                     let next = id(cur.map_or(0, num) + 1);
                     let expected = cur.map_or(Expected::Absent, Expected::Is);
-                    match refs.update(n, Some(next), expected, &format!("t{t}")) {
+                    match step(t, next, expected) {
                         Ok(()) => done += 1,
                         Err(RefError::Stale { .. }) => {}
                         Err(RefError::Locked { .. }) => std::thread::yield_now(),
@@ -687,6 +692,17 @@ fn counter_with_retries_counts_exactly() {
                 }
             });
         }
+    });
+}
+
+#[test]
+fn counter_with_retries_counts_exactly() {
+    const THREADS: u64 = 4;
+    const EACH: u64 = 25;
+    let (_dir, refs) = setup();
+    let n = name("refs/counter");
+    race(&refs, &n, THREADS, EACH, |t, next, expected| {
+        refs.update(&n, Some(next), expected, &format!("t{t}"))
     });
     let total = THREADS * EACH;
     assert_eq!(refs.read(&n).unwrap(), Some(id(total)));

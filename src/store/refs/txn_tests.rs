@@ -6,20 +6,10 @@ use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::tests::{id, name, race};
 use super::*;
 use crate::store::clock::FixedClock;
 use crate::store::fs::LockFile;
-
-fn id(n: u64) -> ObjectId {
-    let mut b = [0u8; 32];
-    b[..8].copy_from_slice(&n.to_be_bytes());
-    b[31] = 0x55;
-    ObjectId::from_bytes(b)
-}
-
-fn name(s: &str) -> RefName {
-    RefName::new(s).unwrap()
-}
 
 const T: u64 = 1_700_000_000;
 
@@ -77,6 +67,18 @@ fn move_three<'r>(refs: &'r Refs, a: &RefName, b: &RefName, c: &RefName) -> Tran
         .update(b, Some(id(3)), Expected::Absent, "create b")
         .update(c, None, Expected::Is(id(7)), "delete c");
     t
+}
+
+/// A store holding [`three`] refs, whose [`move_three`] transaction stopped (as in a crash)
+/// after `step` steps of its commit.
+fn crashed_after(step: usize) -> (tempfile::TempDir, Refs, (RefName, RefName, RefName)) {
+    let (dir, refs) = setup();
+    let abc = three(&refs);
+    let (a, b, c) = &abc;
+    move_three(&refs, a, b, c)
+        .commit_crashing_after(step)
+        .unwrap_err();
+    (dir, refs, abc)
 }
 
 /// Each ref's reflog has the transaction's line exactly once, as its last line, and the refs
@@ -201,12 +203,8 @@ fn a_refused_transaction_changes_nothing() {
 
 #[test]
 fn the_record_format() {
-    let (dir, refs) = setup();
-    let (a, b, c) = three(&refs);
     // Stopped right after the commit point, the record is there to read.
-    move_three(&refs, &a, &b, &c)
-        .commit_crashing_after(1)
-        .unwrap_err();
+    let (dir, refs, (a, _, c)) = crashed_after(1);
     let recs = files_with(dir.path(), "txn/");
     assert_eq!(recs.len(), 1);
     let bytes = fs::read(dir.path().join(&recs[0])).unwrap();
@@ -240,11 +238,7 @@ fn a_crash_at_every_step_is_all_or_nothing() {
     // 3 refs: before the record (0), after it (1), 3 reflog lines (2-4), 3 moves (5-7).
     for step in 0..=7 {
         for how in ["next writer", "recover"] {
-            let (dir, refs) = setup();
-            let (a, b, c) = three(&refs);
-            move_three(&refs, &a, &b, &c)
-                .commit_crashing_after(step)
-                .unwrap_err();
+            let (dir, refs, (a, b, c)) = crashed_after(step);
             let committed = step >= 1;
             // While the crashed writer's locks are there, nothing can complete the rest.
             let left = files_with(dir.path(), ".lock").len();
@@ -287,12 +281,8 @@ fn a_crash_at_every_step_is_all_or_nothing() {
 
 #[test]
 fn a_torn_reflog_line_is_rewritten_once() {
-    let (dir, refs) = setup();
-    let (a, b, c) = three(&refs);
     // Crash after the first line (refs/checkpoints/w) ... and half of the second.
-    move_three(&refs, &a, &b, &c)
-        .commit_crashing_after(2)
-        .unwrap_err();
+    let (dir, refs, (a, b, c)) = crashed_after(2);
     let log = refs.reflog_path(&c);
     let mut bytes = fs::read(&log).unwrap();
     bytes.extend_from_slice(format!("{} - {T} del", id(7)).as_bytes());
@@ -304,12 +294,8 @@ fn a_torn_reflog_line_is_rewritten_once() {
 
 #[test]
 fn a_change_overtaken_by_later_updates_is_not_replayed() {
-    let (dir, refs) = setup();
-    let (a, b, c) = three(&refs);
     // The crash leaves refs/checkpoints/w moved, the two others locked.
-    move_three(&refs, &a, &b, &c)
-        .commit_crashing_after(5)
-        .unwrap_err();
+    let (dir, refs, (a, b, c)) = crashed_after(5);
     assert_eq!(refs.read(&b).unwrap(), Some(id(3)));
     // b moves on, and back to what it held before the transaction.
     refs.update(&b, Some(id(4)), Expected::Is(id(3)), "on")
@@ -326,11 +312,7 @@ fn a_change_overtaken_by_later_updates_is_not_replayed() {
 
 #[test]
 fn a_writer_sees_the_committed_value_it_settles() {
-    let (dir, refs) = setup();
-    let (a, b, c) = three(&refs);
-    move_three(&refs, &a, &b, &c)
-        .commit_crashing_after(1)
-        .unwrap_err();
+    let (dir, refs, (a, b, c)) = crashed_after(1);
     remove_locks(dir.path());
     // The transaction committed before this update: its expectation is judged against the
     // transaction's result.
@@ -358,11 +340,7 @@ fn a_writer_sees_the_committed_value_it_settles() {
 
 #[test]
 fn a_damaged_record_stops_writers() {
-    let (dir, refs) = setup();
-    let (a, b, c) = three(&refs);
-    move_three(&refs, &a, &b, &c)
-        .commit_crashing_after(1)
-        .unwrap_err();
+    let (dir, refs, _) = crashed_after(1);
     remove_locks(dir.path());
     let rec = dir.path().join(&files_with(dir.path(), "txn/")[0]);
     let mut bytes = fs::read(&rec).unwrap();
@@ -440,28 +418,11 @@ fn racing_transactions_keep_their_refs_together() {
     const EACH: u64 = 15;
     let (_dir, refs) = setup();
     let (x, y) = (name("refs/pair/x"), name("refs/pair/y"));
-    let num = |i: ObjectId| u64::from_be_bytes(i.as_bytes()[..8].try_into().unwrap());
-    std::thread::scope(|s| {
-        for _ in 0..THREADS {
-            let (refs, x, y) = (&refs, &x, &y);
-            s.spawn(move || {
-                let mut done = 0;
-                while done < EACH {
-                    let cur = refs.read(x).unwrap();
-                    let next = id(cur.map_or(0, num) + 1);
-                    let expected = cur.map_or(Expected::Absent, Expected::Is);
-                    let mut t = refs.transaction();
-                    t.update(y, Some(next), expected, "y")
-                        .update(x, Some(next), expected, "x");
-                    match t.commit() {
-                        Ok(()) => done += 1,
-                        Err(RefError::Stale { .. }) => {}
-                        Err(RefError::Locked { .. }) => std::thread::yield_now(),
-                        Err(e) => panic!("unexpected error: {e}"),
-                    }
-                }
-            });
-        }
+    race(&refs, &x, THREADS, EACH, |_, next, expected| {
+        let mut t = refs.transaction();
+        t.update(&y, Some(next), expected, "y")
+            .update(&x, Some(next), expected, "x");
+        t.commit()
     });
     let total = id(THREADS * EACH);
     assert_eq!(refs.read(&x).unwrap(), Some(total));
