@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use aos::air::canon::{Catalog, node_from_value};
+use aos::air::diag::{self, RuleId};
 use aos::air::diff::{
     AirDiff, NodeKey, NodeMap, canonical_json, canonical_manifest, canonical_nodes, diff_nodes,
     key, label,
@@ -14,7 +15,7 @@ use aos::air::validate::{Diagnostic, Validated, validate};
 use aos::codec::cbor;
 use aos::codec::diff::Change;
 use aos::codec::json::Json;
-use aos::object::{IdPrefix, Kind, ObjectId};
+use aos::object::{Kind, ObjectId};
 use serde_json::json;
 
 use super::{CliError, Ctx, out, out_json, outln};
@@ -147,7 +148,7 @@ fn load_all(ctx: &Ctx, paths: &[PathBuf]) -> Loaded {
     loaded
 }
 
-fn problem_json(p: &Problem) -> serde_json::Value {
+fn problem_json<R: RuleId>(p: &diag::Diagnostic<R>) -> serde_json::Value {
     json!({
         "file": p.file,
         "line": p.pos.as_ref().map(|x| x.line),
@@ -159,15 +160,19 @@ fn problem_json(p: &Problem) -> serde_json::Value {
     })
 }
 
-fn report(ctx: &Ctx, problems: &[Problem]) -> Result<(), CliError> {
+/// Prints `problems` (loading or validation ones), one a line or as one JSON document, and
+/// their count on stderr; fails silently (exit 1) if there is any.
+fn report<R: RuleId>(ctx: &Ctx, problems: &[diag::Diagnostic<R>]) -> Result<(), CliError> {
     if ctx.json {
         out_json(
             &json!({ "ok": problems.is_empty(), "problems": problems.iter().map(problem_json).collect::<Vec<_>>() }),
         )?;
     } else {
+        let mut text = String::new();
         for p in problems {
-            outln(&p.to_string())?;
+            text.push_str(&format!("{p}\n"));
         }
+        out(text.as_bytes())?;
     }
     if problems.is_empty() {
         Ok(())
@@ -179,32 +184,9 @@ fn report(ctx: &Ctx, problems: &[Problem]) -> Result<(), CliError> {
     }
 }
 
-fn diagnostic_json(d: &Diagnostic) -> serde_json::Value {
-    json!({
-        "file": d.file,
-        "line": d.pos.as_ref().map(|x| x.line),
-        "column": d.pos.as_ref().map(|x| x.column),
-        "pointer": d.pointer,
-        "node": d.node,
-        "rule": d.rule.to_string(),
-        "message": d.message,
-    })
-}
-
+/// [`report`] for validation problems, which always fail.
 fn report_diagnostics(ctx: &Ctx, diags: &[Diagnostic]) -> Result<(), CliError> {
-    if ctx.json {
-        out_json(
-            &json!({ "ok": false, "problems": diags.iter().map(diagnostic_json).collect::<Vec<_>>() }),
-        )?;
-    } else {
-        let mut text = String::new();
-        for d in diags {
-            text.push_str(&format!("{d}\n"));
-        }
-        out(text.as_bytes())?;
-        eprintln!("{} problem(s)", diags.len());
-    }
-    Err(CliError::silent())
+    report(ctx, diags).and(Err(CliError::silent()))
 }
 
 fn check(ctx: &Ctx, args: &CheckArgs) -> Result<(), CliError> {
@@ -222,7 +204,7 @@ fn check(ctx: &Ctx, args: &CheckArgs) -> Result<(), CliError> {
         if !ctx.json {
             eprintln!("{n} nodes: ok (no manifest, so only their forms were checked)");
         }
-        return report(ctx, &[]);
+        return report(ctx, &[] as &[Problem]);
     }
     match validate(loaded.nodes) {
         Ok(v) => {
@@ -413,11 +395,7 @@ fn read_node(store: &aos::store::Store, id: &ObjectId) -> Result<Node, CliError>
 
 fn export(ctx: &Ctx, args: &ExportArgs) -> Result<(), CliError> {
     let store = ctx.store()?;
-    let prefix: IdPrefix = args
-        .id
-        .parse()
-        .map_err(|e: aos::object::IdError| CliError::user(e.to_string()))?;
-    let id = store.resolve(&prefix)?;
+    let id = super::refs::resolve(&store, &args.id)?;
     let Node::Manifest(manifest) = read_node(&store, &id)? else {
         return Err(CliError::user(format!(
             "{id} is an AIR node but not a manifest"

@@ -1,7 +1,7 @@
 //! `aos cat-object`: print a stored object.
 
 use aos::codec::{cbor, json};
-use aos::object::{IdPrefix, Kind};
+use aos::object::Kind;
 use serde_json::json;
 
 use super::{CliError, Ctx, out, out_json, outln};
@@ -28,11 +28,7 @@ pub struct CatObjectArgs {
 /// Runs `aos cat-object`.
 pub fn run(ctx: &Ctx, args: &CatObjectArgs) -> Result<(), CliError> {
     let store = ctx.store()?;
-    let prefix: IdPrefix = args
-        .id
-        .parse()
-        .map_err(|e: aos::object::IdError| CliError::user(e.to_string()))?;
-    let id = store.resolve(&prefix)?;
+    let id = super::refs::resolve(&store, &args.id)?;
     if args.kind || args.size {
         let (kind, size) = store.header(&id)?;
         if ctx.json {

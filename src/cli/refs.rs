@@ -69,7 +69,8 @@ fn parse_expected(store: &Store, s: Option<&str>) -> Result<Expected, CliError> 
     }
 }
 
-fn resolve(store: &Store, s: &str) -> Result<ObjectId, CliError> {
+/// Resolves an id or unique id prefix (`b3:` optional) in `store`.
+pub(crate) fn resolve(store: &Store, s: &str) -> Result<ObjectId, CliError> {
     let p: IdPrefix = s
         .parse()
         .map_err(|e: aos::object::IdError| CliError::user(e.to_string()))?;

@@ -150,18 +150,6 @@ pub enum WorldError {
     /// A snapshot does not fit the world that is to load it (other reducers, other cells).
     #[error("snapshot does not fit the world: {0}")]
     SnapshotMismatch(String),
-    /// A head move would not be a fast-forward; nothing moved.
-    #[error(
-        "world `{world}` is at {old}, and {new} does not descend from it (the histories diverged)"
-    )]
-    NotFastForward {
-        /// The world.
-        world: String,
-        /// Its head.
-        old: ObjectId,
-        /// The head it was to move to.
-        new: ObjectId,
-    },
     /// The replay reached the end of the requested history (internal to bounded replays).
     #[error("end of the requested history")]
     End,

@@ -17,6 +17,24 @@ fn map_err(e: WorldError) -> MapError {
     MapError::Store(Box::new(e))
 }
 
+/// The payload of `id`: from `mem` if it is held there, else read from the store as a `kind`
+/// object.
+fn held_or_read(
+    mem: &HashMap<ObjectId, Vec<u8>>,
+    store: &Store,
+    id: &ObjectId,
+    kind: Kind,
+) -> Result<Vec<u8>, WorldError> {
+    match mem.get(id) {
+        Some(b) => Ok(b.clone()),
+        None => read_kind(store, id, kind),
+    }
+}
+
+fn wasm(store: &Store, id: &ObjectId) -> Result<Vec<u8>, String> {
+    read_kind(store, id, Kind::Blob).map_err(|e| e.to_string())
+}
+
 /// Objects are written into a batch and readable from memory until it commits.
 pub(crate) struct Live<'s> {
     store: &'s Store,
@@ -55,10 +73,7 @@ impl<'s> Live<'s> {
 
 impl NodeStore for Live<'_> {
     fn get(&self, id: &ObjectId) -> Result<Vec<u8>, MapError> {
-        if let Some(b) = self.pending.get(id) {
-            return Ok(b.clone());
-        }
-        read_kind(self.store, id, Kind::MapNode).map_err(map_err)
+        held_or_read(&self.pending, self.store, id, Kind::MapNode).map_err(map_err)
     }
     fn put(&mut self, bytes: &[u8]) -> Result<ObjectId, MapError> {
         let id = self.add(Kind::MapNode, bytes).map_err(map_err)?;
@@ -69,10 +84,7 @@ impl NodeStore for Live<'_> {
 
 impl Host for Live<'_> {
     fn value(&self, id: &ObjectId) -> Result<Vec<u8>, WorldError> {
-        if let Some(b) = self.pending.get(id) {
-            return Ok(b.clone());
-        }
-        read_kind(self.store, id, Kind::Value)
+        held_or_read(&self.pending, self.store, id, Kind::Value)
     }
     fn put_value(&mut self, id: &ObjectId, bytes: &[u8]) -> Result<(), WorldError> {
         if !self.pending.contains_key(id) {
@@ -82,7 +94,7 @@ impl Host for Live<'_> {
         Ok(())
     }
     fn wasm(&self, id: &ObjectId) -> Result<Vec<u8>, String> {
-        read_kind(self.store, id, Kind::Blob).map_err(|e| e.to_string())
+        wasm(self.store, id)
     }
     fn control_plane(&self, manifest: &ObjectId) -> Result<Validated, WorldError> {
         load_control_plane(self.store, manifest)
@@ -115,10 +127,7 @@ impl<'s> Scratch<'s> {
 
 impl NodeStore for Scratch<'_> {
     fn get(&self, id: &ObjectId) -> Result<Vec<u8>, MapError> {
-        if let Some(b) = self.mem.get(id) {
-            return Ok(b.clone());
-        }
-        read_kind(self.store, id, Kind::MapNode).map_err(map_err)
+        held_or_read(&self.mem, self.store, id, Kind::MapNode).map_err(map_err)
     }
     fn put(&mut self, bytes: &[u8]) -> Result<ObjectId, MapError> {
         let id = object::hash(Kind::MapNode, bytes);
@@ -129,17 +138,14 @@ impl NodeStore for Scratch<'_> {
 
 impl Host for Scratch<'_> {
     fn value(&self, id: &ObjectId) -> Result<Vec<u8>, WorldError> {
-        if let Some(b) = self.mem.get(id) {
-            return Ok(b.clone());
-        }
-        read_kind(self.store, id, Kind::Value)
+        held_or_read(&self.mem, self.store, id, Kind::Value)
     }
     fn put_value(&mut self, id: &ObjectId, bytes: &[u8]) -> Result<(), WorldError> {
         self.mem.insert(*id, bytes.to_vec());
         Ok(())
     }
     fn wasm(&self, id: &ObjectId) -> Result<Vec<u8>, String> {
-        read_kind(self.store, id, Kind::Blob).map_err(|e| e.to_string())
+        wasm(self.store, id)
     }
     fn control_plane(&self, manifest: &ObjectId) -> Result<Validated, WorldError> {
         load_control_plane(self.store, manifest)

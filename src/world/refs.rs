@@ -112,19 +112,6 @@ pub enum WorldRefError {
         /// What it was.
         actual: Option<ObjectId>,
     },
-    /// A world would move to a head that does not descend from its current one; nothing
-    /// moved.
-    #[error(
-        "world `{world}` is at {old}, and {new} does not descend from it (the histories diverged)"
-    )]
-    NotFastForward {
-        /// The world.
-        world: String,
-        /// Its head.
-        old: ObjectId,
-        /// The head it was to move to.
-        new: ObjectId,
-    },
     /// Reading or moving a ref failed.
     #[error(transparent)]
     Ref(#[from] RefError),
@@ -152,9 +139,6 @@ impl From<WorldRefError> for WorldError {
             .into(),
             WorldRefError::Exists(w) => WorldError::Exists(w),
             WorldRefError::Moved { world, .. } => WorldError::Moved(world),
-            WorldRefError::NotFastForward { world, old, new } => {
-                WorldError::NotFastForward { world, old, new }
-            }
             WorldRefError::Ref(r) => WorldError::Ref(r),
             WorldRefError::History(h) => *h,
         }
