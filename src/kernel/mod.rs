@@ -15,7 +15,6 @@
 pub mod entry;
 pub mod envelope;
 pub mod error;
-mod fields;
 pub mod input;
 pub mod machine;
 pub mod mapnode;
@@ -23,5 +22,5 @@ pub mod program;
 pub mod replay;
 pub mod snapshot;
 
+pub use crate::codec::shape::ShapeError;
 pub use error::{Divergence, Refused, StateChange, WorldError};
-pub use fields::ShapeError;
