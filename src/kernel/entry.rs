@@ -14,7 +14,9 @@
 //! versions add as new words.
 
 use crate::codec::cbor::{self, Value};
-use crate::kernel::fields::{Builder, Reader, ShapeError, as_array, as_text, shape};
+use crate::codec::shape::{
+    Fields, MapEncoder, MapWrite, MapWriter, Member, Path, Problem, ShapeError,
+};
 use crate::object::{self, Kind, ObjectId};
 use crate::wasm::Limits;
 
@@ -148,32 +150,62 @@ pub enum EntryError {
     #[error(transparent)]
     Cbor(#[from] cbor::DecodeError),
     /// Canonical CBOR of the wrong shape.
-    #[error("not a journal entry: {0}")]
+    #[error("not a journal entry: {}", describe(.0))]
     Shape(#[from] ShapeError),
+}
+
+/// A shape problem of a kernel object (a journal entry, a snapshot, a lineage) in the words
+/// of the objects spec's reader: ``at `/height`: missing``.
+#[must_use]
+pub fn describe(e: &ShapeError) -> String {
+    format!("at `{}`: {}", e.path, words(&e.problem))
+}
+
+/// [`describe`]'s words for `problem`, without the pointer.
+#[must_use]
+pub fn words(problem: &Problem) -> String {
+    match problem {
+        Problem::NotAMap { .. } => "expected a map".into(),
+        Problem::NonTextKey { .. } => "unexpected non-text key".into(),
+        Problem::Missing { .. } => "missing".into(),
+        // The first, as the spec's reader names it.
+        Problem::Unknown { keys, .. } => match keys.first() {
+            Some(k) => format!("unexpected member `{k}`"),
+            None => "unexpected member".into(),
+        },
+        Problem::WrongType { expected, .. } => format!("expected {expected}"),
+        Problem::OutOfRange { range } => format!("expected a {range}"),
+        Problem::Invalid(m) => m.clone(),
+    }
+}
+
+/// A problem in the reader's own words at member `key` of the entry, which may be absent.
+fn at(key: &str, message: impl Into<String>) -> ShapeError {
+    ShapeError::invalid(&Path::ROOT.key(key), message)
 }
 
 impl Entry {
     /// The canonical value of this entry.
     #[must_use]
     pub fn to_value(&self) -> Value {
-        let mut b = Builder::new();
+        let mut b = MapWriter::with_capacity(9);
         b.nat("height", self.height);
         if let Some(p) = &self.prev {
             b.link("prev", p);
         }
         match &self.body {
             Body::Genesis(g) => {
-                b.text("kind", "genesis");
-                b.nat("format", FORMAT);
-                b.link("manifest", &g.manifest);
-                let mut mods = Builder::new();
+                let mut mods = MapWriter::with_capacity(g.modules.len());
                 for (n, id) in &g.modules {
                     mods.link(n, id);
                 }
-                b.put("modules", mods.done());
-                b.put("limits", g.limits.to_cbor());
-                b.nat("snapshot_every", g.snapshot_every);
-                b.nat("max_derived", g.max_derived);
+                b.text("kind", "genesis")
+                    .nat("format", FORMAT)
+                    .link("manifest", &g.manifest)
+                    .put("modules", mods.done())
+                    .put("limits", g.limits.to_cbor())
+                    .nat("snapshot_every", g.snapshot_every)
+                    .nat("max_derived", g.max_derived);
             }
             Body::Event(e) => {
                 b.text("kind", "event");
@@ -186,42 +218,34 @@ impl Entry {
                         reducer,
                         cell,
                     } => {
-                        b.text("origin", "derived");
-                        let mut c = Builder::new();
-                        c.nat("height", *cause).text("reducer", reducer);
-                        if let Some(k) = cell {
-                            c.put("cell", k.clone());
-                        }
-                        b.put("cause", c.done());
+                        let mut c = MapWriter::with_capacity(3);
+                        c.nat("height", *cause)
+                            .text("reducer", reducer)
+                            .opt_put("cell", cell.clone());
+                        b.text("origin", "derived").put("cause", c.done());
                     }
                 }
-                b.text("schema", &e.schema);
-                b.put("value", e.value.clone());
-                if let Some(k) = &e.key {
-                    b.put("key", k.clone());
-                }
-                b.put(
-                    "steps",
-                    Value::Array(e.steps.iter().map(Step::to_value).collect()),
-                );
+                b.text("schema", &e.schema)
+                    .put("value", e.value.clone())
+                    .opt_put("key", e.key.clone())
+                    .put(
+                        "steps",
+                        Value::Array(e.steps.iter().map(Step::to_value).collect()),
+                    );
             }
             Body::Fault(f) => {
-                b.text("kind", "fault");
-                b.nat("cause", f.cause);
-                b.text("reducer", &f.reducer);
-                if let Some(k) = &f.cell {
-                    b.put("cell", k.clone());
-                }
-                b.text("code", &f.code);
-                b.text("message", &f.message);
+                b.text("kind", "fault")
+                    .nat("cause", f.cause)
+                    .text("reducer", &f.reducer)
+                    .opt_put("cell", f.cell.clone())
+                    .text("code", &f.code)
+                    .text("message", &f.message);
             }
             Body::Snapshot { snapshot } => {
-                b.text("kind", "snapshot");
-                b.link("snapshot", snapshot);
+                b.text("kind", "snapshot").link("snapshot", snapshot);
             }
             Body::Manifest { manifest } => {
-                b.text("kind", "manifest");
-                b.link("manifest", manifest);
+                b.text("kind", "manifest").link("manifest", manifest);
             }
         }
         b.done()
@@ -246,20 +270,13 @@ impl Entry {
         let derived = matches!(e.origin, Origin::Derived { .. });
         let n =
             6 + u64::from(e.key.is_some()) + u64::from(self.prev.is_some()) + u64::from(derived);
-        cbor::write_head(&mut out, 5, n);
-        let text = |out: &mut Vec<u8>, t: &str| {
-            cbor::write_head(out, 3, t.len() as u64);
-            out.extend_from_slice(t.as_bytes());
-        };
+        let mut m = MapEncoder::new(&mut out, n);
         if let Some(k) = &e.key {
-            text(&mut out, "key");
-            cbor::encode_into(k, &mut out);
+            m.value("key", k);
         }
-        text(&mut out, "kind");
-        text(&mut out, "event");
+        m.text("kind", "event");
         if let Some(p) = &self.prev {
-            text(&mut out, "prev");
-            cbor::encode_into(&Value::Link(*p), &mut out);
+            m.link("prev", p);
         }
         if let Origin::Derived {
             cause,
@@ -267,46 +284,23 @@ impl Entry {
             cell,
         } = &e.origin
         {
-            text(&mut out, "cause");
-            let mut c = Builder::new();
-            c.nat("height", *cause).text("reducer", reducer);
+            // `cell`, `height`, `reducer`.
+            let mut c = m.map("cause", 2 + u64::from(cell.is_some()));
             if let Some(k) = cell {
-                c.put("cell", k.clone());
+                c.value("cell", k);
             }
-            cbor::encode_into(&c.done(), &mut out);
+            c.nat("height", *cause).text("reducer", reducer);
+            c.finish();
         }
-        text(&mut out, "steps");
-        cbor::write_head(&mut out, 4, e.steps.len() as u64);
+        let steps = m.array("steps", e.steps.len() as u64);
         for st in &e.steps {
-            if st.effects.is_empty() {
-                // `cell`, `state`, `reducer`.
-                cbor::write_head(&mut out, 5, 2 + u64::from(st.cell.is_some()));
-                if let Some(c) = &st.cell {
-                    text(&mut out, "cell");
-                    cbor::encode_into(c, &mut out);
-                }
-                text(&mut out, "state");
-                match &st.state {
-                    Some(id) => {
-                        cbor::write_head(&mut out, 2, 32);
-                        out.extend_from_slice(id.as_bytes());
-                    }
-                    None => out.push(0xf6),
-                }
-                text(&mut out, "reducer");
-                text(&mut out, &st.reducer);
-            } else {
-                cbor::encode_into(&st.to_value(), &mut out);
-            }
+            st.encode_into(steps);
         }
-        text(&mut out, "value");
-        cbor::encode_into(&e.value, &mut out);
-        text(&mut out, "height");
-        cbor::write_head(&mut out, 0, self.height);
-        text(&mut out, "origin");
-        text(&mut out, if derived { "derived" } else { "ingress" });
-        text(&mut out, "schema");
-        text(&mut out, &e.schema);
+        m.value("value", &e.value)
+            .nat("height", self.height)
+            .text("origin", if derived { "derived" } else { "ingress" })
+            .text("schema", &e.schema);
+        m.finish();
         out
     }
 
@@ -322,118 +316,50 @@ impl Entry {
     /// Reads an entry from its canonical value.
     ///
     /// # Errors
-    /// [`ShapeError`] naming the offending member.
+    /// [`ShapeError`] naming the offending member ([`describe`] words it as the spec does).
     pub fn from_value(v: &Value) -> Result<Self, ShapeError> {
-        let mut r = Reader::new(v, "")?;
-        let height = r.nat("height")?;
-        let prev = r.opt_link("prev")?;
-        let kind = r.text("kind")?;
+        let mut r = Fields::open(v, &Path::ROOT, "a journal entry")?.missing_at_member();
+        let height = r.req("height")?.u64()?;
+        let prev = r.opt("prev").map(|m| m.link()).transpose()?;
+        let kind = r.req("kind")?;
         if (height == 0) != prev.is_none() {
-            return Err(shape(
-                "/prev",
+            return Err(at(
+                "prev",
                 "exactly the entries of height 0 have no predecessor",
             ));
         }
-        let body = match kind.as_str() {
+        let body = match kind.text()? {
             "genesis" => {
                 if height != 0 {
-                    return Err(shape("/height", "a genesis entry has height 0"));
+                    return Err(at("height", "a genesis entry has height 0"));
                 }
-                let format = r.nat("format")?;
-                if format != FORMAT {
-                    return Err(shape(
-                        "/format",
-                        format!("journal format {format} is not supported (this is {FORMAT})"),
-                    ));
-                }
-                let manifest = r.link("manifest")?;
-                let Value::Map(m) = r.req("modules")? else {
-                    return Err(shape("/modules", "expected a map"));
-                };
-                let mut modules = Vec::with_capacity(m.len());
-                for (k, v) in m.entries() {
-                    let name = as_text(k, "/modules")?.to_owned();
-                    let Value::Link(id) = v else {
-                        return Err(shape(&format!("/modules/{name}"), "expected a link"));
-                    };
-                    modules.push((name, *id));
-                }
-                let limits = Limits::from_cbor(r.req("limits")?)
-                    .map_err(|e| shape("/limits", e.to_string()))?;
-                let snapshot_every = r.nat("snapshot_every")?;
-                let max_derived = r.nat("max_derived")?;
-                Body::Genesis(Genesis {
-                    manifest,
-                    modules,
-                    limits,
-                    snapshot_every,
-                    max_derived,
-                })
+                Body::Genesis(Genesis::read(&mut r)?)
             }
             _ if height == 0 => {
-                return Err(shape("/kind", "the entry of height 0 must be a genesis"));
+                return Err(kind.invalid("the entry of height 0 must be a genesis"));
             }
-            "event" => {
-                let origin = match r.text("origin")?.as_str() {
-                    "ingress" => Origin::Ingress,
-                    "derived" => {
-                        let mut c = Reader::new(r.req("cause")?, "/cause")?;
-                        let cause = c.nat("height")?;
-                        let reducer = c.text("reducer")?;
-                        let cell = c.opt("cell").cloned();
-                        c.finish()?;
-                        if cause >= height {
-                            return Err(shape("/cause/height", "a cause precedes its effect"));
-                        }
-                        Origin::Derived {
-                            cause,
-                            reducer,
-                            cell,
-                        }
-                    }
-                    o => return Err(shape("/origin", format!("unknown origin `{o}`"))),
-                };
-                let schema = r.text("schema")?;
-                let value = r.req("value")?.clone();
-                let key = r.opt("key").cloned();
-                let steps = as_array(r.req("steps")?, "/steps")?
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| {
-                        Step::from_value(s).map_err(|mut e| {
-                            e.path = format!("/steps/{i}{}", e.path);
-                            e
-                        })
-                    })
-                    .collect::<Result<_, _>>()?;
-                Body::Event(Event {
-                    origin,
-                    schema,
-                    value,
-                    key,
-                    steps,
-                })
-            }
+            "event" => Body::Event(Event::read(&mut r, height)?),
             "fault" => {
-                let cause = r.nat("cause")?;
+                let c = r.req("cause")?;
+                let cause = c.u64()?;
                 if cause >= height {
-                    return Err(shape("/cause", "a cause precedes its effect"));
+                    return Err(c.invalid("a cause precedes its effect"));
                 }
                 Body::Fault(Fault {
                     cause,
-                    reducer: r.text("reducer")?,
-                    cell: r.opt("cell").cloned(),
-                    code: r.text("code")?,
-                    message: r.text("message")?,
+                    reducer: r.req("reducer")?.text()?.to_owned(),
+                    cell: r.opt("cell").map(|m| m.value.clone()),
+                    code: r.req("code")?.text()?.to_owned(),
+                    message: r.req("message")?.text()?.to_owned(),
                 })
             }
             "snapshot" => Body::Snapshot {
-                snapshot: r.link("snapshot")?,
+                snapshot: r.req("snapshot")?.link()?,
             },
             "manifest" => Body::Manifest {
-                manifest: r.link("manifest")?,
+                manifest: r.req("manifest")?.link()?,
             },
-            k => return Err(shape("/kind", format!("unknown entry kind `{k}`"))),
+            k => return Err(kind.invalid(format!("unknown entry kind `{k}`"))),
         };
         r.finish()?;
         Ok(Self { height, prev, body })
@@ -452,27 +378,101 @@ impl Entry {
     }
 }
 
+/// The members of an entry being read.
+type EntryFields<'v, 'p> = Fields<'v, 'p, Value>;
+
+impl Genesis {
+    /// Reads the members of a genesis entry after `kind`.
+    fn read(r: &mut EntryFields<'_, '_>) -> Result<Self, ShapeError> {
+        let f = r.req("format")?;
+        let format = f.u64()?;
+        if format != FORMAT {
+            return Err(f.invalid(format!(
+                "journal format {format} is not supported (this is {FORMAT})"
+            )));
+        }
+        let manifest = r.req("manifest")?.link()?;
+        let modules = r
+            .req("modules")?
+            .entries()?
+            .map(|m| {
+                let (name, id) = m?;
+                Ok((name.to_owned(), id.link()?))
+            })
+            .collect::<Result<_, ShapeError>>()?;
+        let l = r.req("limits")?;
+        let limits = Limits::from_cbor(l.value).map_err(|e| l.invalid(e.to_string()))?;
+        Ok(Self {
+            manifest,
+            modules,
+            limits,
+            snapshot_every: r.req("snapshot_every")?.u64()?,
+            max_derived: r.req("max_derived")?.u64()?,
+        })
+    }
+}
+
+impl Event {
+    /// Reads the members of an event entry of height `height` after `kind`.
+    fn read(r: &mut EntryFields<'_, '_>, height: u64) -> Result<Self, ShapeError> {
+        let o = r.req("origin")?;
+        let origin = match o.text()? {
+            "ingress" => Origin::Ingress,
+            "derived" => {
+                let m = r.req("cause")?;
+                let mut c = m.fields("a cause")?.missing_at_member();
+                let h = c.req("height")?;
+                let cause = h.u64()?;
+                let reducer = c.req("reducer")?.text()?.to_owned();
+                let cell = c.opt("cell").map(|m| m.value.clone());
+                c.finish()?;
+                if cause >= height {
+                    return Err(h.invalid("a cause precedes its effect"));
+                }
+                Origin::Derived {
+                    cause,
+                    reducer,
+                    cell,
+                }
+            }
+            other => return Err(o.invalid(format!("unknown origin `{other}`"))),
+        };
+        let schema = r.req("schema")?.text()?.to_owned();
+        let value = r.req("value")?.value.clone();
+        let key = r.opt("key").map(|m| m.value.clone());
+        let steps = r
+            .req("steps")?
+            .items()?
+            .map(Step::read)
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            origin,
+            schema,
+            value,
+            key,
+            steps,
+        })
+    }
+}
+
 impl Step {
     fn to_value(&self) -> Value {
-        let mut b = Builder::new();
-        b.text("reducer", &self.reducer);
-        if let Some(k) = &self.cell {
-            b.put("cell", k.clone());
-        }
+        let mut b = MapWriter::with_capacity(4);
+        b.text("reducer", &self.reducer)
+            .opt_put("cell", self.cell.clone());
         match &self.state {
             Some(id) => b.digest("state", id),
-            None => b.put("state", Value::Null),
+            None => b.null("state"),
         };
         if !self.effects.is_empty() {
             let effects = self
                 .effects
                 .iter()
                 .map(|e| {
-                    let mut x = Builder::new();
-                    x.text("kind", &e.kind).put("params", e.params.clone());
-                    if let Some(s) = &e.cap_slot {
-                        x.text("cap_slot", s);
-                    }
+                    let mut x = MapWriter::with_capacity(3);
+                    x.text("kind", &e.kind)
+                        .put("params", e.params.clone())
+                        .opt_text("cap_slot", e.cap_slot.as_deref());
                     x.done()
                 })
                 .collect();
@@ -481,35 +481,46 @@ impl Step {
         b.done()
     }
 
-    /// Reads a step; error paths are relative to the step.
-    fn from_value(v: &Value) -> Result<Self, ShapeError> {
-        let path = "";
-        let mut r = Reader::new(v, path)?;
-        let reducer = r.text("reducer")?;
-        let cell = r.opt("cell").cloned();
-        let state = r.digest_or_null("state")?;
+    /// Appends [`Step::to_value`]'s encoding to `out`, written directly in canonical key
+    /// order: `cell`, `state`, `effects`, `reducer`; an effect's `kind`, `params`, `cap_slot`.
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        let effects = !self.effects.is_empty();
+        let mut m = MapEncoder::new(out, 2 + u64::from(self.cell.is_some()) + u64::from(effects));
+        if let Some(c) = &self.cell {
+            m.value("cell", c);
+        }
+        m.opt_bytes(
+            "state",
+            self.state.as_ref().map(|id| id.as_bytes().as_slice()),
+        );
+        if effects {
+            let list = m.array("effects", self.effects.len() as u64);
+            for e in &self.effects {
+                let mut x = MapEncoder::new(list, 2 + u64::from(e.cap_slot.is_some()));
+                x.text("kind", &e.kind).value("params", &e.params);
+                if let Some(s) = &e.cap_slot {
+                    x.text("cap_slot", s);
+                }
+                x.finish();
+            }
+        }
+        m.text("reducer", &self.reducer);
+        m.finish();
+    }
+
+    /// Reads the step `m`.
+    fn read(m: Member<'_, '_, Value>) -> Result<Self, ShapeError> {
+        let mut r = m.fields("a step")?.missing_at_member();
+        let reducer = r.req("reducer")?.text()?.to_owned();
+        let cell = r.opt("cell").map(|m| m.value.clone());
+        let state = r.req("state")?.or_null(|m| m.digest())?;
         let effects = match r.opt("effects") {
             None => Vec::new(),
-            Some(v) => {
-                let p = format!("{path}/effects");
-                let list = as_array(v, &p)?;
-                if list.is_empty() {
-                    return Err(shape(&p, "an empty list is written by omission"));
+            Some(list) => {
+                if list.array()?.is_empty() {
+                    return Err(list.invalid("an empty list is written by omission"));
                 }
-                list.iter()
-                    .enumerate()
-                    .map(|(i, e)| {
-                        let at = format!("{p}/{i}");
-                        let mut x = Reader::new(e, &at)?;
-                        let eff = Effect {
-                            kind: x.text("kind")?,
-                            params: x.req("params")?.clone(),
-                            cap_slot: x.opt_text("cap_slot")?,
-                        };
-                        x.finish()?;
-                        Ok(eff)
-                    })
-                    .collect::<Result<_, ShapeError>>()?
+                list.items()?.map(Effect::read).collect::<Result<_, _>>()?
             }
         };
         r.finish()?;
@@ -519,6 +530,23 @@ impl Step {
             state,
             effects,
         })
+    }
+}
+
+impl Effect {
+    /// Reads the effect intent `m`.
+    fn read(m: Member<'_, '_, Value>) -> Result<Self, ShapeError> {
+        let mut r = m.fields("an effect")?.missing_at_member();
+        let effect = Self {
+            kind: r.req("kind")?.text()?.to_owned(),
+            params: r.req("params")?.value.clone(),
+            cap_slot: r
+                .opt("cap_slot")
+                .map(|m| m.text().map(str::to_owned))
+                .transpose()?,
+        };
+        r.finish()?;
+        Ok(effect)
     }
 }
 
@@ -676,7 +704,29 @@ mod tests {
         let err = Entry::decode(&fault.encode().0).unwrap_err();
         assert!(err.to_string().contains("/cause"), "{err}");
 
-        assert!(Entry::decode(&[0xa0]).is_err());
+        // Missing members are reported at their own pointer, in the spec reader's words.
+        assert_eq!(
+            Entry::decode(&[0xa0]).unwrap_err().to_string(),
+            "not a journal entry: at `/height`: missing"
+        );
+        // Pointers escape member names: a module named `demo/A@1` is `/modules/demo~1A@1`.
+        let mut v = samples()[0].to_value();
+        if let Value::Map(m) = &mut v
+            && let Some(Value::Map(mods)) = m.get_text("modules").cloned()
+        {
+            let mut mods = mods;
+            mods.insert(Value::Text("demo/A@1".into()), Value::Null);
+            m.insert(Value::Text("modules".into()), Value::Map(mods));
+        }
+        let err = Entry::decode(&cbor::encode(&v)).unwrap_err();
+        let EntryError::Shape(shape) = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(shape.path, "/modules/demo~1A@1", "{err}");
+        assert_eq!(
+            err.to_string(),
+            "not a journal entry: at `/modules/demo~1A@1`: expected a link"
+        );
         assert!(Entry::decode(b"junk").is_err());
     }
 }

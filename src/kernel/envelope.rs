@@ -10,7 +10,8 @@
 //! only, each with the right type. Absent `domain_events` and `effects` mean empty lists, an
 //! absent `ann` means null; `state` must always be present.
 
-use crate::codec::cbor::{self, Map, Value, write_head};
+use crate::codec::cbor::{self, Value};
+use crate::codec::shape::{Fields, MapEncoder, Member, Path, Problem, ShapeError};
 
 /// The input to one `step` call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,38 +45,21 @@ pub fn encode_input(input: &StepInput<'_>, out: &mut Vec<u8>) {
             + input.event_key.map_or(0, <[u8]>::len)
             + input.ctx_key.map_or(0, <[u8]>::len),
     );
-    out.push(0xa4); // map(4)
-    out.extend_from_slice(b"\x63ctx\xa2\x63key");
-    opt_bytes(out, input.ctx_key);
-    out.extend_from_slice(b"\x69cell_mode");
-    out.push(if input.cell_mode { 0xf5 } else { 0xf4 });
-    out.extend_from_slice(b"\x65event");
+    let mut m = MapEncoder::new(out, 4);
+    let mut ctx = m.map("ctx", 2);
+    ctx.opt_bytes("key", input.ctx_key)
+        .bool("cell_mode", input.cell_mode);
+    ctx.finish();
+    let mut event = m.map("event", 2 + u64::from(input.event_key.is_some()));
     if let Some(key) = input.event_key {
-        out.extend_from_slice(b"\xa3\x63key");
-        bytes(out, key);
-    } else {
-        out.push(0xa2);
+        event.bytes("key", key);
     }
-    out.extend_from_slice(b"\x65value");
-    bytes(out, input.value);
-    out.extend_from_slice(b"\x66schema");
-    write_head(out, 3, input.schema.len() as u64);
-    out.extend_from_slice(input.schema.as_bytes());
-    out.extend_from_slice(b"\x65state");
-    opt_bytes(out, input.state);
-    out.extend_from_slice(b"\x67version\x01");
-}
-
-fn bytes(out: &mut Vec<u8>, b: &[u8]) {
-    write_head(out, 2, b.len() as u64);
-    out.extend_from_slice(b);
-}
-
-fn opt_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
-    match b {
-        Some(b) => bytes(out, b),
-        None => out.push(0xf6),
-    }
+    event
+        .bytes("value", input.value)
+        .text("schema", input.schema);
+    event.finish();
+    m.opt_bytes("state", input.state).nat("version", 1);
+    m.finish();
 }
 
 /// What one `step` call returned.
@@ -117,8 +101,8 @@ pub struct EmittedEffect {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("reducer output{}: {message}", at(path))]
 pub struct OutputError {
-    /// Where in the envelope, as a JSON-pointer-like path (`/domain_events/2/schema`); empty
-    /// for the envelope as a whole.
+    /// Where in the envelope, as a JSON pointer (`/domain_events/2/schema`); empty for the
+    /// envelope as a whole.
     pub path: String,
     /// What is wrong there.
     pub message: String,
@@ -132,175 +116,130 @@ fn at(path: &str) -> String {
     }
 }
 
-fn fail<T>(path: impl Into<String>, message: impl Into<String>) -> Result<T, OutputError> {
-    Err(OutputError {
-        path: path.into(),
-        message: message.into(),
-    })
+/// Shape problems in the envelope's words (recorded in fault entries, so they never change).
+impl From<ShapeError> for OutputError {
+    fn from(e: ShapeError) -> Self {
+        let message = match e.problem {
+            Problem::NotAMap { found, .. } => format!("expected a map, found {found}"),
+            Problem::NonTextKey { found, .. } => format!("map key is {found}, not text"),
+            Problem::Missing { key, .. } => format!("missing `{key}`"),
+            Problem::Unknown { keys, .. } => format!("unknown key `{}`", keys.join("`, `")),
+            p => p.to_string(),
+        };
+        Self {
+            path: e.path,
+            message,
+        }
+    }
 }
 
 /// Decodes a reducer's output bytes leniently ([`cbor::decode_lenient`]), checking the
 /// envelope shape.
 ///
 /// # Errors
-/// [`OutputError`] naming the path of the first problem: bytes that are not CBOR of the
-/// data model (path empty), a top level that is not a map, a missing `state`, an unknown or
-/// non-text key, a member of the wrong type, or an empty `schema` / `kind`.
+/// [`OutputError`] naming the path of the first problem, in the order the maps hold their
+/// members: bytes that are not CBOR of the data model (path empty), a top level that is not a
+/// map, a missing `state`, an unknown or non-text key, a member of the wrong type, or an
+/// empty `schema` / `kind`.
 pub fn decode_output(bytes: &[u8]) -> Result<StepOutput, OutputError> {
-    let value = match cbor::decode_lenient(bytes) {
-        Ok(v) => v,
-        Err(e) => return fail("", e.to_string()),
-    };
-    let Value::Map(map) = value else {
-        return fail("", format!("expected a map, found {}", type_name(&value)));
-    };
+    let value = cbor::decode_lenient(bytes).map_err(|e| OutputError {
+        path: String::new(),
+        message: e.to_string(),
+    })?;
+    Ok(output(&value)?)
+}
+
+/// An envelope value being read, and where it sits.
+type Item<'v, 'p> = Member<'v, 'p, Value>;
+
+fn output(value: &Value) -> Result<StepOutput, ShapeError> {
+    let mut f = Fields::open(value, &Path::ROOT, "the output")?;
     let mut state = None;
     let mut out = StepOutput::default();
-    for (key, v) in map_entries(map, "")? {
-        match key.as_str() {
-            "state" => state = Some(opt_bytes_of(v, "/state")?),
-            "ann" => out.ann = opt_bytes_of(v, "/ann")?,
-            "domain_events" => {
-                for (i, item) in opt_array_of(v, "/domain_events")?.into_iter().enumerate() {
-                    out.domain_events
-                        .push(event(item, &format!("/domain_events/{i}"))?);
-                }
-            }
-            "effects" => {
-                for (i, item) in opt_array_of(v, "/effects")?.into_iter().enumerate() {
-                    out.effects.push(effect(item, &format!("/effects/{i}"))?);
-                }
-            }
-            other => return fail("", format!("unknown key `{other}`")),
+    f.each(|key, m| {
+        match key {
+            "state" => state = Some(opt_bytes_of(&m)?),
+            "ann" => out.ann = opt_bytes_of(&m)?,
+            "domain_events" => out.domain_events = opt_list(&m, event)?,
+            "effects" => out.effects = opt_list(&m, effect)?,
+            _ => return Ok(false),
         }
-    }
-    match state {
-        Some(s) => out.state = s,
-        None => return fail("", "missing `state`"),
-    }
+        Ok::<_, ShapeError>(true)
+    })?;
+    out.state = state.ok_or_else(|| f.missing("state"))?;
     Ok(out)
 }
 
-fn event(v: Value, path: &str) -> Result<EmittedEvent, OutputError> {
-    let map = map_of(v, path)?;
+fn event(m: Item<'_, '_>) -> Result<EmittedEvent, ShapeError> {
+    let mut f = m.fields("an event")?;
     let (mut schema, mut value, mut key) = (None, None, None);
-    for (k, v) in map_entries(map, path)? {
-        match k.as_str() {
-            "schema" => schema = Some(nonempty_text_of(v, &format!("{path}/schema"))?),
-            "value" => value = Some(bytes_of(v, &format!("{path}/value"))?),
-            "key" => key = opt_bytes_of(v, &format!("{path}/key"))?,
-            other => return fail(path, format!("unknown key `{other}`")),
+    f.each(|k, m| {
+        match k {
+            "schema" => schema = Some(nonempty_text_of(&m)?),
+            "value" => value = Some(m.bytes()?.to_vec()),
+            "key" => key = opt_bytes_of(&m)?,
+            _ => return Ok(false),
         }
-    }
-    let Some(schema) = schema else {
-        return fail(path, "missing `schema`");
-    };
-    let Some(value) = value else {
-        return fail(path, "missing `value`");
-    };
-    Ok(EmittedEvent { schema, value, key })
+        Ok::<_, ShapeError>(true)
+    })?;
+    Ok(EmittedEvent {
+        schema: schema.ok_or_else(|| f.missing("schema"))?,
+        value: value.ok_or_else(|| f.missing("value"))?,
+        key,
+    })
 }
 
-fn effect(v: Value, path: &str) -> Result<EmittedEffect, OutputError> {
-    let map = map_of(v, path)?;
+fn effect(m: Item<'_, '_>) -> Result<EmittedEffect, ShapeError> {
+    let mut f = m.fields("an effect")?;
     let (mut kind, mut params, mut cap_slot) = (None, None, None);
-    for (k, v) in map_entries(map, path)? {
-        match k.as_str() {
-            "kind" => kind = Some(nonempty_text_of(v, &format!("{path}/kind"))?),
-            "params_cbor" => params = Some(bytes_of(v, &format!("{path}/params_cbor"))?),
+    f.each(|k, m| {
+        match k {
+            "kind" => kind = Some(nonempty_text_of(&m)?),
+            "params_cbor" => params = Some(m.bytes()?.to_vec()),
             "cap_slot" => {
-                let p = format!("{path}/cap_slot");
-                cap_slot = match v {
-                    Value::Null => None,
-                    Value::Text(t) => Some(t),
-                    other => return fail(p, expected("text or null", &other)),
-                }
+                cap_slot = m
+                    .or_null(|m| m.text().map(str::to_owned))
+                    .map_err(|_| m.wrong_type("text or null"))?;
             }
-            other => return fail(path, format!("unknown key `{other}`")),
+            _ => return Ok(false),
         }
-    }
-    let Some(kind) = kind else {
-        return fail(path, "missing `kind`");
-    };
-    let Some(params_cbor) = params else {
-        return fail(path, "missing `params_cbor`");
-    };
+        Ok::<_, ShapeError>(true)
+    })?;
     Ok(EmittedEffect {
-        kind,
-        params_cbor,
+        kind: kind.ok_or_else(|| f.missing("kind"))?,
+        params_cbor: params.ok_or_else(|| f.missing("params_cbor"))?,
         cap_slot,
     })
 }
 
-/// The entries of `map` with their text keys; any other key is an error at `path`.
-fn map_entries(map: Map, path: &str) -> Result<Vec<(String, Value)>, OutputError> {
-    map.into_entries()
-        .into_iter()
-        .map(|(k, v)| match k {
-            Value::Text(t) => Ok((t, v)),
-            other => fail(path, format!("map key is {}, not text", type_name(&other))),
-        })
-        .collect()
-}
-
-fn map_of(v: Value, path: &str) -> Result<Map, OutputError> {
-    match v {
-        Value::Map(m) => Ok(m),
-        other => fail(path, expected("a map", &other)),
-    }
-}
-
-fn opt_array_of(v: Value, path: &str) -> Result<Vec<Value>, OutputError> {
-    match v {
-        Value::Array(items) => Ok(items),
+/// The items of the list `m` (null: none), each read with `item`.
+fn opt_list<U>(
+    m: &Item<'_, '_>,
+    item: impl Fn(Item<'_, '_>) -> Result<U, ShapeError>,
+) -> Result<Vec<U>, ShapeError> {
+    match m.value {
         Value::Null => Ok(Vec::new()),
-        other => fail(path, expected("an array or null", &other)),
+        Value::Array(_) => m.items()?.map(item).collect(),
+        _ => Err(m.wrong_type("an array or null")),
     }
 }
 
-fn bytes_of(v: Value, path: &str) -> Result<Vec<u8>, OutputError> {
-    match v {
-        Value::Bytes(b) => Ok(b),
-        other => fail(path, expected("a byte string", &other)),
-    }
+fn opt_bytes_of(m: &Item<'_, '_>) -> Result<Option<Vec<u8>>, ShapeError> {
+    m.or_null(|m| m.bytes().map(<[u8]>::to_vec))
+        .map_err(|_| m.wrong_type("a byte string or null"))
 }
 
-fn opt_bytes_of(v: Value, path: &str) -> Result<Option<Vec<u8>>, OutputError> {
-    match v {
-        Value::Bytes(b) => Ok(Some(b)),
-        Value::Null => Ok(None),
-        other => fail(path, expected("a byte string or null", &other)),
-    }
-}
-
-fn nonempty_text_of(v: Value, path: &str) -> Result<String, OutputError> {
-    match v {
-        Value::Text(t) if t.is_empty() => fail(path, "must not be empty"),
-        Value::Text(t) => Ok(t),
-        other => fail(path, expected("text", &other)),
-    }
-}
-
-fn expected(what: &str, found: &Value) -> String {
-    format!("expected {what}, found {}", type_name(found))
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Int(_) => "an integer",
-        Value::Bytes(_) => "a byte string",
-        Value::Text(_) => "text",
-        Value::Array(_) => "an array",
-        Value::Map(_) => "a map",
-        Value::Bool(_) => "a boolean",
-        Value::Null => "null",
-        Value::Link(_) => "a link",
+fn nonempty_text_of(m: &Item<'_, '_>) -> Result<String, ShapeError> {
+    match m.text()? {
+        "" => Err(m.invalid("must not be empty")),
+        t => Ok(t.to_owned()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::cbor::Map;
     use proptest::prelude::*;
 
     fn text(s: &str) -> Value {
@@ -496,7 +435,22 @@ mod tests {
             ("".into(), "unknown key `extra`".into())
         );
         let int_key = Value::Map(Map::from_entries(vec![(1u64.into(), Value::Null)]).unwrap());
-        assert_eq!(path_of(&int_key), "");
+        assert_eq!(
+            err(&int_key),
+            ("".into(), "map key is an integer, not text".into())
+        );
+        // The first problem in the map's (canonical) order wins: `ann` < `extra` < `state`.
+        assert_eq!(
+            err(&map(vec![("state", 1u64.into()), ("extra", Value::Null)])),
+            ("".into(), "unknown key `extra`".into())
+        );
+        assert_eq!(
+            err(&map(vec![("state", 1u64.into()), ("ann", 1u64.into())])),
+            (
+                "/ann".into(),
+                "expected a byte string or null, found an integer".into()
+            )
+        );
         assert_eq!(path_of(&map(vec![("state", 1u64.into())])), "/state");
         assert_eq!(
             path_of(&map(vec![("state", Value::Null), ("ann", text("x"))])),

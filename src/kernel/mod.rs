@@ -15,7 +15,6 @@
 pub mod entry;
 pub mod envelope;
 pub mod error;
-mod fields;
 pub mod input;
 pub mod machine;
 pub mod mapnode;
@@ -23,8 +22,8 @@ pub mod program;
 pub mod replay;
 pub mod snapshot;
 
+pub use crate::codec::shape::ShapeError;
 pub use error::{
     Divergence, InputError, ModuleError, Refused, RevisionProblem, StateChange, WorldError,
     WorldNameProblem,
 };
-pub use fields::ShapeError;

@@ -14,8 +14,8 @@
 //! linking the root of its own Merkle map, absent while empty.
 
 use crate::codec::cbor::{self, Value};
+use crate::codec::shape::{Fields, MapWrite, MapWriter, Path, ShapeError};
 use crate::kernel::entry::EntryError;
-use crate::kernel::fields::{Builder, Reader, ShapeError, as_text, shape};
 use crate::object::{self, Kind, ObjectId};
 
 /// The latest snapshot format this code reads and writes.
@@ -49,18 +49,18 @@ impl Snapshot {
     /// The canonical value.
     #[must_use]
     pub fn to_value(&self) -> Value {
-        let mut states = Builder::new();
+        let mut states = MapWriter::with_capacity(self.states.len());
         for (n, s) in &self.states {
             match s {
                 Some(id) => states.link(n, id),
-                None => states.put(n, Value::Null),
+                None => states.null(n),
             };
         }
-        let mut cells = Builder::new();
+        let mut cells = MapWriter::with_capacity(self.cells.len());
         for (n, root) in &self.cells {
             cells.link(n, root);
         }
-        let mut b = Builder::new();
+        let mut b = MapWriter::with_capacity(8);
         b.nat("format", self.format())
             .nat("height", self.height)
             .link("head", &self.head)
@@ -102,51 +102,45 @@ impl Snapshot {
     }
 
     fn from_value(v: &Value) -> Result<Self, ShapeError> {
-        let mut r = Reader::new(v, "")?;
-        let format = r.nat("format")?;
+        let mut r = Fields::open(v, &Path::ROOT, "a snapshot")?.missing_at_member();
+        let f = r.req("format")?;
+        let format = f.u64()?;
         if !(FORMAT_BASE..=FORMAT).contains(&format) {
-            return Err(shape(
-                "/format",
-                format!(
-                    "snapshot format {format} is not supported (this reads {FORMAT_BASE} to \
-                     {FORMAT})"
-                ),
-            ));
+            return Err(f.invalid(format!(
+                "snapshot format {format} is not supported (this reads {FORMAT_BASE} to \
+                 {FORMAT})"
+            )));
         }
-        let height = r.nat("height")?;
-        let head = r.link("head")?;
-        let genesis = r.link("genesis")?;
-        let last_marker = r.nat("last_marker")?;
+        let height = r.req("height")?.u64()?;
+        let head = r.req("head")?.link()?;
+        let genesis = r.req("genesis")?.link()?;
+        let m = r.req("last_marker")?;
+        let last_marker = m.u64()?;
         if last_marker > height {
-            return Err(shape("/last_marker", "after the snapshot's height"));
+            return Err(m.invalid("after the snapshot's height"));
         }
-        let Value::Map(sm) = r.req("states")? else {
-            return Err(shape("/states", "expected a map"));
-        };
-        let mut states = Vec::with_capacity(sm.len());
-        for (k, v) in sm.entries() {
-            let n = as_text(k, "/states")?.to_owned();
-            let s = match v {
-                Value::Null => None,
-                Value::Link(id) => Some(*id),
-                _ => return Err(shape(&format!("/states/{n}"), "expected a link or null")),
-            };
-            states.push((n, s));
-        }
-        let Value::Map(cm) = r.req("cells")? else {
-            return Err(shape("/cells", "expected a map"));
-        };
-        let mut cells = Vec::with_capacity(cm.len());
-        for (k, v) in cm.entries() {
-            let n = as_text(k, "/cells")?.to_owned();
-            let Value::Link(id) = v else {
-                return Err(shape(&format!("/cells/{n}"), "expected a link"));
-            };
-            cells.push((n, *id));
-        }
+        let states = r
+            .req("states")?
+            .entries()?
+            .map(|e| {
+                let (n, s) = e?;
+                let state = s
+                    .or_null(|s| s.link())
+                    .map_err(|_| s.wrong_type("a link or null"))?;
+                Ok((n.to_owned(), state))
+            })
+            .collect::<Result<_, ShapeError>>()?;
+        let cells = r
+            .req("cells")?
+            .entries()?
+            .map(|e| {
+                let (n, root) = e?;
+                Ok((n.to_owned(), root.link()?))
+            })
+            .collect::<Result<_, ShapeError>>()?;
         // Format 2 is format 1 plus `manifest`, which it must use (else it is written as 1).
         let manifest = if format >= FORMAT {
-            Some(r.link("manifest")?)
+            Some(r.req("manifest")?.link()?)
         } else {
             None
         };

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use super::TransferError;
 use super::outgoing::{Ticker, payload_of};
 use crate::codec::cbor::{self, Value};
-use crate::kernel::entry::Entry;
+use crate::kernel::entry::{Entry, describe};
 use crate::kernel::mapnode::{MapNode, NodeError, Slot};
 use crate::kernel::replay::read_entry;
 use crate::kernel::snapshot::Snapshot;
@@ -225,7 +225,7 @@ fn verify_one(obj: &Incoming) -> Result<Verified, TransferError> {
         Kind::Entry => {
             let value = cbor::decode(&payload).map_err(not_canonical)?;
             let e = Entry::from_value(&value)
-                .map_err(|e| reject(format!("not a valid journal entry: {e}")))?;
+                .map_err(|e| reject(format!("not a valid journal entry: {}", describe(&e))))?;
             v.height = e.height;
             v.prev = e.prev;
             value_links(&value, &mut v.links);

@@ -16,7 +16,9 @@
 //! further up the chain belong to other worlds' histories, which a lineage must not drag
 //! along (moving a lineage costs its chain's length, never a history).
 
-use crate::codec::cbor::{self, Int, Map, Value};
+use crate::codec::cbor::{self, Value};
+use crate::codec::shape::{Fields, MapWrite, MapWriter, Path, ShapeError};
+use crate::kernel::entry::describe;
 use crate::kernel::error::WorldError;
 use crate::object::{Kind, ObjectId};
 use crate::store::Store;
@@ -44,21 +46,10 @@ pub enum LineageError {
     /// The bytes are not canonical CBOR.
     #[error("not canonical CBOR: {0}")]
     Cbor(#[from] cbor::DecodeError),
-    /// The value does not have the lineage shape.
-    #[error("not a lineage: at `{path}`: {message}")]
-    Shape {
-        /// A JSON-pointer-like path to the member (`""`: the whole value).
-        path: String,
-        /// What is wrong.
-        message: String,
-    },
-}
-
-fn shape(path: &str, message: impl Into<String>) -> LineageError {
-    LineageError::Shape {
-        path: path.to_owned(),
-        message: message.into(),
-    }
+    /// The value does not have the lineage shape (at the JSON pointer of the member, `""`
+    /// for the whole value).
+    #[error("not a lineage: {}", describe(.0))]
+    Shape(#[from] ShapeError),
 }
 
 /// The members of a lineage, in canonical order.
@@ -68,20 +59,15 @@ impl Lineage {
     /// The canonical value.
     #[must_use]
     pub fn to_value(&self) -> Value {
-        let text = |s: &str| Value::Text(s.to_owned());
-        let mut m = vec![
-            (text("at"), Value::Bytes(self.at.as_bytes().to_vec())),
-            (text("height"), self.height.into()),
-            (text("lineage"), VERSION.into()),
-        ];
-        if let Some(f) = &self.from {
-            m.push((text("from"), text(f)));
-        }
+        let mut m = MapWriter::with_capacity(MEMBERS.len());
+        m.digest("at", &self.at)
+            .nat("height", self.height)
+            .nat("lineage", VERSION)
+            .opt_text("from", self.from.as_deref());
         if let Some(p) = &self.parent {
-            m.push((text("parent"), Value::Link(*p)));
+            m.link("parent", p);
         }
-        // The keys are distinct.
-        Value::Map(Map::from_entries(m).unwrap_or_default())
+        m.done()
     }
 
     /// The canonical encoding (the payload of a `value` object).
@@ -95,53 +81,31 @@ impl Lineage {
     /// # Errors
     /// [`LineageError`] naming the member.
     pub fn decode(bytes: &[u8]) -> Result<Self, LineageError> {
-        Self::from_value(&cbor::decode(bytes)?)
+        Ok(Self::from_value(&cbor::decode(bytes)?)?)
     }
 
-    fn from_value(v: &Value) -> Result<Self, LineageError> {
-        let Value::Map(m) = v else {
-            return Err(shape("", "expected a map"));
-        };
-        for (k, _) in m.entries() {
-            match k {
-                Value::Text(t) if MEMBERS.contains(&t.as_str()) => {}
-                Value::Text(t) => return Err(shape("", format!("unexpected member `{t}`"))),
-                _ => return Err(shape("", "unexpected non-text key")),
-            }
-        }
-        let nat = |k: &str| match m.get_text(k) {
-            Some(Value::Int(i)) => {
-                u64::try_from(Int::get(*i)).map_err(|_| shape(&format!("/{k}"), "expected a u64"))
-            }
-            Some(_) => Err(shape(&format!("/{k}"), "expected a u64")),
-            None => Err(shape(&format!("/{k}"), "missing")),
-        };
-        let link = |k: &str| match m.get_text(k) {
-            Some(Value::Link(id)) => Ok(Some(*id)),
-            Some(_) => Err(shape(&format!("/{k}"), "expected a link")),
-            None => Ok(None),
-        };
-        let version = nat("lineage")?;
+    fn from_value(v: &Value) -> Result<Self, ShapeError> {
+        let mut r = Fields::open(v, &Path::ROOT, "a lineage")?.missing_at_member();
+        // An unknown member first, as the spec's reader reports it.
+        r.only(&MEMBERS)?;
+        let l = r.req("lineage")?;
+        let version = l.u64()?;
         if version != VERSION {
-            return Err(shape(
-                "/lineage",
-                format!("lineage version {version} is not supported (this is {VERSION})"),
-            ));
+            return Err(l.invalid(format!(
+                "lineage version {version} is not supported (this is {VERSION})"
+            )));
         }
-        let at = match m.get_text("at") {
-            Some(Value::Bytes(b)) => <[u8; 32]>::try_from(b.as_slice())
-                .map(ObjectId::from_bytes)
-                .map_err(|_| shape("/at", "expected 32 bytes (an entry id)"))?,
-            Some(_) => return Err(shape("/at", "expected 32 bytes (an entry id)")),
-            None => return Err(shape("/at", "missing")),
-        };
-        let height = nat("height")?;
-        let from = match m.get_text("from") {
-            Some(Value::Text(t)) => Some(t.clone()),
-            Some(_) => return Err(shape("/from", "expected text")),
-            None => None,
-        };
-        let parent = link("parent")?;
+        let a = r.req("at")?;
+        let at = a
+            .digest()
+            .map_err(|_| a.wrong_type("32 bytes (an entry id)"))?;
+        let height = r.req("height")?.u64()?;
+        let from = r
+            .opt("from")
+            .map(|m| m.text().map(str::to_owned))
+            .transpose()?;
+        let parent = r.opt("parent").map(|m| m.link()).transpose()?;
+        r.finish()?;
         Ok(Self {
             from,
             at,

@@ -10,7 +10,10 @@
 //! - [`Fields`]: a map being read. Members are taken by name, required ([`Fields::req`]) or
 //!   optional ([`Fields::opt`]); [`Fields::finish`] rejects the members nobody took. It works
 //!   over any [`Tree`]: [`Json`](crate::codec::json::Json) objects and data-model
-//!   [`Value`](crate::codec::cbor::Value) maps.
+//!   [`Value`](crate::codec::cbor::Value) maps. Decoders whose first reported problem is
+//!   fixed by a spec read in the map's order ([`Fields::each`]) or reject unknown members up
+//!   front ([`Fields::only`]); kernel objects report a missing member at its own pointer
+//!   ([`Fields::missing_at_member`]).
 //! - [`Member`]: a value and its path, with typed accessors (`text`, `u64`, `link`, `items`,
 //!   …) whose errors say what was expected and what was found.
 //! - [`ShapeError`] and [`Problem`]: typed errors. Decoders that stop at the first problem

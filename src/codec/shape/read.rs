@@ -130,7 +130,8 @@ pub enum Problem {
         /// The key's type.
         found: &'static str,
     },
-    /// A required member is absent (reported at the map).
+    /// A required member is absent (reported at the map, or at the member: see
+    /// [`Fields::missing_at_member`]).
     Missing {
         /// What the map is.
         what: &'static str,
@@ -190,8 +191,9 @@ impl fmt::Display for Problem {
 /// A value that does not have its expected shape, and where.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct ShapeError {
-    /// The JSON pointer (RFC 6901) of the offending value; for [`Problem::Missing`] and
-    /// [`Problem::Unknown`], of the map.
+    /// The JSON pointer (RFC 6901) of the offending value; for [`Problem::Unknown`], of the
+    /// map; for [`Problem::Missing`], of the map or (see [`Fields::missing_at_member`]) of the
+    /// member.
     pub path: String,
     /// What is wrong.
     pub problem: Problem,
@@ -299,6 +301,7 @@ pub struct Fields<'v, 'p, T: Tree> {
     path: &'p Path<'p>,
     what: &'static str,
     taken: Taken,
+    missing_at_member: bool,
 }
 
 impl<'v, 'p, T: Tree> Fields<'v, 'p, T> {
@@ -333,7 +336,17 @@ impl<'v, 'p, T: Tree> Fields<'v, 'p, T> {
             path,
             what,
             taken: Taken::new(members.len()),
+            missing_at_member: false,
         })
+    }
+
+    /// Reports a missing member at the member's own pointer (`/height`) rather than at the
+    /// map: the convention of the objects spec for kernel objects (journal entries,
+    /// snapshots, lineages), whose vectors pin it.
+    #[must_use]
+    pub fn missing_at_member(mut self) -> Self {
+        self.missing_at_member = true;
+        self
     }
 
     /// [`open`](Fields::open), reporting the problem to `sink`.
@@ -395,17 +408,68 @@ impl<'v, 'p, T: Tree> Fields<'v, 'p, T> {
     /// Takes member `key`.
     ///
     /// # Errors
-    /// [`Problem::Missing`] (at the map) if it is absent.
+    /// [`Problem::Missing`] if it is absent (see [`missing`](Fields::missing)).
     pub fn req(&mut self, key: &'p str) -> Result<Member<'v, 'p, T>, ShapeError> {
-        self.opt(key).ok_or_else(|| {
-            ShapeError::new(
-                self.path,
-                Problem::Missing {
-                    what: self.what,
-                    key: key.to_owned(),
-                },
-            )
-        })
+        self.opt(key).ok_or_else(|| self.missing(key))
+    }
+
+    /// [`Problem::Missing`] for member `key`: at the map, or at the member after
+    /// [`missing_at_member`](Fields::missing_at_member). For readers that take members in
+    /// another way than [`req`](Fields::req) (e.g. [`each`](Fields::each)).
+    #[must_use]
+    pub fn missing(&self, key: &str) -> ShapeError {
+        let problem = Problem::Missing {
+            what: self.what,
+            key: key.to_owned(),
+        };
+        if self.missing_at_member {
+            ShapeError::new(&self.path.key(key), problem)
+        } else {
+            ShapeError::new(self.path, problem)
+        }
+    }
+
+    /// Takes the members not yet taken one by one in the map's order, reading each with
+    /// `read`, which says whether it knows the member; stops at the first problem: `read`'s
+    /// error, or [`Problem::Unknown`] (at the map) naming the first member `read` did not know.
+    /// For decoders that report the first problem in the order the map holds its members (the
+    /// reducer output envelope).
+    ///
+    /// # Errors
+    /// As said.
+    pub fn each<E: From<ShapeError>>(
+        &mut self,
+        mut read: impl FnMut(&'v str, Member<'v, '_, T>) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        let members = self.members;
+        for (i, (k, value)) in members.iter().enumerate() {
+            // `open` checked that every key is text.
+            let Some(key) = T::key_text(k) else { continue };
+            if self.taken.get(i) {
+                continue;
+            }
+            self.taken.set(i);
+            if !read(key, Member::new(value, self.path.key(key)))? {
+                return self.reject(vec![key.to_owned()]).map_err(E::from);
+            }
+        }
+        Ok(())
+    }
+
+    /// Rejects, before anything is read, the members not named in `known`: for shapes whose
+    /// spec reports an unknown member before any other problem (a lineage).
+    ///
+    /// # Errors
+    /// [`Problem::Unknown`] (at the map) naming every such member, in the map's order.
+    pub fn only(&self, known: &[&str]) -> Result<(), ShapeError> {
+        let keys: Vec<String> = self
+            .members
+            .iter()
+            .filter_map(|(k, _)| T::key_text(k))
+            .filter(|k| !known.contains(k))
+            .map(str::to_owned)
+            .collect();
+        self.reject(keys)
     }
 
     /// Reads optional member `key` with `f`: `Some(None)` if absent, `None` if present but not
@@ -458,7 +522,11 @@ impl<'v, 'p, T: Tree> Fields<'v, 'p, T> {
     /// # Errors
     /// [`Problem::Unknown`] (at the map) naming every member not taken, in the map's order.
     pub fn finish(self) -> Result<(), ShapeError> {
-        let keys = self.unknown();
+        self.reject(self.unknown())
+    }
+
+    /// [`Problem::Unknown`] (at the map) for `keys`, if there are any.
+    fn reject(&self, keys: Vec<String>) -> Result<(), ShapeError> {
         if keys.is_empty() {
             return Ok(());
         }
@@ -854,6 +922,90 @@ mod tests {
         assert_eq!(
             not.entries().err().map(|e| e.to_string()),
             Some("expected a map, found null".into())
+        );
+    }
+
+    #[test]
+    fn missing_members_can_be_reported_at_the_member() {
+        let v = map(vec![("a", 1u64.into())]);
+        let base = Path::base("/3");
+        let mut f = Fields::open(&v, &base, "m").unwrap();
+        assert_eq!(f.req("b").unwrap_err().path, "/3");
+        let mut f = f.missing_at_member();
+        let e = f.req("b/c").unwrap_err();
+        assert_eq!(e.path, "/3/b~1c");
+        assert_eq!(
+            e.problem,
+            Problem::Missing {
+                what: "m",
+                key: "b/c".into()
+            }
+        );
+        assert_eq!(f.missing("z").to_string(), "at `/3/z`: `z` is missing");
+    }
+
+    #[test]
+    fn each_reads_in_the_maps_order_and_stops_at_the_first_problem() {
+        let v = map(vec![
+            ("bb", 2u64.into()),
+            ("a", 1u64.into()),
+            ("zz", Value::Null),
+            ("c", "x".into()),
+        ]);
+        // Canonical order: `a`, `c`, `bb`, `zz`; `a` taken before.
+        let mut f = Fields::open(&v, &Path::ROOT, "m").unwrap();
+        assert!(f.opt("a").is_some());
+        let mut seen = Vec::new();
+        let r = f.each(|k, m| {
+            seen.push((k, m.path.pointer()));
+            Ok::<_, ShapeError>(k != "bb")
+        });
+        assert_eq!(seen, [("c", "/c".into()), ("bb", "/bb".into())]);
+        let e = r.unwrap_err();
+        assert_eq!(
+            e.problem,
+            Problem::Unknown {
+                what: "m",
+                keys: vec!["bb".into()]
+            }
+        );
+        assert_eq!(e.path, "");
+        // The members seen are taken: only `zz` is left.
+        assert_eq!(
+            f.finish().unwrap_err().to_string(),
+            "unexpected member(s) `zz`"
+        );
+        // A reader's own error stops the walk, converted to the caller's error type.
+        #[derive(Debug, PartialEq)]
+        struct Mine(String);
+        impl From<ShapeError> for Mine {
+            fn from(e: ShapeError) -> Self {
+                Mine(e.path)
+            }
+        }
+        let mut f = Fields::open(&v, &Path::ROOT, "m").unwrap();
+        let r = f.each(|_, m| m.u64().map(|_| true).map_err(Mine::from));
+        assert_eq!(r, Err(Mine("/c".into())));
+        let mut f = Fields::open(&v, &Path::ROOT, "m").unwrap();
+        assert_eq!(f.each(|_, _| Ok::<_, ShapeError>(true)), Ok(()));
+        assert!(f.finish().is_ok());
+    }
+
+    #[test]
+    fn only_rejects_unknown_members_up_front() {
+        let v = map(vec![
+            ("a", 1u64.into()),
+            ("x", Value::Null),
+            ("yy", Value::Null),
+        ]);
+        let f = Fields::open(&v, &Path::ROOT, "m").unwrap();
+        assert!(f.only(&["a", "x", "yy", "b"]).is_ok());
+        assert_eq!(
+            f.only(&["a"]).unwrap_err().problem,
+            Problem::Unknown {
+                what: "m",
+                keys: vec!["x".into(), "yy".into()]
+            }
         );
     }
 
