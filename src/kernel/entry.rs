@@ -154,6 +154,19 @@ pub enum EntryError {
     Shape(#[from] ShapeError),
 }
 
+/// The members of a map from names to links (a genesis's modules, a snapshot's cell roots),
+/// in canonical order.
+pub(crate) fn links_by_name(
+    m: &Member<'_, '_, Value>,
+) -> Result<Vec<(String, ObjectId)>, ShapeError> {
+    m.entries()?
+        .map(|e| {
+            let (name, id) = e?;
+            Ok((name.to_owned(), id.link()?))
+        })
+        .collect()
+}
+
 /// A shape problem of a kernel object (a journal entry, a snapshot, a lineage) in the words
 /// of the objects spec's reader: ``at `/height`: missing``.
 #[must_use]
@@ -392,14 +405,7 @@ impl Genesis {
             )));
         }
         let manifest = r.req("manifest")?.link()?;
-        let modules = r
-            .req("modules")?
-            .entries()?
-            .map(|m| {
-                let (name, id) = m?;
-                Ok((name.to_owned(), id.link()?))
-            })
-            .collect::<Result<_, ShapeError>>()?;
+        let modules = links_by_name(&r.req("modules")?)?;
         let l = r.req("limits")?;
         let limits = Limits::from_cbor(l.value).map_err(|e| l.invalid(e.to_string()))?;
         Ok(Self {

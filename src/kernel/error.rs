@@ -355,7 +355,7 @@ pub enum ModuleError {
 }
 
 /// `a` or `an` before a kind's name: "a blob object", "an air object".
-fn a_kind(kind: Kind) -> String {
+pub(crate) fn a_kind(kind: Kind) -> String {
     let name = kind.name();
     let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
         "an"

@@ -8,7 +8,7 @@ use crate::air::validate::Validated;
 use crate::codec::cbor::Value;
 use crate::codec::json;
 use crate::kernel::entry::{Body, Entry, Origin};
-use crate::kernel::error::{Divergence, InputError, WorldError};
+use crate::kernel::error::{Divergence, InputError, WorldError, a_kind};
 use crate::kernel::input::{Source, source_of};
 use crate::kernel::machine::{Host, Machine};
 use crate::kernel::mapnode::{MapError, NodeStore};
@@ -21,14 +21,27 @@ use crate::store::Store;
 /// # Errors
 /// Store errors, or [`WorldError::Corrupt`] if the object is not a journal entry.
 pub fn read_entry(store: &Store, id: &ObjectId) -> Result<Entry, WorldError> {
+    Entry::decode(&read_kind(store, id, Kind::Entry)?)
+        .map_err(|e| WorldError::corrupt(*id, e.to_string()))
+}
+
+/// The payload of object `id`, which must be of kind `kind`.
+///
+/// # Errors
+/// Store errors, or [`WorldError::Corrupt`] if it is an object of another kind.
+pub fn read_kind(store: &Store, id: &ObjectId, kind: Kind) -> Result<Vec<u8>, WorldError> {
     let obj = store.get(id)?;
-    if obj.kind != Kind::Entry {
+    if obj.kind != kind {
         return Err(WorldError::corrupt(
             *id,
-            format!("expected a journal entry, found a {} object", obj.kind),
+            format!(
+                "expected {} object, found {} object",
+                a_kind(kind),
+                a_kind(obj.kind)
+            ),
         ));
     }
-    Entry::decode(&obj.data).map_err(|e| WorldError::corrupt(*id, e.to_string()))
+    Ok(obj.data)
 }
 
 /// Reads and decodes the snapshot `id`.
@@ -36,14 +49,8 @@ pub fn read_entry(store: &Store, id: &ObjectId) -> Result<Entry, WorldError> {
 /// # Errors
 /// Store errors, or [`WorldError::Corrupt`] if the object is not a snapshot.
 pub fn read_snapshot(store: &Store, id: &ObjectId) -> Result<Snapshot, WorldError> {
-    let obj = store.get(id)?;
-    if obj.kind != Kind::Snapshot {
-        return Err(WorldError::corrupt(
-            *id,
-            format!("expected a snapshot, found a {} object", obj.kind),
-        ));
-    }
-    Snapshot::decode(&obj.data).map_err(|e| WorldError::corrupt(*id, e.to_string()))
+    Snapshot::decode(&read_kind(store, id, Kind::Snapshot)?)
+        .map_err(|e| WorldError::corrupt(*id, e.to_string()))
 }
 
 /// The id of the entry at `height` in the journal ending at `head` (walking back).

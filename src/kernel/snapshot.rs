@@ -15,7 +15,7 @@
 
 use crate::codec::cbor::{self, Value};
 use crate::codec::shape::{Fields, MapWrite, MapWriter, Path, ShapeError};
-use crate::kernel::entry::EntryError;
+use crate::kernel::entry::{EntryError, links_by_name};
 use crate::object::{self, Kind, ObjectId};
 
 /// The latest snapshot format this code reads and writes.
@@ -130,14 +130,7 @@ impl Snapshot {
                 Ok((n.to_owned(), state))
             })
             .collect::<Result<_, ShapeError>>()?;
-        let cells = r
-            .req("cells")?
-            .entries()?
-            .map(|e| {
-                let (n, root) = e?;
-                Ok((n.to_owned(), root.link()?))
-            })
-            .collect::<Result<_, ShapeError>>()?;
+        let cells = links_by_name(&r.req("cells")?)?;
         // Format 2 is format 1 plus `manifest`, which it must use (else it is written as 1).
         let manifest = if format >= FORMAT {
             Some(r.req("manifest")?.link()?)

@@ -11,10 +11,10 @@ use crate::kernel::entry::{Body, Entry, Genesis};
 use crate::kernel::error::{InputError, ModuleError, WorldError, WorldNameProblem};
 use crate::kernel::mapnode::MapNode;
 use crate::kernel::program::{Program, ProgramError};
+use crate::kernel::replay::read_kind;
 use crate::object::{self, Kind, ObjectId};
 use crate::store::Store;
 use crate::wasm::Limits;
-use crate::world::load::read_kind;
 use crate::world::{checkpoint_ref, world_ref};
 
 /// Default of [`CreateOptions::snapshot_every`].

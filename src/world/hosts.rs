@@ -8,10 +8,11 @@ use crate::kernel::entry::Entry;
 use crate::kernel::error::WorldError;
 use crate::kernel::machine::Host;
 use crate::kernel::mapnode::{MapError, NodeStore};
+use crate::kernel::replay::read_kind;
 use crate::kernel::snapshot::Snapshot;
 use crate::object::{self, Kind, ObjectId};
 use crate::store::{Batch, Store};
-use crate::world::load::{load_control_plane, read_kind};
+use crate::world::load::load_control_plane;
 
 fn map_err(e: WorldError) -> MapError {
     MapError::Store(Box::new(e))

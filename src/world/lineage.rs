@@ -20,6 +20,7 @@ use crate::codec::cbor::{self, Value};
 use crate::codec::shape::{Fields, MapWrite, MapWriter, Path, ShapeError};
 use crate::kernel::entry::describe;
 use crate::kernel::error::WorldError;
+use crate::kernel::replay::read_kind;
 use crate::object::{Kind, ObjectId};
 use crate::store::Store;
 
@@ -119,14 +120,8 @@ impl Lineage {
     /// # Errors
     /// Store errors; [`WorldError::Corrupt`] if it is not a `value` holding a lineage.
     pub fn read(store: &Store, id: &ObjectId) -> Result<Self, WorldError> {
-        let o = store.get(id)?;
-        if o.kind != Kind::Value {
-            return Err(WorldError::corrupt(
-                *id,
-                format!("a lineage is a value object, this is a {}", o.kind),
-            ));
-        }
-        Self::decode(&o.data).map_err(|e| WorldError::corrupt(*id, e.to_string()))
+        Self::decode(&read_kind(store, id, Kind::Value)?)
+            .map_err(|e| WorldError::corrupt(*id, e.to_string()))
     }
 
     /// Stores it (a loose object: one small file) and returns its id.

@@ -1,5 +1,5 @@
-//! Loading what a world's history names: objects of a given kind, the control plane of a
-//! manifest (validated again), and the world's programs.
+//! Loading what a world's history names: the control plane of a manifest (validated again)
+//! and the world's programs.
 
 use std::path::PathBuf;
 
@@ -10,21 +10,9 @@ use crate::codec::cbor;
 use crate::kernel::entry::Body;
 use crate::kernel::error::WorldError;
 use crate::kernel::program::{Program, Programs};
-use crate::kernel::replay::read_entry;
+use crate::kernel::replay::{read_entry, read_kind};
 use crate::object::{Kind, ObjectId};
 use crate::store::Store;
-
-/// The payload of object `id`, which must be of kind `kind`.
-pub(crate) fn read_kind(store: &Store, id: &ObjectId, kind: Kind) -> Result<Vec<u8>, WorldError> {
-    let o = store.get(id)?;
-    if o.kind != kind {
-        return Err(WorldError::corrupt(
-            *id,
-            format!("expected a {kind} object, found a {}", o.kind),
-        ));
-    }
-    Ok(o.data)
-}
 
 /// Reads the control plane whose manifest is the `air` object `manifest` and validates it.
 pub(crate) fn load_control_plane(

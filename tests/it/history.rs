@@ -501,7 +501,11 @@ fn fsck_checks_lineage() {
     for (id, needle, readable) in [
         (&junk, "/at", false),
         (&wrong, "has height 9, it has 4", true),
-        (&head, "a lineage is a value object", false),
+        (
+            &head,
+            "expected a value object, found an entry object",
+            false,
+        ),
     ] {
         env.run(&["-q", "update-ref", "refs/lineage/d", id]).ok();
         let r = env.run(&["fsck"]).fails(1);
