@@ -938,6 +938,20 @@ mod tests {
     use super::*;
     use crate::object::hash;
 
+    /// Adds `payload` as a raw blob; returns its id.
+    fn add_raw(w: &mut PackWriter, payload: &[u8]) -> ObjectId {
+        let id = hash(Kind::Blob, payload);
+        w.add(
+            &id,
+            Kind::Blob,
+            Encoding::Raw,
+            payload.len() as u64,
+            payload,
+        )
+        .unwrap();
+        id
+    }
+
     #[test]
     fn write_open_find_read() {
         let dir = tempfile::tempdir().unwrap();
@@ -945,15 +959,7 @@ mod tests {
         let mut ids = Vec::new();
         for i in 0..500u32 {
             let payload = format!("object {i}").into_bytes();
-            let id = hash(Kind::Blob, &payload);
-            w.add(
-                &id,
-                Kind::Blob,
-                Encoding::Raw,
-                payload.len() as u64,
-                &payload,
-            )
-            .unwrap();
+            let id = add_raw(&mut w, &payload);
             ids.push((id, payload));
         }
         let published = w.finish(dir.path(), dir.path()).unwrap().unwrap();
@@ -986,15 +992,7 @@ mod tests {
                     .repeat((i % 50) as usize + 1)
                     .into_bytes()
             };
-            let id = hash(Kind::Blob, &payload);
-            w.add(
-                &id,
-                Kind::Blob,
-                Encoding::Raw,
-                payload.len() as u64,
-                &payload,
-            )
-            .unwrap();
+            let id = add_raw(&mut w, &payload);
             ids.push(id);
         }
         let p = w.finish(dir, dir).unwrap().unwrap();
