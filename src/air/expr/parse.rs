@@ -4,7 +4,7 @@ use base64::Engine as _;
 
 use super::ast::{Const, Expr, ExprOrValue, Ref};
 use super::ops::Op;
-use crate::air::diag::{ParseError, Rule, child, push_err};
+use crate::air::diag::{ParseError, Rule, child, comma_list, push_err};
 use crate::air::value::{SCALAR_KEYWORDS, is_tag_keyword};
 use crate::codec::json::{BASE64, Json};
 use crate::object::ObjectId;
@@ -192,11 +192,7 @@ fn parse_op(members: &[(String, Json)], p: &str, e: &mut Vec<ParseError>) -> Opt
                             Rule::BadEnum,
                             format!(
                                 "unknown operator {s:?} (expected one of {})",
-                                Op::ALL
-                                    .iter()
-                                    .map(|o| o.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
+                                comma_list(Op::ALL.iter().map(|o| o.as_str()))
                             ),
                         );
                         ok = false;
