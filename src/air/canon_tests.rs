@@ -1,5 +1,6 @@
 use super::*;
-use crate::air::expr::{Const, Expr, Op, Ref};
+use crate::air::diag::joined;
+use crate::air::expr::{Const, Expr, Ref, arb_op};
 use crate::air::load::{builtins, load_path};
 use crate::air::name::Name;
 use crate::air::nodes::NodeKind;
@@ -113,15 +114,8 @@ fn node_ids_are_stable() {
 
 /// The canonical value of the `i`-th node (in the given files) after validation.
 fn world_ids(files: &[(String, String)]) -> (ObjectId, Vec<(String, ObjectId)>) {
-    let v = validate_with(testworld::load(files), &testworld::source(files)).unwrap_or_else(|ds| {
-        panic!(
-            "{}",
-            ds.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    });
+    let v = validate_with(testworld::load(files), &testworld::source(files))
+        .unwrap_or_else(|ds| panic!("{}", joined(&ds, "\n")));
     let ids = v
         .nodes
         .iter()
@@ -346,14 +340,7 @@ mod props {
         leaf.prop_recursive(4, 48, 4, |inner| {
             let labels = prop::sample::select(vec!["a", "b", "text", "record", "zz_1"]);
             prop_oneof![
-                (
-                    prop::sample::select(Op::ALL.to_vec()),
-                    prop::collection::vec(inner.clone(), 1..4)
-                )
-                    .prop_filter_map("arity", |(op, args)| op
-                        .arity()
-                        .accepts(args.len())
-                        .then_some(Expr::Op { op, args })),
+                arb_op(prop::collection::vec(inner.clone(), 1..4)),
                 prop::collection::btree_map(labels, inner.clone(), 0..4).prop_map(|m| {
                     Expr::Record(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
                 }),

@@ -195,6 +195,19 @@ impl fmt::Display for Rule {
 /// it with only the pointer (relative to what they were given), rule and message set.
 pub type ParseError = Diagnostic<Rule>;
 
+/// The diagnostics' text forms, separated by `sep`.
+pub(crate) fn joined<R: RuleId>(ds: &[Diagnostic<R>], sep: &str) -> String {
+    ds.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+/// `names` separated by commas, for an "expected one of" message.
+pub(crate) fn comma_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    names.into_iter().collect::<Vec<_>>().join(", ")
+}
+
 /// Records a reading problem at pointer `p`.
 pub(crate) fn push_err(e: &mut Vec<ParseError>, p: &str, rule: Rule, message: impl Into<String>) {
     e.push(ParseError::new(p, rule, message));

@@ -10,14 +10,12 @@
 //!
 //! Nothing here knows the node kinds: literals are typed through any [`Schemas`].
 
-use std::fmt;
-
 use super::expr::{Const, Expr, ExprOrValue, Op, Ref};
 use super::types::{Schemas, Type, resolve};
 use super::value;
 use crate::codec::cbor::{self, Map, Value};
 use crate::codec::json::Json;
-use crate::codec::shape::{MapWrite, MapWriter, Member, Path, Problem, ShapeError};
+use crate::codec::shape::{MapWrite, MapWriter, Member, Path, Problem, ShapeError, located};
 use crate::object::ObjectId;
 
 // ---------------------------------------------------------------------------------------------
@@ -25,22 +23,13 @@ use crate::object::ObjectId;
 
 /// Why a node cannot be encoded, or a value is not the canonical encoding of a node.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", located("", .pointer, .message))]
 pub struct CanonError {
     /// JSON pointer (RFC 6901) of the offending part, relative to the node: for encoding a
     /// pointer into the node's authoring JSON, for decoding a path into the value.
     pub pointer: String,
     /// What is wrong.
     pub message: String,
-}
-
-impl fmt::Display for CanonError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.pointer.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "at `{}`: {}", self.pointer, self.message)
-        }
-    }
 }
 
 impl From<ShapeError> for CanonError {

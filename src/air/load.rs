@@ -15,7 +15,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use super::diag::{Diagnostic, ParseError, Rule};
+use super::diag::{Diagnostic, ParseError, Rule, joined};
 use super::nodes::Node;
 use crate::codec::json::{Json, parse_json};
 
@@ -267,11 +267,7 @@ pub fn builtins() -> &'static [Node] {
             Ok(nodes) => nodes.into_iter().map(|(n, _)| n).collect(),
             Err(problems) => panic!(
                 "the embedded sys/ catalog is invalid (a build defect): {}",
-                problems
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                joined(&problems, "; ")
             ),
         }
     })

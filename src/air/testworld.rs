@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::diag::joined;
 use super::load::{Origin, load_str};
 use super::nodes::Node;
 
@@ -150,14 +151,7 @@ pub(crate) fn load(files: &[(String, String)]) -> Vec<(Node, Origin)> {
     for (p, t) in files {
         match load_str(Path::new(p), t).into_result() {
             Ok(n) => nodes.extend(n),
-            Err(problems) => panic!(
-                "{}",
-                problems
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ),
+            Err(problems) => panic!("{}", joined(&problems, "\n")),
         }
     }
     nodes

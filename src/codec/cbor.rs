@@ -30,6 +30,15 @@ pub const LINK_TAG: u64 = 0xB300;
 /// A top-level scalar has depth 0; each array, map or tag around an item adds one.
 pub const MAX_DEPTH: usize = 128;
 
+/// `Ok` if an item at `depth` is within [`MAX_DEPTH`], else the error `too_deep` makes.
+pub(crate) fn check_depth<E>(depth: usize, too_deep: impl FnOnce() -> E) -> Result<(), E> {
+    if depth >= MAX_DEPTH {
+        Err(too_deep())
+    } else {
+        Ok(())
+    }
+}
+
 /// The smallest integer the data model holds: −2⁶⁴.
 pub const INT_MIN: i128 = -(1i128 << 64);
 /// The largest integer the data model holds: 2⁶⁴ − 1.

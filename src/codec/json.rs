@@ -703,13 +703,11 @@ impl ConvError {
 }
 
 fn check_depth(depth: usize) -> Result<(), ConvError> {
-    if depth >= MAX_DEPTH {
-        Err(ConvError::new(format!(
+    super::cbor::check_depth(depth, || {
+        ConvError::new(format!(
             "nesting deeper than {MAX_DEPTH} levels of arrays, maps and links"
-        )))
-    } else {
-        Ok(())
-    }
+        ))
+    })
 }
 
 /// Converts `j`, which sits at data-model depth `depth`.

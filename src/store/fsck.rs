@@ -266,7 +266,7 @@ mod tests {
     use crate::codec::cbor::Value;
     use crate::object::Kind;
     use crate::progress::NoProgress;
-    use crate::store::refs::{Expected, RefName};
+    use crate::store::set_main;
     use std::fs;
 
     fn corrupt_file(path: &std::path::Path, at_from_end: usize) {
@@ -292,14 +292,7 @@ mod tests {
             b.add(Kind::Value, &cbor::encode(&Value::from(i))).unwrap();
         }
         b.commit().unwrap();
-        s.refs()
-            .update(
-                &RefName::new("refs/heads/main").unwrap(),
-                Some(val),
-                Expected::Absent,
-                "test",
-            )
-            .unwrap();
+        set_main(&s, val);
         let r = fsck(&s, &NoProgress).unwrap();
         assert!(r.is_ok(), "{:?}", r.problems);
         assert_eq!(

@@ -337,6 +337,7 @@ mod tests {
     use crate::store::clock::Clock;
     use crate::store::fsck::fsck;
     use crate::store::refs::{Expected, RefName};
+    use crate::store::set_main;
 
     #[test]
     fn packs_reachable_and_prunes_old_unreachable() {
@@ -353,14 +354,7 @@ mod tests {
         let mut b = s.batch();
         let packed_garbage = b.add(Kind::Blob, b"packed garbage").unwrap();
         b.commit().unwrap();
-        s.refs()
-            .update(
-                &RefName::new("refs/heads/main").unwrap(),
-                Some(root),
-                Expected::Absent,
-                "t",
-            )
-            .unwrap();
+        set_main(&s, root);
 
         // Within the grace period nothing unreachable is lost.
         let r = gc(&s, &GcOptions::default(), &NoProgress).unwrap();
@@ -435,14 +429,7 @@ mod tests {
             .put(Kind::Value, &cbor::encode(&Value::Link(leaf)))
             .unwrap();
         let other = s.put(Kind::Blob, b"x").unwrap();
-        s.refs()
-            .update(
-                &RefName::new("refs/heads/main").unwrap(),
-                Some(root),
-                Expected::Absent,
-                "t",
-            )
-            .unwrap();
+        set_main(&s, root);
         assert!(
             matches!(gc(&s, &GcOptions::default(), &NoProgress), Err(StoreError::NotFound(id)) if id == leaf)
         );

@@ -986,6 +986,20 @@ impl Batch<'_> {
     }
 }
 
+/// Test helper: points `refs/heads/main`, which must not exist yet, at `root`.
+#[cfg(test)]
+pub(crate) fn set_main(s: &Store, root: ObjectId) {
+    use crate::store::refs::{Expected, RefName};
+    s.refs()
+        .update(
+            &RefName::new("refs/heads/main").unwrap(),
+            Some(root),
+            Expected::Absent,
+            "test",
+        )
+        .unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -531,13 +531,8 @@ impl Pack {
         self.file
             .read_exact_at(&mut buf, offset)
             .map_err(|e| format!("{}: {e}", here()))?;
-        let EntryHeader {
-            id,
-            kind,
-            encoding,
-            size,
-            stored_len,
-        } = EntryHeader::parse(&buf[..ENTRY_HEADER_LEN], &here)?;
+        let header = EntryHeader::parse(&buf[..ENTRY_HEADER_LEN], &here)?;
+        let stored_len = header.stored_len;
         let data_at = offset + ENTRY_HEADER_LEN as u64;
         if stored_len > end - data_at {
             return Err(format!(
@@ -560,13 +555,7 @@ impl Pack {
                 .map_err(|e| format!("{}: {e}", here()))?;
             stored
         };
-        Ok(Entry {
-            id,
-            kind,
-            encoding,
-            size,
-            stored,
-        })
+        Ok(header.entry(stored))
     }
 
     /// Reads the entry for the `i`-th id, checking that the entry names that id.
@@ -627,13 +616,8 @@ impl Pack {
             // Too large for the window, or damaged: the plain read reads and reports it.
             return self.read_index(i);
         }
-        let EntryHeader {
-            id: entry_id,
-            kind,
-            encoding,
-            size,
-            ..
-        } = EntryHeader::parse(h, &here)?;
+        let header = EntryHeader::parse(h, &here)?;
+        let entry_id = header.id;
         if entry_id != id {
             return Err(format!(
                 "{}: entry names {entry_id}, index says {id}",
@@ -643,13 +627,7 @@ impl Pack {
         let from = at + ENTRY_HEADER_LEN;
         let stored =
             window.bytes[from..from + usize::try_from(stored_len).map_err(|_| here())?].to_vec();
-        Ok(Entry {
-            id,
-            kind,
-            encoding,
-            size,
-            stored,
-        })
+        Ok(header.entry(stored))
     }
 
     /// Reads only the kind of the `i`-th entry.
@@ -908,6 +886,17 @@ struct EntryHeader {
 }
 
 impl EntryHeader {
+    /// The entry this header starts, holding `stored`.
+    fn entry(self, stored: Vec<u8>) -> Entry {
+        Entry {
+            id: self.id,
+            kind: self.kind,
+            encoding: self.encoding,
+            size: self.size,
+            stored,
+        }
+    }
+
     /// Reads the [`ENTRY_HEADER_LEN`] bytes `h`; errors start with `here()`.
     fn parse(h: &[u8], here: &dyn Fn() -> String) -> Result<Self, String> {
         let mut raw = [0u8; ID_LEN];
@@ -938,6 +927,20 @@ mod tests {
     use super::*;
     use crate::object::hash;
 
+    /// Adds `payload` as a raw blob; returns its id.
+    fn add_raw(w: &mut PackWriter, payload: &[u8]) -> ObjectId {
+        let id = hash(Kind::Blob, payload);
+        w.add(
+            &id,
+            Kind::Blob,
+            Encoding::Raw,
+            payload.len() as u64,
+            payload,
+        )
+        .unwrap();
+        id
+    }
+
     #[test]
     fn write_open_find_read() {
         let dir = tempfile::tempdir().unwrap();
@@ -945,15 +948,7 @@ mod tests {
         let mut ids = Vec::new();
         for i in 0..500u32 {
             let payload = format!("object {i}").into_bytes();
-            let id = hash(Kind::Blob, &payload);
-            w.add(
-                &id,
-                Kind::Blob,
-                Encoding::Raw,
-                payload.len() as u64,
-                &payload,
-            )
-            .unwrap();
+            let id = add_raw(&mut w, &payload);
             ids.push((id, payload));
         }
         let published = w.finish(dir.path(), dir.path()).unwrap().unwrap();
@@ -986,15 +981,7 @@ mod tests {
                     .repeat((i % 50) as usize + 1)
                     .into_bytes()
             };
-            let id = hash(Kind::Blob, &payload);
-            w.add(
-                &id,
-                Kind::Blob,
-                Encoding::Raw,
-                payload.len() as u64,
-                &payload,
-            )
-            .unwrap();
+            let id = add_raw(&mut w, &payload);
             ids.push(id);
         }
         let p = w.finish(dir, dir).unwrap().unwrap();

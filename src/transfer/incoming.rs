@@ -6,8 +6,8 @@ use std::sync::mpsc;
 
 use rayon::prelude::*;
 
-use super::TransferError;
 use super::outgoing::{Ticker, payload_of};
+use super::{ChunkSender, TransferError};
 use crate::codec::cbor::{self, Value};
 use crate::kernel::entry::{Entry, describe};
 use crate::kernel::mapnode::{MapNode, NodeError, Slot};
@@ -347,27 +347,20 @@ pub fn check_incoming(
     let (read, verified) = std::thread::scope(|scope| {
         let hint = source.count_hint();
         let verifier = scope.spawn(move || collect_verified(rx, hint, progress));
-        let mut pending: Vec<Incoming> = Vec::new();
-        let mut pending_bytes = 0usize;
-        let mut stopped = false;
+        let mut chunks = ChunkSender::new(tx, CHUNK_BYTES);
         let read = source.for_each_object(&mut |obj| {
-            pending_bytes += obj.stored.len() + 64;
-            pending.push(obj);
-            if pending_bytes >= CHUNK_BYTES {
-                pending_bytes = 0;
-                if tx.send(std::mem::take(&mut pending)).is_err() {
-                    // The verifier stopped at a problem; it reports it.
-                    stopped = true;
-                    return Err(TransferError::Internal("the object checker stopped".into()));
-                }
+            let bytes = obj.stored.len() + 64;
+            if chunks.push(obj, bytes) {
+                Ok(())
+            } else {
+                // The verifier stopped at a problem; it reports it.
+                Err(TransferError::Internal("the object checker stopped".into()))
             }
-            Ok(())
         });
         // Even after a read error: a problem in an object read before it comes first.
-        if !stopped && !pending.is_empty() {
-            let _ = tx.send(std::mem::take(&mut pending));
-        }
-        drop(tx);
+        chunks.flush();
+        let stopped = chunks.stopped;
+        drop(chunks);
         let verified = verifier.join().unwrap_or_else(|_| {
             Err(TransferError::Internal(
                 "the object checker panicked".into(),

@@ -29,6 +29,7 @@ pub use outgoing::*;
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
+use std::sync::mpsc;
 
 use crate::kernel::WorldError;
 use crate::object::{Kind, ObjectId};
@@ -272,6 +273,50 @@ pub fn is_ancestor(
     Ok(crate::world::ancestry::is_ancestor(
         store, ancestor, descendant,
     )?)
+}
+
+/// Sends items to a worker thread in chunks of about `limit` bytes, so that reading and
+/// the work overlap and memory holds only a few chunks.
+pub(crate) struct ChunkSender<T> {
+    tx: mpsc::SyncSender<Vec<T>>,
+    chunk: Vec<T>,
+    bytes: usize,
+    limit: usize,
+    /// Whether the worker hung up (it stopped at a problem, which it reports).
+    pub(crate) stopped: bool,
+}
+
+impl<T> ChunkSender<T> {
+    pub(crate) fn new(tx: mpsc::SyncSender<Vec<T>>, limit: usize) -> Self {
+        ChunkSender {
+            tx,
+            chunk: Vec::new(),
+            bytes: 0,
+            limit,
+            stopped: false,
+        }
+    }
+
+    /// Adds `item`, counted as `bytes`, and sends the chunk once it reaches the limit.
+    /// Returns false if the worker has hung up.
+    pub(crate) fn push(&mut self, item: T, bytes: usize) -> bool {
+        self.bytes += bytes;
+        self.chunk.push(item);
+        if self.bytes >= self.limit {
+            self.bytes = 0;
+            if self.tx.send(std::mem::take(&mut self.chunk)).is_err() {
+                self.stopped = true;
+            }
+        }
+        !self.stopped
+    }
+
+    /// Sends what is left, unless the worker has hung up.
+    pub(crate) fn flush(&mut self) {
+        if !self.stopped && !self.chunk.is_empty() {
+            let _ = self.tx.send(std::mem::take(&mut self.chunk));
+        }
+    }
 }
 
 #[cfg(test)]

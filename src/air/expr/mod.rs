@@ -36,3 +36,17 @@ pub mod val;
 pub use ast::{Const, Expr, ExprOrValue, Ref, RefRoot};
 pub use ops::{Arity, Op};
 pub(crate) use parse::{int_literal, is_expr_keyword, parse_expr};
+
+/// Test strategy: an operator applied to arguments from `args`, kept where its arity
+/// accepts their number.
+#[cfg(test)]
+pub(crate) fn arb_op(
+    args: impl proptest::strategy::Strategy<Value = Vec<Expr>>,
+) -> impl proptest::strategy::Strategy<Value = Expr> {
+    use proptest::prelude::*;
+    (prop::sample::select(Op::ALL.to_vec()), args).prop_filter_map("arity", |(op, args)| {
+        op.arity()
+            .accepts(args.len())
+            .then_some(Expr::Op { op, args })
+    })
+}

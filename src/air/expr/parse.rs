@@ -4,7 +4,7 @@ use base64::Engine as _;
 
 use super::ast::{Const, Expr, ExprOrValue, Ref};
 use super::ops::Op;
-use crate::air::diag::{ParseError, Rule, child, push_err};
+use crate::air::diag::{ParseError, Rule, child, comma_list, push_err};
 use crate::air::value::{SCALAR_KEYWORDS, is_tag_keyword};
 use crate::codec::json::{BASE64, Json};
 use crate::object::ObjectId;
@@ -192,11 +192,7 @@ fn parse_op(members: &[(String, Json)], p: &str, e: &mut Vec<ParseError>) -> Opt
                             Rule::BadEnum,
                             format!(
                                 "unknown operator {s:?} (expected one of {})",
-                                Op::ALL
-                                    .iter()
-                                    .map(|o| o.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
+                                comma_list(Op::ALL.iter().map(|o| o.as_str()))
                             ),
                         );
                         ok = false;
@@ -411,28 +407,20 @@ fn parse_const(key: &str, body: &Json, p: &str, e: &mut Vec<ParseError>) -> Opti
             Json::Bool(b) => Some(Const::Bool(*b)),
             _ => wrong(e, "true or false"),
         },
-        "int" | "duration_ns" => match body {
-            Json::Number(lit) => match int_literal(lit) {
-                Ok(v) => match i64::try_from(v) {
-                    Ok(i) if key == "int" => Some(Const::Int(i)),
-                    Ok(i) => Some(Const::DurationNs(i)),
-                    Err(_) => number_err(e, p, format!("`{key}` is out of the i64 range")),
-                },
-                Err(m) => number_err(e, p, m),
-            },
-            _ => wrong(e, "an integer"),
-        },
-        "nat" | "time_ns" => match body {
-            Json::Number(lit) => match int_literal(lit) {
-                Ok(v) => match u64::try_from(v) {
-                    Ok(n) if key == "nat" => Some(Const::Nat(n)),
-                    Ok(n) => Some(Const::TimeNs(n)),
-                    Err(_) => number_err(e, p, format!("`{key}` is out of the u64 range")),
-                },
-                Err(m) => number_err(e, p, m),
-            },
-            _ => wrong(e, "a non-negative integer"),
-        },
+        "int" | "duration_ns" | "nat" | "time_ns" => {
+            let Json::Number(lit) = body else {
+                return match key {
+                    "int" | "duration_ns" => wrong(e, "an integer"),
+                    _ => wrong(e, "a non-negative integer"),
+                };
+            };
+            match key {
+                "int" => ranged_int(key, lit, "i64", p, e).map(Const::Int),
+                "duration_ns" => ranged_int(key, lit, "i64", p, e).map(Const::DurationNs),
+                "nat" => ranged_int(key, lit, "u64", p, e).map(Const::Nat),
+                _ => ranged_int(key, lit, "u64", p, e).map(Const::TimeNs),
+            }
+        }
         "dec128" => match body {
             Json::String(s) if is_decimal(s) => Some(Const::Dec128(s.clone())),
             Json::String(s) => bad(
@@ -477,6 +465,23 @@ fn parse_const(key: &str, body: &Json, p: &str, e: &mut Vec<ParseError>) -> Opti
             _ => wrong(e, "a UUID string"),
         },
         _ => None,
+    }
+}
+
+/// The integer literal `lit` of constant `key`, in the range of `N` (named `range`).
+fn ranged_int<N: TryFrom<i128>>(
+    key: &str,
+    lit: &str,
+    range: &str,
+    p: &str,
+    e: &mut Vec<ParseError>,
+) -> Option<N> {
+    match int_literal(lit) {
+        Ok(v) => match N::try_from(v) {
+            Ok(n) => Some(n),
+            Err(_) => number_err(e, p, format!("`{key}` is out of the {range} range")),
+        },
+        Err(m) => number_err(e, p, m),
     }
 }
 

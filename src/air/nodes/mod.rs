@@ -96,7 +96,7 @@ pub use secret::DefSecret;
 pub(crate) use manifest::grant_type;
 pub(crate) use plan::slot_type;
 
-use super::diag::{Rule as R, push_err};
+use super::diag::{Rule as R, comma_list, push_err};
 use super::literal::CanonError;
 use super::name::Name;
 use crate::codec::cbor::Value;
@@ -313,11 +313,7 @@ fn read_node(m: Item<'_, '_>, e: &mut Problems) -> Option<Node> {
             R::UnknownKind,
             format!(
                 "unknown node kind {kind_text:?} (expected one of {})",
-                NodeKind::ALL
-                    .iter()
-                    .map(|k| k.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                comma_list(NodeKind::ALL.iter().map(|k| k.as_str()))
             ),
         );
         return None;

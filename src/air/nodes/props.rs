@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::air::canon::{node_from_value, node_value};
-use crate::air::expr::{Const, Expr, ExprOrValue, Op, Ref};
+use crate::air::expr::{Const, Expr, ExprOrValue, Ref, arb_op};
 use crate::air::types::Type;
 use crate::codec::cbor::text_key_order;
 use crate::codec::json::parse_json;
@@ -65,14 +65,7 @@ fn expr() -> impl Strategy<Value = Expr> {
     ];
     leaf.prop_recursive(3, 16, 3, |inner| {
         prop_oneof![
-            (
-                prop::sample::select(Op::ALL.to_vec()),
-                prop::collection::vec(inner.clone(), 1..3)
-            )
-                .prop_filter_map("arity", |(op, args)| op
-                    .arity()
-                    .accepts(args.len())
-                    .then_some(Expr::Op { op, args })),
+            arb_op(prop::collection::vec(inner.clone(), 1..3)),
             prop::collection::vec(inner.clone(), 0..3).prop_map(Expr::List),
             prop::collection::vec((ident(), inner.clone()), 0..3)
                 .prop_map(|fs| Expr::Record(canonical_keys(fs))),

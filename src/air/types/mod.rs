@@ -40,8 +40,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::name::{Name, NameError};
-use crate::codec::cbor::{MAX_DEPTH, Map, Value};
+use crate::codec::cbor::{self, MAX_DEPTH, Map, Value};
 use crate::codec::json::{Json, pointer_escape};
+use crate::codec::shape::located;
 
 pub mod relate;
 mod schemas;
@@ -167,22 +168,13 @@ const PRIMITIVES: [&str; 11] = [
 
 /// Why JSON (or an encoded value) is not a valid type, and where.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", located("invalid type", .pointer, .message))]
 pub struct TypeError {
     /// JSON pointer (RFC 6901) of the offending part, relative to the type being read (`""` is
     /// the type itself).
     pub pointer: String,
     /// What is wrong, in plain words.
     pub message: String,
-}
-
-impl fmt::Display for TypeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.pointer.is_empty() {
-            write!(f, "invalid type: {}", self.message)
-        } else {
-            write!(f, "invalid type at `{}`: {}", self.pointer, self.message)
-        }
-    }
 }
 
 /// An error on its way out of a recursive reader: the message and the escaped pointer
@@ -252,13 +244,11 @@ pub fn check_label(what: &'static str, s: &str) -> Result<(), NameError> {
 }
 
 fn check_depth(depth: usize) -> Result<(), PathFail> {
-    if depth >= MAX_DEPTH {
-        Err(PathFail::new(format!(
+    cbor::check_depth(depth, || {
+        PathFail::new(format!(
             "type nested too deeply: its encoding would be more than {MAX_DEPTH} maps deep"
-        )))
-    } else {
-        Ok(())
-    }
+        ))
+    })
 }
 
 impl Type {
@@ -395,7 +385,7 @@ impl Type {
                 Value::Text(t) => Ok(Json::String(t.clone())),
                 other => Err(PathFail::new(format!(
                     "a type encoding holds only maps and text, found {}",
-                    value_kind(other)
+                    other.type_name()
                 ))),
             }
         }
@@ -457,19 +447,6 @@ pub(crate) fn canonical_order(fields: &BTreeMap<String, Type>) -> Vec<(&String, 
     let mut v: Vec<_> = fields.iter().collect();
     v.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then_with(|| a.0.cmp(b.0)));
     v
-}
-
-pub(crate) fn value_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Int(_) => "an integer",
-        Value::Bytes(_) => "a byte string",
-        Value::Text(_) => "text",
-        Value::Array(_) => "an array",
-        Value::Map(_) => "a map",
-        Value::Bool(_) => "a boolean",
-        Value::Null => "null",
-        Value::Link(_) => "a link",
-    }
 }
 
 /// Reads the type whose outermost map sits at encoding depth `depth`.

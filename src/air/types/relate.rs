@@ -22,16 +22,27 @@ pub fn same(a: &Type, b: &Type, s: &dyn Schemas) -> bool {
     same_at(a, b, s, 0)
 }
 
-fn same_at(a: &Type, b: &Type, s: &dyn Schemas, depth: usize) -> bool {
+/// Both types resolved, for a comparison at `depth`; `None` where the comparison holds
+/// without looking further: the same reference, too deep, or an unknown type.
+fn resolve_pair<'t>(
+    a: &'t Type,
+    b: &'t Type,
+    s: &'t dyn Schemas,
+    depth: usize,
+) -> Option<(&'t Type, &'t Type)> {
     if let (Type::Ref(x), Type::Ref(y)) = (a, b)
         && x == y
     {
-        return true;
+        return None;
     }
     if depth > TYPE_DEPTH {
-        return true;
+        return None;
     }
-    let (Some(a), Some(b)) = (res(a, s), res(b, s)) else {
+    Some((res(a, s)?, res(b, s)?))
+}
+
+fn same_at(a: &Type, b: &Type, s: &dyn Schemas, depth: usize) -> bool {
+    let Some((a, b)) = resolve_pair(a, b, s, depth) else {
         return true;
     };
     let d = depth + 1;
@@ -66,15 +77,7 @@ pub fn assignable(from: &Type, to: &Type, s: &dyn Schemas) -> bool {
 }
 
 fn assignable_at(from: &Type, to: &Type, s: &dyn Schemas, depth: usize) -> bool {
-    if let (Type::Ref(x), Type::Ref(y)) = (from, to)
-        && x == y
-    {
-        return true;
-    }
-    if depth > TYPE_DEPTH {
-        return true;
-    }
-    let (Some(f), Some(t)) = (res(from, s), res(to, s)) else {
+    let Some((f, t)) = resolve_pair(from, to, s, depth) else {
         return true;
     };
     let d = depth + 1;

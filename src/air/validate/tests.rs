@@ -1,6 +1,7 @@
 use std::collections::HashSet;
 
 use super::*;
+use crate::air::diag::joined;
 use crate::air::load::load_path;
 use crate::air::nodes::{DefPlan, ModuleAbi, StepOp};
 use crate::air::testworld;
@@ -14,10 +15,7 @@ fn fixture(name: &str) -> Result<Validated, Vec<Diagnostic>> {
 }
 
 fn show(ds: &[Diagnostic]) -> String {
-    ds.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
+    joined(ds, "\n")
 }
 
 #[test]

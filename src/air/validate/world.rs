@@ -335,15 +335,8 @@ fn finish(
         let Some(li) = li else { continue };
         let Some((_, id)) = &ids[*li] else { continue };
         let key = list_key(*kind).unwrap_or_default();
-        let list = match kind {
-            NodeKind::DefSchema => &mut filled.schemas,
-            NodeKind::DefModule => &mut filled.modules,
-            NodeKind::DefPlan => &mut filled.plans,
-            NodeKind::DefCap => &mut filled.caps,
-            NodeKind::DefPolicy => &mut filled.policies,
-            NodeKind::DefEffect => &mut filled.effects,
-            NodeKind::DefSecret => &mut filled.secrets,
-            NodeKind::Manifest => continue,
+        let Some(list) = filled.refs_mut(*kind) else {
+            continue;
         };
         let r: &mut NamedRef = &mut list[*i];
         if let Some(given) = r.known_hash()

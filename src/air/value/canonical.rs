@@ -7,7 +7,7 @@ use super::{
     Cx, IntKind, check_depth, dec128, expected, hash, key_text, map_of, names_of, one_entry,
     sorted_set, unknown_field, uuid,
 };
-use crate::air::types::{PathFail, Type, value_kind};
+use crate::air::types::{PathFail, Type};
 use crate::codec::cbor::Value;
 
 impl<'a> Cx<'a> {
@@ -17,7 +17,7 @@ impl<'a> Cx<'a> {
         if optional && matches!(v, Value::Null) {
             return Ok(Value::Null);
         }
-        let wrong = || PathFail::new(format!("expected {}, found {}", expected(t), value_kind(v)));
+        let wrong = || PathFail::new(format!("expected {}, found {}", expected(t), v.type_name()));
         match (t, v) {
             (Type::Bool, Value::Bool(_)) | (Type::Text, Value::Text(_)) => Ok(v.clone()),
             (Type::Int | Type::Nat | Type::Time | Type::Duration, Value::Int(i)) => {
@@ -48,7 +48,7 @@ impl<'a> Cx<'a> {
                     let Value::Text(k) = k else {
                         return Err(PathFail::new(format!(
                             "record keys are field names, found {}",
-                            value_kind(k)
+                            k.type_name()
                         )));
                     };
                     let Some(ft) = fields.get(k) else {

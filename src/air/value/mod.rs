@@ -102,12 +102,12 @@
 //! followed forever.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use super::name::Name;
 use super::types::{PathFail, Schemas, Type, canonical_order};
 use crate::codec::cbor::{self, MAX_DEPTH, Map, Value};
 use crate::codec::json::Json;
+use crate::codec::shape::located;
 
 mod canonical;
 mod read;
@@ -146,6 +146,7 @@ pub(crate) fn is_tag_keyword(k: &str) -> bool {
 
 /// Why a value does not fit its type, and where.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", located("invalid value", .path, .message))]
 pub struct ValueError {
     /// Where: for JSON input the JSON pointer (RFC 6901) of the offending part, relative to the
     /// value read; for data-model input a path in the same syntax (field names, indices,
@@ -153,16 +154,6 @@ pub struct ValueError {
     pub path: String,
     /// What is wrong, in plain words.
     pub message: String,
-}
-
-impl fmt::Display for ValueError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "invalid value: {}", self.message)
-        } else {
-            write!(f, "invalid value at `{}`: {}", self.path, self.message)
-        }
-    }
 }
 
 impl From<PathFail> for ValueError {
@@ -282,13 +273,11 @@ fn mismatch(t: &Type, j: &Json) -> PathFail {
 }
 
 fn check_depth(depth: usize) -> Result<(), PathFail> {
-    if depth >= MAX_DEPTH {
-        Err(PathFail::new(format!(
+    cbor::check_depth(depth, || {
+        PathFail::new(format!(
             "value nested too deeply (more than {MAX_DEPTH} levels of arrays and maps)"
-        )))
-    } else {
-        Ok(())
-    }
+        ))
+    })
 }
 
 fn names_of(fields: &BTreeMap<String, Type>) -> String {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 
 use super::{Cx, Lens, key_text, keyword};
-use crate::air::types::{PathFail, Type, value_kind};
+use crate::air::types::{PathFail, Type};
 use crate::codec::cbor::{Map, Value};
 use crate::codec::json::{BASE64, Json};
 
@@ -183,7 +183,7 @@ fn scalar(v: &Value, t: &Type) -> Result<Json, PathFail> {
 fn internal(t: &Type, v: &Value) -> PathFail {
     PathFail::new(format!(
         "internal error: {} does not fit {}",
-        value_kind(v),
+        v.type_name(),
         t.form()
     ))
 }

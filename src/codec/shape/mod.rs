@@ -28,5 +28,6 @@ mod read;
 mod write;
 
 pub use path::Path;
+pub(crate) use read::located;
 pub use read::{Fields, Member, Problem, ShapeError, Sink, Tree, keep};
 pub use write::{MapEncoder, MapWrite, MapWriter, ObjWriter};

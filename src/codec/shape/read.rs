@@ -190,6 +190,7 @@ impl fmt::Display for Problem {
 
 /// A value that does not have its expected shape, and where.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", located("", .path, .problem))]
 pub struct ShapeError {
     /// The JSON pointer (RFC 6901) of the offending value; for [`Problem::Unknown`], of the
     /// map; for [`Problem::Missing`], of the map or (see [`Fields::missing_at_member`]) of the
@@ -216,14 +217,20 @@ impl ShapeError {
     }
 }
 
-impl fmt::Display for ShapeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "{}", self.problem)
-        } else {
-            write!(f, "at `{}`: {}", self.path, self.problem)
-        }
-    }
+/// A message and where it applies, as the readers' errors show them: ``{what} at `{pointer}`:
+/// {message}``, without `` at `…` `` where the pointer is empty (the whole) and without
+/// `{what}` where it is empty.
+pub(crate) fn located<'a>(
+    what: &'a str,
+    pointer: &'a str,
+    message: &'a dyn fmt::Display,
+) -> impl fmt::Display + 'a {
+    fmt::from_fn(move |f| match (what.is_empty(), pointer.is_empty()) {
+        (true, true) => write!(f, "{message}"),
+        (true, false) => write!(f, "at `{pointer}`: {message}"),
+        (false, true) => write!(f, "{what}: {message}"),
+        (false, false) => write!(f, "{what} at `{pointer}`: {message}"),
+    })
 }
 
 /// Where a reader that reports every problem (rather than stopping at the first) puts the

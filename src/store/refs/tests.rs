@@ -32,6 +32,14 @@ fn setup() -> (tempfile::TempDir, Refs) {
     (dir, refs)
 }
 
+/// Refs whose `refs/heads/main` was created at `id(1)`, logged with `msg`.
+fn setup_main(msg: &str) -> (tempfile::TempDir, Refs, RefName) {
+    let (dir, refs) = setup();
+    let n = name("refs/heads/main");
+    refs.update(&n, Some(id(1)), Expected::Absent, msg).unwrap();
+    (dir, refs, n)
+}
+
 /// Every file under `dir`, relative, with `/` separators, sorted.
 fn files(dir: &Path) -> Vec<String> {
     fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
@@ -138,9 +146,7 @@ fn create_read_and_file_format() {
 
 #[test]
 fn compare_and_swap() {
-    let (_dir, refs) = setup();
-    let n = name("refs/heads/main");
-    refs.update(&n, Some(id(1)), Expected::Absent, "a").unwrap();
+    let (_dir, refs, n) = setup_main("a");
 
     let err = refs
         .update(&n, Some(id(2)), Expected::Absent, "b")
@@ -368,9 +374,7 @@ fn reflog_contents() {
 
 #[test]
 fn corrupt_reflogs() {
-    let (dir, refs) = setup();
-    let n = name("refs/heads/main");
-    refs.update(&n, Some(id(1)), Expected::Absent, "a").unwrap();
+    let (dir, refs, n) = setup_main("a");
     let path = dir.path().join("logs/refs/heads/main");
 
     // A torn last line (crash mid-append) is ignored, then cut off by the next append.
@@ -496,9 +500,7 @@ fn corrupt_ref_files() {
 #[cfg(unix)]
 #[test]
 fn symlinks_are_not_refs() {
-    let (dir, refs) = setup();
-    let n = name("refs/heads/main");
-    refs.update(&n, Some(id(1)), Expected::Absent, "").unwrap();
+    let (dir, refs, n) = setup_main("");
     std::os::unix::fs::symlink(
         dir.path().join("refs/heads/main"),
         dir.path().join("refs/heads/link"),
@@ -564,9 +566,7 @@ fn list_prefixes() {
 
 #[test]
 fn locked() {
-    let (dir, refs) = setup();
-    let n = name("refs/heads/main");
-    refs.update(&n, Some(id(1)), Expected::Absent, "").unwrap();
+    let (dir, refs, n) = setup_main("");
     let lock_path = dir.path().join("refs/heads/main.lock");
     let held = LockFile::acquire(lock_path.clone()).unwrap();
     for new in [Some(id(2)), None] {

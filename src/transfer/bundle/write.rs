@@ -15,7 +15,7 @@ use crate::store::pack::{ENTRY_HEADER_LEN, PACK_MAGIC, VERSION};
 use crate::store::refs::RefName;
 use crate::store::{Store, Stored};
 use crate::transfer::{
-    HaveSet, Outgoing, TransferError, WalkSummary, is_ancestor, verify_stored, walk,
+    ChunkSender, HaveSet, Outgoing, TransferError, WalkSummary, is_ancestor, verify_stored, walk,
 };
 use crate::world::refs::{self as world_refs, Role, Space};
 
@@ -270,9 +270,7 @@ fn write_objects(
             }
             w.finish().map_err(io_err(tmp))
         });
-        let mut chunk: Vec<(ObjectId, Stored)> = Vec::new();
-        let mut chunk_bytes = 0usize;
-        let mut stopped = false;
+        let mut chunks = ChunkSender::new(tx, WRITE_CHUNK);
         let walked = walk(
             store,
             roots,
@@ -280,22 +278,19 @@ fn write_objects(
             progress,
             false,
             &mut |id, s| {
-                chunk_bytes += s.bytes.len() + ENTRY_HEADER_LEN;
-                chunk.push((id, s));
-                if chunk_bytes >= WRITE_CHUNK {
-                    chunk_bytes = 0;
-                    if tx.send(std::mem::take(&mut chunk)).is_err() {
-                        stopped = true;
-                        return Err(TransferError::Internal("the bundle writer stopped".into()));
-                    }
+                let bytes = s.bytes.len() + ENTRY_HEADER_LEN;
+                if chunks.push((id, s), bytes) {
+                    Ok(())
+                } else {
+                    Err(TransferError::Internal("the bundle writer stopped".into()))
                 }
-                Ok(())
             },
         );
-        if walked.is_ok() && !chunk.is_empty() {
-            let _ = tx.send(std::mem::take(&mut chunk));
+        if walked.is_ok() {
+            chunks.flush();
         }
-        drop(tx);
+        let stopped = chunks.stopped;
+        drop(chunks);
         let written = writer
             .join()
             .unwrap_or_else(|_| Err(TransferError::Internal("the bundle writer panicked".into())));

@@ -129,10 +129,7 @@ fn ok(s: &str) -> Val {
 }
 
 fn err(s: &str) -> EvalError {
-    match run(s) {
-        Ok(v) => panic!("{s} evaluated to {v:?}"),
-        Err(e) => e,
-    }
+    run(s).expect_err(&format!("{s} fails to evaluate"))
 }
 
 // ---------------------------------------------------------------------------------------------
