@@ -98,7 +98,7 @@ const FSCK: &str = "run `aos fsck` to check the whole store";
 fn store_hint(e: &StoreError) -> Option<String> {
     Some(
         match e {
-            StoreError::Corrupt { .. } | StoreError::NotFound(_) => FSCK,
+            StoreError::Corrupt { .. } => FSCK,
             StoreError::Ambiguous { .. } => "give more hex digits of the id",
             StoreError::NoStore { .. } => {
                 "`aos init` makes a store here; -C DIR or --aos-dir PATH names another"
