@@ -178,7 +178,7 @@ fn report<R: RuleId>(ctx: &Ctx, problems: &[diag::Diagnostic<R>]) -> Result<(), 
         Ok(())
     } else {
         if !ctx.json {
-            eprintln!("{} problem(s)", problems.len());
+            super::errln!("{} problem(s)", problems.len());
         }
         Err(CliError::silent())
     }
@@ -202,7 +202,7 @@ fn check(ctx: &Ctx, args: &CheckArgs) -> Result<(), CliError> {
     if !has_manifest {
         // Loose definitions without a world: their forms are all that can be checked.
         if !ctx.json {
-            eprintln!("{n} nodes: ok (no manifest, so only their forms were checked)");
+            super::errln!("{n} nodes: ok (no manifest, so only their forms were checked)");
         }
         return report(ctx, &[] as &[Problem]);
     }
@@ -213,7 +213,7 @@ fn check(ctx: &Ctx, args: &CheckArgs) -> Result<(), CliError> {
                     &json!({ "ok": true, "problems": [], "manifest": v.manifest_id.to_string(), "nodes": v.nodes.len() }),
                 )
             } else {
-                eprintln!("{n} nodes, manifest {}: ok", v.manifest_id);
+                super::errln!("{n} nodes, manifest {}: ok", v.manifest_id);
                 Ok(())
             }
         }
@@ -270,7 +270,7 @@ fn patch(ctx: &Ctx, args: &PatchArgs) -> Result<(), CliError> {
     let new_nodes = apply(&base_nodes, base.manifest_id, &doc, &WorldIds::new(&base))
         .map_err(|e| CliError::user(format!("{}: {e}", args.patch.display())))?;
     let new = validate(new_nodes).or_else(|diags| {
-        eprintln!("the patched world is not valid:");
+        super::errln!("the patched world is not valid:");
         report_diagnostics(ctx, &diags).map(|()| unreachable!("reporting fails"))
     })?;
     let patch_value = patch_value(&doc, &WorldIds::new(&new))
@@ -295,9 +295,10 @@ fn patch(ctx: &Ctx, args: &PatchArgs) -> Result<(), CliError> {
             "files": files,
         }));
     }
-    eprintln!(
+    super::errln!(
         "patch {patch_id}: {} -> {}",
-        base.manifest_id, new.manifest_id
+        base.manifest_id,
+        new.manifest_id
     );
     if args.output.is_none() {
         let m = canonical_manifest(&new);
@@ -471,7 +472,7 @@ fn loaded_or_fail(ctx: &Ctx, path: &PathBuf) -> Result<Vec<(Node, Origin)>, CliE
 fn fmt(ctx: &Ctx, args: &FmtArgs) -> Result<(), CliError> {
     let nodes = loaded_or_fail(ctx, &args.path)?;
     if !nodes.iter().any(|(n, _)| n.kind() == NodeKind::Manifest) {
-        eprintln!(
+        super::errln!(
             "no manifest: printing the {} nodes as read (canonical form needs a world)",
             nodes.len()
         );

@@ -309,7 +309,7 @@ fn unbundle(ctx: &Ctx, args: &UnbundleArgs) -> Result<(), CliError> {
         outln(&format!("{}: {what}", u.name.as_str()))?;
     }
     for (n, why) in &r.skipped {
-        eprintln!("note: {} not set: {why}", n.as_str());
+        super::errln!("note: {} not set: {why}", n.as_str());
     }
     outln(&format!(
         "stored {} new objects ({} present already) from {} in {secs:.2}s ({:.1} MB/s)",

@@ -152,6 +152,23 @@ impl Ctx {
     }
 }
 
+/// Writes a line to stderr. A stderr that cannot be written to (`2>/dev/full`, a closed
+/// terminal) loses the line; the command's result and exit code stand.
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_err(&format!($($arg)*))
+    };
+}
+pub(crate) use errln;
+
+/// Writes `line` and a newline to stderr, ignoring failure (see [`errln`]).
+pub(crate) fn write_err(line: &str) {
+    let mut e = io::stderr().lock();
+    let _ = e
+        .write_all(line.as_bytes())
+        .and_then(|()| e.write_all(b"\n"));
+}
+
 /// Writes to stdout, treating a closed pipe as a quiet success (like `git log | head`).
 pub fn out(bytes: &[u8]) -> Result<(), CliError> {
     let mut o = io::stdout().lock();
@@ -186,12 +203,12 @@ pub fn main() -> ExitCode {
         (Some(d), Ok(cur)) => cur.join(d),
         (None, Ok(cur)) => cur,
         (_, Err(e)) => {
-            eprintln!("error: cannot read the current directory: {e}");
+            errln!("error: cannot read the current directory: {e}");
             return ExitCode::from(1);
         }
     };
     if !cwd.is_dir() {
-        eprintln!("error: cannot change to {}: not a directory", cwd.display());
+        errln!("error: cannot change to {}: not a directory", cwd.display());
         return ExitCode::from(2);
     }
     let options = match store_options() {
@@ -218,9 +235,9 @@ pub fn main() -> ExitCode {
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
         let e = CliError::internal(format!("internal error: {what}{at}"));
-        eprintln!("error: {}", e.message);
+        errln!("error: {}", e.message);
         if let Some(h) = &e.hint {
-            eprintln!("hint: {h}");
+            errln!("hint: {h}");
         }
     }));
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(&ctx, cli.command))) {
@@ -236,10 +253,10 @@ fn report(e: &CliError) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if !e.message.is_empty() {
-        eprintln!("error: {}", e.message);
+        errln!("error: {}", e.message);
     }
     if let Some(h) = &e.hint {
-        eprintln!("hint: {h}");
+        errln!("hint: {h}");
     }
     ExitCode::from(e.code)
 }

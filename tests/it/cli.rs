@@ -412,3 +412,65 @@ fn completions_are_generated() {
             .contains("cat-object")
     );
 }
+
+/// Runs `aos ARGS` in `env` with stdout and stderr each either captured or sent to
+/// `/dev/full` (every write fails with ENOSPC); the exit code.
+fn exit_with_full(env: &Env, args: &[&str], full_stdout: bool, full_stderr: bool) -> Option<i32> {
+    use std::process::Stdio;
+    let full = || std::fs::OpenOptions::new().write(true).open("/dev/full");
+    let (Ok(out), Ok(err)) = (full(), full()) else {
+        eprintln!("skipped: /dev/full cannot be opened here");
+        return Some(-1);
+    };
+    let mut c = crate::common::command(env.path());
+    c.args(args).stdin(Stdio::null());
+    c.stdout(if full_stdout {
+        Stdio::from(out)
+    } else {
+        Stdio::null()
+    });
+    c.stderr(if full_stderr {
+        Stdio::from(err)
+    } else {
+        Stdio::null()
+    });
+    c.status().unwrap().code()
+}
+
+#[test]
+fn unwritable_output_ends_with_an_exit_code_not_a_panic() {
+    if !std::path::Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    let env = Env::with_counter("0");
+    // A failure whose message cannot be written still exits 1 (not 101, not an abort).
+    assert_eq!(
+        exit_with_full(&env, &["log", "no-such-world"], false, true),
+        Some(1)
+    );
+    // Success with an unwritable stderr (progress and notes lost) is still success.
+    assert_eq!(
+        exit_with_full(
+            &env,
+            &["send", "c", "demo/CounterEvent@1", "\"Tick\""],
+            false,
+            true
+        ),
+        Some(0)
+    );
+    // Results that cannot be written are a failure (exit 1), said on stderr when it can be.
+    assert_eq!(
+        exit_with_full(&env, &["world", "list"], true, false),
+        Some(1)
+    );
+    assert_eq!(
+        exit_with_full(&env, &["world", "list"], true, true),
+        Some(1)
+    );
+    // A usage error with nowhere to write keeps its code.
+    assert_eq!(
+        exit_with_full(&env, &["no-such-command"], true, true),
+        Some(2)
+    );
+}
