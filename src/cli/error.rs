@@ -220,6 +220,14 @@ impl From<WorldError> for CliError {
                 let hint = format!("give its WASM with --wasm {module}=FILE");
                 CliError::of(&e, Some(hint))
             }
+            WorldError::Moved(_) => CliError::of(
+                &e,
+                Some(
+                    "nothing this command appended after its last acknowledgement is part of the \
+                     world; run it again for what was not acknowledged"
+                        .to_owned(),
+                ),
+            ),
             WorldError::Internal(_) => CliError::of(&e, None).code(INTERNAL),
             WorldError::Corrupt { .. } | WorldError::Chain { .. } => {
                 CliError::of(&e, Some(FSCK.to_owned()))

@@ -15,8 +15,8 @@ use aos::progress::Progress;
 use aos::wasm::Limits;
 use aos::world::history::Rev;
 use aos::world::{
-    self, Batch, BatchError, CreateOptions, LogEntry, SendOptions, VerifyFrom, World, create_world,
-    list_worlds, verify,
+    self, Batch, BatchError, CreateOptions, Durable, LogEntry, SendOptions, VerifyFrom, World,
+    create_world, list_worlds, verify,
 };
 use serde_json::json;
 
@@ -195,6 +195,51 @@ pub struct SendArgs {
     /// Commit after this many events.
     #[arg(long, value_name = "N", default_value_t = SendOptions::default().commit_events)]
     commit_every: u64,
+    /// Check the whole batch but send only the events after the first N: how a batch is
+    /// resumed after a failure that acknowledged N events as durable.
+    #[arg(long, value_name = "N", requires = "batch", default_value_t = 0)]
+    skip: u64,
+}
+
+/// Prints one durable commit of a batch: a line, or a JSON record with `--json`.
+fn print_ack(ctx: &Ctx, d: &Durable) {
+    let line = if ctx.json {
+        json!({"durable": {
+            "commit": d.commit,
+            "events": d.events,
+            "first_height": d.first_height,
+            "last_height": d.last_height,
+            "head": d.head.to_string(),
+        }})
+        .to_string()
+    } else {
+        format!(
+            "durable: {} events, heights {} to {}, head {}",
+            d.events, d.first_height, d.last_height, d.head
+        )
+    };
+    // A result line that cannot be written fails the command at its summary line.
+    let _ = outln(&line);
+}
+
+/// The hint for a batch that failed after `last` (or before any commit).
+fn resume_hint(a: &SendArgs, last: Option<&Durable>) -> String {
+    let file = a
+        .batch
+        .as_ref()
+        .map_or_else(String::new, |p| p.display().to_string());
+    match last {
+        Some(d) => format!(
+            "the first {} events of the batch are durable (up to height {}, head {}); \
+             `aos send {} --batch {file} --skip {}` sends the rest",
+            d.events, d.last_height, d.head, a.world, d.events
+        ),
+        None if a.skip > 0 => format!(
+            "no more event of the batch was appended: the first {} are still the durable ones",
+            a.skip
+        ),
+        None => "no event of the batch was appended; running the command again is safe".into(),
+    }
 }
 
 fn parse_json_arg(what: &str, text: &str) -> Result<Json, CliError> {
@@ -227,8 +272,25 @@ pub fn run_send(ctx: &Ctx, a: &SendArgs) -> Result<(), CliError> {
         } else {
             Batch::from_file(ctx.cwd.join(path))
         };
+        let batch = batch.skip(a.skip);
         let started = Instant::now();
-        let s = w.send_batch(&batch, &opts, &bar).map_err(batch_error)?;
+        let mut last: Option<Durable> = None;
+        let sent = w.send_batch(&batch, &opts, &bar, &mut |d| {
+            print_ack(ctx, d);
+            last = Some(d.clone());
+        });
+        let s = match sent {
+            Ok(s) => s,
+            // Refused before anything was sent: nothing to resume.
+            Err(e @ (BatchError::BadLines { .. } | BatchError::SkipTooFar { .. })) => {
+                return Err(batch_error(e));
+            }
+            Err(e @ BatchError::Read { .. }) if last.is_none() => return Err(batch_error(e)),
+            Err(e) => {
+                let hint = resume_hint(a, last.as_ref());
+                return Err(batch_error(e).with_hint(hint));
+            }
+        };
         (s, started.elapsed())
     } else {
         let schema = a.schema.as_deref().expect("clap requires it");
@@ -260,6 +322,7 @@ pub fn run_send(ctx: &Ctx, a: &SendArgs) -> Result<(), CliError> {
             "derived": s.derived,
             "faults": s.faults,
             "commits": s.commits,
+            "rebases": s.rebases,
             "head": s.head.to_string(),
             "height": s.height,
             "seconds": secs,

@@ -142,7 +142,7 @@ pub enum WorldError {
     },
     /// Another process moved the world while this one appended to it; nothing this process
     /// appended after its last acknowledgement is part of the world.
-    #[error("world `{0}` was changed by another process; run the command again")]
+    #[error("world `{0}` was changed by another process meanwhile")]
     Moved(String),
     /// Replaying the history does not reproduce it.
     #[error("{0}")]

@@ -19,7 +19,7 @@ use crate::kernel::machine::EventIn;
 use crate::kernel::program::Program;
 use crate::progress::Progress;
 use crate::world::event::parse_event;
-use crate::world::{SendOptions, SendSummary, World};
+use crate::world::{Durable, SendOptions, SendSummary, World};
 
 /// Lines a batch is read and parsed in at a time.
 const CHUNK_LINES: usize = 16_384;
@@ -31,6 +31,8 @@ pub const MAX_REPORTED: usize = 20;
 #[derive(Clone, Debug)]
 pub struct Batch {
     source: Source,
+    /// Events at the start of the batch to check but not send (a resumed batch).
+    skip: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -112,6 +114,14 @@ pub enum BatchError {
         /// What was appended.
         sent: SendSummary,
     },
+    /// More events were to be skipped than the batch holds.
+    #[error("cannot skip {skip} events: the batch holds {events}")]
+    SkipTooFar {
+        /// The events to skip.
+        skip: u64,
+        /// The events in the batch.
+        events: u64,
+    },
     /// Appending failed.
     #[error(transparent)]
     World(#[from] WorldError),
@@ -139,6 +149,7 @@ impl Batch {
     pub fn from_file(path: impl Into<PathBuf>) -> Self {
         Self {
             source: Source::File(path.into()),
+            skip: 0,
         }
     }
 
@@ -147,7 +158,17 @@ impl Batch {
     pub fn from_bytes(bytes: impl Into<Arc<[u8]>>) -> Self {
         Self {
             source: Source::Bytes(bytes.into()),
+            skip: 0,
         }
+    }
+
+    /// This batch without its first `n` events (blank lines do not count): how a batch is
+    /// resumed after a failure acknowledged the first `n` as durable. Every line is still
+    /// checked.
+    #[must_use]
+    pub fn skip(mut self, n: u64) -> Self {
+        self.skip = n;
+        self
     }
 
     fn path(&self) -> PathBuf {
@@ -294,6 +315,8 @@ impl<'a> Lines<'a> {
 /// problem ends the events and is kept in `failed`.
 struct Events<'a> {
     lines: Lines<'a>,
+    /// Events still to drop before the first one sent.
+    skip: u64,
     prog: Arc<Program>,
     ready: std::vec::IntoIter<EventIn>,
     failed: &'a RefCell<Option<BatchError>>,
@@ -305,6 +328,10 @@ impl Iterator for Events<'_> {
     fn next(&mut self) -> Option<EventIn> {
         loop {
             if let Some(e) = self.ready.next() {
+                if self.skip > 0 {
+                    self.skip -= 1;
+                    continue;
+                }
                 return Some(e);
             }
             let fail = |e: BatchError| {
@@ -335,7 +362,9 @@ impl World<'_> {
     /// Sends `batch`: checks every line, then appends the events in group commits (each
     /// commit one pack and one fsync; each acknowledged event durable) as the batch is read
     /// a second time, so memory does not grow with it. `progress` gets a `send` phase with
-    /// the number of events.
+    /// the number of events; `ack` gets each commit as it becomes durable (see
+    /// [`World::send_acked`]), its event count including the skipped events, so that it
+    /// is always the number to skip when resuming.
     ///
     /// # Errors
     /// [`BatchError::BadLines`] (nothing appended); [`BatchError::Read`];
@@ -346,18 +375,32 @@ impl World<'_> {
         batch: &Batch,
         opts: &SendOptions,
         progress: &dyn Progress,
+        ack: &mut dyn FnMut(&Durable),
     ) -> Result<SendSummary, BatchError> {
         let prog = self.program_arc();
         let total = batch.check(&prog)?;
-        progress.start("send", Some(total));
+        if batch.skip > total {
+            return Err(BatchError::SkipTooFar {
+                skip: batch.skip,
+                events: total,
+            });
+        }
+        progress.start("send", Some(total - batch.skip));
         let failed = RefCell::new(None);
         let events = Events {
             lines: Lines::new(batch.reader()?, batch.path()),
+            skip: batch.skip,
             prog,
             ready: Vec::new().into_iter(),
             failed: &failed,
         };
-        let sent = self.send(events, opts, progress)?;
+        let skipped = batch.skip;
+        let sent = self.send_acked(events, opts, progress, &mut |d| {
+            ack(&Durable {
+                events: d.events + skipped,
+                ..d.clone()
+            });
+        })?;
         progress.finish();
         match failed.into_inner() {
             Some(problem) => Err(BatchError::Changed {

@@ -8,6 +8,8 @@
 //!
 //! - [`create`]: creating a world, and checking a control plane for it or for a switch.
 //! - [`event`]: reading ingress events from JSON.
+//! - `send`: appending events in group commits, each acknowledged as it becomes durable,
+//!   rebasing on another writer's commits.
 //! - [`batch`]: sending a batch of events from JSON Lines, every line checked first.
 //! - [`log`](mod@log): a world's journal newest first, with fork points and other worlds' heads.
 //! - [`verify`](mod@verify): offline verification.
@@ -30,6 +32,7 @@ pub mod lineage;
 mod load;
 pub mod log;
 pub mod refs;
+mod send;
 pub mod verify;
 
 pub use batch::{Batch, BatchError};
@@ -39,6 +42,7 @@ pub use create::{
 pub use event::parse_event;
 pub use log::{LogEntry, log};
 pub use refs::{checkpoint_ref, world_ref};
+pub use send::{Durable, MAX_LOCK_WAITS, MAX_REBASES, SendOptions, SendSummary};
 pub use verify::{VerifyFrom, VerifyReport, verify, verify_head};
 
 use std::sync::Arc;
@@ -56,7 +60,6 @@ use crate::kernel::program::{Program, Programs};
 use crate::kernel::replay::{Base, BaseSearch, find_base, read_entry, read_snapshot, replay};
 use crate::kernel::snapshot::Snapshot;
 use crate::object::ObjectId;
-use crate::progress::Progress;
 use crate::store::Store;
 use crate::world::create::ControlPlane;
 use crate::world::hosts::{Live, Scratch};
@@ -87,43 +90,6 @@ pub struct World<'s> {
     /// The head as last written to (or read from) the world's ref.
     committed: ObjectId,
     open: OpenStats,
-}
-
-/// Options of [`World::send`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SendOptions {
-    /// Commit (one pack, one fsync, one ref move) after this many ingress events.
-    pub commit_events: u64,
-    /// ... or once this many bytes are pending.
-    pub commit_bytes: u64,
-}
-
-impl Default for SendOptions {
-    fn default() -> Self {
-        Self {
-            commit_events: 65_536,
-            commit_bytes: 64 << 20,
-        }
-    }
-}
-
-/// What [`World::send`] did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SendSummary {
-    /// Ingress events appended.
-    pub events: u64,
-    /// Entries appended in all.
-    pub entries: u64,
-    /// Derived events.
-    pub derived: u64,
-    /// Faults.
-    pub faults: u64,
-    /// Group commits made.
-    pub commits: u64,
-    /// The new head.
-    pub head: ObjectId,
-    /// Its height.
-    pub height: u64,
 }
 
 /// What [`World::switch_manifest`] did.
@@ -282,55 +248,6 @@ impl<'s> World<'s> {
         key: Option<&Json>,
     ) -> Result<EventIn, WorldError> {
         parse_event(self.program(), schema, value, key)
-    }
-
-    /// Appends ingress events, committing in groups; at the end writes a checkpoint. Calls
-    /// `progress` with the number of events made durable so far.
-    ///
-    /// # Errors
-    /// Store and ref errors ([`WorldError::Moved`] if another process moved the world).
-    /// Events committed before an error stay appended.
-    pub fn send(
-        &mut self,
-        events: impl IntoIterator<Item = EventIn>,
-        opts: &SendOptions,
-        progress: &dyn Progress,
-    ) -> Result<SendSummary, WorldError> {
-        let mut live = Live::new(self.store);
-        let mut s = SendSummary {
-            events: 0,
-            entries: 0,
-            derived: 0,
-            faults: 0,
-            commits: 0,
-            head: self.head(),
-            height: self.height(),
-        };
-        let mut since = 0u64;
-        for ev in events {
-            let c = self.machine.apply(Input::Event(ev), &mut live)?;
-            s.events += 1;
-            s.entries += c.entries;
-            s.derived += c.derived;
-            s.faults += c.faults;
-            since += 1;
-            if since >= opts.commit_events || live.pending_bytes() >= opts.commit_bytes {
-                self.commit(&mut live, None)?;
-                s.commits += 1;
-                progress.advance(since);
-                since = 0;
-            }
-        }
-        // The checkpoint goes into the last group's pack: one pack and one fsync per command.
-        let checkpoint = self.machine.snapshot(&mut live)?;
-        self.commit(&mut live, Some(checkpoint))?;
-        if since > 0 {
-            s.commits += 1;
-            progress.advance(since);
-        }
-        s.head = self.head();
-        s.height = self.height();
-        Ok(s)
     }
 
     /// Applies one input and commits it with a checkpoint of the new head, in one ref

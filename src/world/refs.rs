@@ -101,7 +101,7 @@ pub enum WorldRefError {
     Exists(String),
     /// A world's head is not what the move expected: another process moved it; nothing
     /// moved.
-    #[error("world `{world}` was changed by another process; run the command again")]
+    #[error("world `{world}` was changed by another process meanwhile")]
     Moved {
         /// The world.
         world: String,

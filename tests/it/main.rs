@@ -21,3 +21,4 @@ mod remote;
 mod world;
 mod world_crash;
 mod world_hostile;
+mod world_send;

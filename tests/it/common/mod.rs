@@ -219,6 +219,13 @@ pub fn json(r: &Run) -> serde_json::Value {
     serde_json::from_str(r.out().trim()).expect("stdout is one JSON document")
 }
 
+/// The last line of stdout as JSON: the summary after a batch's `durable` records.
+pub fn last_json(r: &Run) -> serde_json::Value {
+    let out = r.out();
+    let last = out.lines().last().expect("stdout has a line");
+    serde_json::from_str(last).expect("the last line of stdout is one JSON document")
+}
+
 impl Env {
     /// A store with the counter example as world `c`, snapshot markers every `every` entries.
     pub fn with_counter(every: &str) -> Self {

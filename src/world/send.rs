@@ -1,0 +1,242 @@
+//! Appending ingress events in group commits: each commit acknowledged as soon as it is
+//! durable, and a commit that meets another writer's rebased onto the new head.
+//!
+//! A world is one log. When another process appends between two of this writer's commits,
+//! the group not yet committed was computed on a head that is no longer the world's. It is
+//! applied again on the new head and committed there: the two writers' events interleave,
+//! and nothing acknowledged to either is lost or duplicated.
+
+use std::time::Duration;
+
+use crate::kernel::error::WorldError;
+use crate::kernel::machine::{Applied, EventIn, Input};
+use crate::object::ObjectId;
+use crate::progress::Progress;
+use crate::store::refs::RefError;
+use crate::world::World;
+use crate::world::hosts::Live;
+
+/// How many times one group is rebased onto another writer's commits before the send gives
+/// up with [`WorldError::Moved`].
+pub const MAX_REBASES: u32 = 64;
+
+/// How many times one commit waits for another writer's ref lock before it gives up with
+/// the lock error (waits of 1 ms doubling up to 25 ms: about ten seconds in all).
+pub const MAX_LOCK_WAITS: u32 = 420;
+
+/// How long the `n`th wait for a ref lock lasts: 1 ms doubling up to 25 ms.
+fn lock_backoff(n: u32) -> Duration {
+    Duration::from_millis((1u64 << n.min(5)).min(25))
+}
+
+/// Options of [`World::send`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendOptions {
+    /// Commit (one pack, one fsync, one ref move) after this many ingress events.
+    pub commit_events: u64,
+    /// ... or once this many bytes are pending.
+    pub commit_bytes: u64,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        Self {
+            commit_events: 65_536,
+            commit_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What [`World::send`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendSummary {
+    /// Ingress events appended.
+    pub events: u64,
+    /// Entries appended in all.
+    pub entries: u64,
+    /// Derived events.
+    pub derived: u64,
+    /// Faults.
+    pub faults: u64,
+    /// Group commits made.
+    pub commits: u64,
+    /// How many times a group was applied again on another writer's newer head.
+    pub rebases: u64,
+    /// The new head.
+    pub head: ObjectId,
+    /// Its height.
+    pub height: u64,
+}
+
+/// One group commit made durable: what [`World::send_acked`] acknowledges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Durable {
+    /// The commit's number in this send, from 1.
+    pub commit: u64,
+    /// Ingress events of this send durable so far (the first `events` events given are).
+    pub events: u64,
+    /// The height of the commit's first entry.
+    pub first_height: u64,
+    /// The height of its last entry: the world's head.
+    pub last_height: u64,
+    /// The head.
+    pub head: ObjectId,
+}
+
+/// Counts of a group not yet committed.
+#[derive(Default)]
+struct Group {
+    events: Vec<EventIn>,
+    entries: u64,
+    derived: u64,
+    faults: u64,
+    /// The height of the head the group was applied on.
+    base: u64,
+}
+
+impl Group {
+    fn add(&mut self, c: &Applied) {
+        self.entries += c.entries;
+        self.derived += c.derived;
+        self.faults += c.faults;
+    }
+}
+
+impl<'s> World<'s> {
+    /// Whether this is a view ([`World::view`]), which never commits.
+    fn is_view(&self) -> bool {
+        self.committed == ObjectId::from_bytes([0; 32])
+    }
+
+    /// Appends ingress events, committing in groups; at the end writes a checkpoint. Calls
+    /// `progress` with the number of events made durable so far.
+    ///
+    /// # Errors
+    /// As [`World::send_acked`]. Events committed before an error stay appended.
+    pub fn send(
+        &mut self,
+        events: impl IntoIterator<Item = EventIn>,
+        opts: &SendOptions,
+        progress: &dyn Progress,
+    ) -> Result<SendSummary, WorldError> {
+        self.send_acked(events, opts, progress, &mut |_| {})
+    }
+
+    /// [`World::send`], calling `ack` after each group commit is durable: the events it
+    /// names are part of the world whatever happens next, and a caller that resumes sends
+    /// the events after them. A commit that finds the world moved by another writer is
+    /// applied again on the new head and retried (up to [`MAX_REBASES`] times per group).
+    ///
+    /// # Errors
+    /// Store and ref errors; [`WorldError::Moved`] if the world kept moving under every
+    /// retry. The events acknowledged before an error stay appended; no other event does.
+    pub fn send_acked(
+        &mut self,
+        events: impl IntoIterator<Item = EventIn>,
+        opts: &SendOptions,
+        progress: &dyn Progress,
+        ack: &mut dyn FnMut(&Durable),
+    ) -> Result<SendSummary, WorldError> {
+        let mut live = Live::new(self.store);
+        let mut s = SendSummary {
+            events: 0,
+            entries: 0,
+            derived: 0,
+            faults: 0,
+            commits: 0,
+            rebases: 0,
+            head: self.head(),
+            height: self.height(),
+        };
+        let mut group = Group {
+            base: self.height(),
+            ..Group::default()
+        };
+        for ev in events {
+            let c = self.machine.apply(Input::Event(ev.clone()), &mut live)?;
+            group.add(&c);
+            group.events.push(ev);
+            if group.events.len() as u64 >= opts.commit_events
+                || live.pending_bytes() >= opts.commit_bytes
+            {
+                self.commit_group(&mut live, &mut group, false, &mut s, progress, ack)?;
+            }
+        }
+        // The checkpoint goes into the last group's pack: one pack and one fsync per command.
+        self.commit_group(&mut live, &mut group, true, &mut s, progress, ack)?;
+        s.head = self.head();
+        s.height = self.height();
+        Ok(s)
+    }
+
+    /// Commits `group` (with a checkpoint of the new head if `checkpoint`), rebasing it onto
+    /// another writer's commits as often as needed; then counts and acknowledges it.
+    fn commit_group(
+        &mut self,
+        live: &mut Live<'s>,
+        group: &mut Group,
+        checkpoint: bool,
+        s: &mut SendSummary,
+        progress: &dyn Progress,
+        ack: &mut dyn FnMut(&Durable),
+    ) -> Result<(), WorldError> {
+        let mut rebases = 0;
+        let mut waits = 0;
+        loop {
+            let cp = if checkpoint {
+                Some(self.machine.snapshot(live)?)
+            } else {
+                None
+            };
+            match self.commit(live, cp) {
+                Ok(()) => break,
+                Err(WorldError::Moved(_)) if rebases < MAX_REBASES && !self.is_view() => {
+                    // Another process appended: start again from the world as it is now.
+                    rebases += 1;
+                    *self = World::open(self.store, &self.name)?;
+                    *live = Live::new(self.store);
+                    let events = std::mem::take(&mut group.events);
+                    *group = Group {
+                        base: self.height(),
+                        ..Group::default()
+                    };
+                    for ev in &events {
+                        let c = self.machine.apply(Input::Event(ev.clone()), live)?;
+                        group.add(&c);
+                    }
+                    group.events = events;
+                }
+                Err(WorldError::Ref(RefError::Locked { .. })) if waits < MAX_LOCK_WAITS => {
+                    // Another writer is moving the world's refs right now: wait for it, then
+                    // try again (and rebase if it appended).
+                    std::thread::sleep(lock_backoff(waits));
+                    waits += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        s.rebases += u64::from(rebases);
+        let n = group.events.len() as u64;
+        if n == 0 && group.entries == 0 {
+            return Ok(());
+        }
+        s.events += n;
+        s.entries += group.entries;
+        s.derived += group.derived;
+        s.faults += group.faults;
+        s.commits += 1;
+        progress.advance(n);
+        ack(&Durable {
+            commit: s.commits,
+            events: s.events,
+            first_height: group.base + 1,
+            last_height: self.height(),
+            head: self.head(),
+        });
+        *group = Group {
+            base: self.height(),
+            ..Group::default()
+        };
+        Ok(())
+    }
+}
