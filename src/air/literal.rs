@@ -281,10 +281,9 @@ pub fn expr_value(e: &Expr) -> Value {
             m.done()
         }
         Expr::Record(fs) => {
-            let mut m = Map::new();
-            for (k, x) in fs {
-                m.insert(Value::Text(k.clone()), expr_value(x));
-            }
+            let m = Map::from_text_entries(
+                fs.iter().map(|(k, x)| (k.clone(), expr_value(x))).collect(),
+            );
             one("record", Value::Map(m))
         }
         Expr::List(xs) => one("list", Value::Array(xs.iter().map(expr_value).collect())),

@@ -197,6 +197,28 @@ impl Map {
         })
     }
 
+    /// Builds a map from entries in any order in O(n log n); of entries whose keys have the
+    /// same encoding the last one is kept (as repeated [`Map::insert`] would).
+    #[must_use]
+    pub fn from_entries_last_wins(entries: Vec<(Value, Value)>) -> Self {
+        let mut keyed: Vec<(Vec<u8>, Value, Value)> = entries
+            .into_iter()
+            .map(|(k, v)| (encode(&k), k, v))
+            .collect();
+        // A stable sort keeps equal keys in the order given, so the last of a run wins.
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(Vec<u8>, Value, Value)> = Vec::with_capacity(keyed.len());
+        for e in keyed {
+            match out.last_mut() {
+                Some(last) if last.0 == e.0 => *last = e,
+                _ => out.push(e),
+            }
+        }
+        Self {
+            entries: out.into_iter().map(|(_, k, v)| (k, v)).collect(),
+        }
+    }
+
     /// Builds a map from text-keyed entries in any order, without encoding the keys; of
     /// entries with equal keys the last one is kept (as [`Map::insert`] would).
     #[must_use]
@@ -216,6 +238,11 @@ impl Map {
     /// Inserts or replaces the value under `key`, keeping canonical order.
     pub fn insert(&mut self, key: Value, value: Value) {
         let enc = encode(&key);
+        // Keys given in canonical order append without a search or a shift.
+        if self.entries.last().is_none_or(|(k, _)| encode(k) < enc) {
+            self.entries.push((key, value));
+            return;
+        }
         match self.entries.binary_search_by(|(k, _)| encode(k).cmp(&enc)) {
             Ok(i) => self.entries[i].1 = value,
             Err(i) => self.entries.insert(i, (key, value)),
@@ -225,16 +252,25 @@ impl Map {
     /// The value under `key`, if any.
     #[must_use]
     pub fn get(&self, key: &Value) -> Option<&Value> {
+        if let Value::Text(t) = key {
+            return self.get_text(t);
+        }
         self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     /// The value under the text key `key`, if any.
     #[must_use]
     pub fn get_text(&self, key: &str) -> Option<&Value> {
+        // Canonical order sorts by major type first, so text keys (major type 3) form one run
+        // after integers and byte strings, ordered among themselves by `text_key_order`.
         self.entries
-            .iter()
-            .find(|(k, _)| matches!(k, Value::Text(t) if t == key))
-            .map(|(_, v)| v)
+            .binary_search_by(|(k, _)| match k {
+                Value::Text(t) => text_key_order(t, key),
+                Value::Int(_) | Value::Bytes(_) => Ordering::Less,
+                _ => Ordering::Greater,
+            })
+            .ok()
+            .map(|i| &self.entries[i].1)
     }
 
     /// The entries in canonical order.
@@ -1503,6 +1539,25 @@ pub(crate) mod props {
                 expected.insert(Value::Text(k.clone()), v.clone());
             }
             prop_assert_eq!(Map::from_text_entries(entries), expected);
+        }
+
+        #[test]
+        fn any_entries_sort_like_a_map_and_lookups_find_every_key(
+            entries in proptest::collection::vec((value(), value()), 0..12)
+        ) {
+            let mut expected = Map::new();
+            for (k, v) in &entries {
+                expected.insert(k.clone(), v.clone());
+            }
+            let m = Map::from_entries_last_wins(entries);
+            prop_assert_eq!(&m, &expected);
+            for (k, v) in m.entries() {
+                prop_assert_eq!(m.get(k), Some(v));
+                if let Value::Text(t) = k {
+                    prop_assert_eq!(m.get_text(t), Some(v));
+                }
+            }
+            prop_assert_eq!(m.get_text("not-a-key-of-value()"), None);
         }
     }
 }

@@ -8,6 +8,7 @@
 mod common;
 
 mod air_cli;
+mod air_scale;
 mod bundle;
 mod cli;
 mod crash;

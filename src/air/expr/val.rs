@@ -134,13 +134,11 @@ impl Val {
                 Value::Map(m)
             }
             Val::List(xs) | Val::Set(xs) => Value::Array(xs.iter().map(Val::to_value).collect()),
-            Val::Map(kvs) => {
-                let mut m = Map::new();
-                for (k, v) in kvs {
-                    m.insert(k.to_value(), v.to_value());
-                }
-                Value::Map(m)
-            }
+            Val::Map(kvs) => Value::Map(Map::from_entries_last_wins(
+                kvs.iter()
+                    .map(|(k, v)| (k.to_value(), v.to_value()))
+                    .collect(),
+            )),
         }
     }
 

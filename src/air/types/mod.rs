@@ -342,13 +342,12 @@ impl Type {
             | Self::Hash
             | Self::Uuid
             | Self::Unit => Value::Map(Map::new()),
-            Self::Record(fields) | Self::Variant(fields) => {
-                let mut m = Map::new();
-                for (k, t) in fields {
-                    m.insert(Value::Text(k.clone()), t.to_value());
-                }
-                Value::Map(m)
-            }
+            Self::Record(fields) | Self::Variant(fields) => Value::Map(Map::from_text_entries(
+                fields
+                    .iter()
+                    .map(|(k, t)| (k.clone(), t.to_value()))
+                    .collect(),
+            )),
             Self::List(t) | Self::Set(t) | Self::Option(t) => t.to_value(),
             Self::Map { key, value } => {
                 let mut m = Map::new();
