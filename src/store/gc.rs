@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::fs::{LockFile, TMP_PREFIX};
+use super::fs::TMP_PREFIX;
 use super::pack::Pack;
 use super::{Store, StoreError, loose};
 use crate::codec::cbor;
@@ -77,16 +77,18 @@ struct Inventory {
 /// files, and prunes unreachable objects older than `opts.grace`.
 ///
 /// # Errors
-/// [`StoreError::Locked`] if another gc runs; any error reading a reachable object (a
+/// [`StoreError::Locked`] if another gc or writers held `gc.lock` for longer than the lock
+/// wait; any error reading a reachable object (a
 /// missing or corrupt object aborts gc before anything is deleted: run fsck).
 pub fn gc(
     store: &Store,
     opts: &GcOptions,
     progress: &dyn Progress,
 ) -> Result<GcReport, StoreError> {
-    let lock_path = store.root().join("gc.lock");
-    let _lock = LockFile::acquire(lock_path.clone()).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
+    let lock_path = store.root().join(super::guard::GC_LOCK);
+    // Exclusive: no writer holds objects that no ref names yet (see `guard`).
+    let _lock = store.guard.enter_gc().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::WouldBlock {
             StoreError::Locked {
                 path: lock_path.clone(),
             }

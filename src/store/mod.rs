@@ -11,7 +11,7 @@
 //! tmp/                temporary files, moved into place when complete
 //! txn/                records of ref transactions being committed (see [`refs::txn`])
 //! keys/               secret seeds of the store's signing keys (see [`keys`])
-//! gc.lock             held while gc runs
+//! gc.lock             locked (flock) shared by writers, exclusive by gc
 //! ```
 //!
 //! A store is opened with [`StoreOptions`]: its [`Clock`], the source of every time it
@@ -27,6 +27,7 @@ pub mod format;
 pub mod fs;
 pub mod fsck;
 pub mod gc;
+pub(crate) mod guard;
 pub mod keys;
 pub mod loose;
 pub mod pack;
@@ -38,7 +39,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use self::clock::{Clock, SystemClock};
 use self::format::Encoding;
@@ -114,7 +115,7 @@ pub enum StoreError {
     #[error("object kind `{0}` is reserved and cannot be stored yet")]
     ReservedKind(Kind),
     /// Another process holds a lock.
-    #[error("{} exists: another aos process is running here (or one crashed; remove the file if none is)", path.display())]
+    #[error("{} is held by a live process (another gc, or writers) for longer than the lock wait; try again", path.display())]
     Locked {
         /// The lock file.
         path: PathBuf,
@@ -249,6 +250,8 @@ pub struct Store {
     last_pack: AtomicUsize,
     refs: Refs,
     options: StoreOptions,
+    /// This store's hold on `gc.lock`.
+    guard: guard::GcGuard,
 }
 
 /// How a store is opened.
@@ -259,6 +262,9 @@ pub struct StoreOptions {
     pub clock: Arc<dyn Clock>,
     /// Where the secret seeds of the store's signing keys come from.
     pub keys: Arc<dyn KeySource>,
+    /// How long a writer waits for a lock (a ref's, a transaction's, gc's) held by a live
+    /// process before giving up; a lock left by a dead process never makes anyone wait.
+    pub lock_wait: Duration,
 }
 
 impl Default for StoreOptions {
@@ -266,6 +272,7 @@ impl Default for StoreOptions {
         Self {
             clock: Arc::new(SystemClock),
             keys: Arc::new(StoreKeys),
+            lock_wait: fs::DEFAULT_LOCK_WAIT,
         }
     }
 }
@@ -275,6 +282,13 @@ impl StoreOptions {
     #[must_use]
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// These options with `wait` as the longest wait for a lock held by a live process.
+    #[must_use]
+    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
         self
     }
 
@@ -371,8 +385,10 @@ impl Store {
             tmp: root.join("tmp"),
             packs: RwLock::new(Vec::new()),
             last_pack: AtomicUsize::new(0),
-            refs: Refs::with_clock(root, Arc::clone(&options.clock)),
+            refs: Refs::with_clock(root, Arc::clone(&options.clock))
+                .with_lock_wait(options.lock_wait),
             options: options.clone(),
+            guard: guard::GcGuard::new(root, options.lock_wait),
         };
         // Git does not keep empty directories: recreate them if a copy lost them. A
         // read-only store still opens for reading.
@@ -724,6 +740,7 @@ impl Store {
     /// Validation errors as [`Store::check`], or I/O errors (nothing is half-written).
     pub fn put(&self, kind: Kind, payload: &[u8]) -> Result<ObjectId, StoreError> {
         let id = Self::check(kind, payload)?;
+        self.enter_writer()?;
         if let Some(loc) = self.locate(&id) {
             self.freshen(&loc);
             return Ok(id);
@@ -765,11 +782,27 @@ impl Store {
         }
     }
 
+    /// Takes the writers' shared hold on `gc.lock` unless this store has it, so that no gc
+    /// deletes what this store writes (or finds existing) before a ref names it.
+    fn enter_writer(&self) -> Result<(), StoreError> {
+        let path = self.root.join(guard::GC_LOCK);
+        match self.guard.enter_writer() {
+            // A gc may have replaced packs since they were listed.
+            Ok(true) => self.reload_packs(),
+            Ok(false) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(StoreError::Locked { path }),
+            Err(source) => Err(StoreError::Io { path, source }),
+        }
+    }
+
     /// Starts a batch: many objects written into one pack, made durable together by
-    /// [`Batch::commit`].
+    /// [`Batch::commit`]. The store holds `gc.lock` shared from here on, until it is
+    /// dropped, so that no gc deletes what it writes before a ref names it.
     #[must_use]
     pub fn batch(&self) -> Batch<'_> {
+        let guard_error = self.enter_writer().err();
         Batch {
+            guard_error,
             store: self,
             writer: None,
             compressor: None,
@@ -808,6 +841,8 @@ pub struct Batch<'s> {
     existing: u64,
     /// Packs already freshened by this batch (one touch per pack is enough for gc).
     freshened: HashSet<PathBuf>,
+    /// Why the batch could not take `gc.lock`: returned by the first add or the commit.
+    guard_error: Option<StoreError>,
 }
 
 /// What a committed batch wrote.
@@ -830,10 +865,16 @@ impl Batch<'_> {
     /// Validation errors as [`Store::check`], or I/O errors writing the pack.
     pub fn add(&mut self, kind: Kind, payload: &[u8]) -> Result<ObjectId, StoreError> {
         let id = Store::check(kind, payload)?;
+        self.guarded()?;
         if !self.has(&id) {
             self.compress_and_add(&id, kind, payload)?;
         }
         Ok(id)
+    }
+
+    /// The error of taking `gc.lock` when the batch started, if any (once).
+    fn guarded(&mut self) -> Result<(), StoreError> {
+        self.guard_error.take().map_or(Ok(()), Err)
     }
 
     /// Whether the batch or the store already holds `id` (counted as existing, and freshened
@@ -892,6 +933,7 @@ impl Batch<'_> {
     /// As [`Batch::add`].
     pub fn add_new(&mut self, kind: Kind, payload: &[u8]) -> Result<ObjectId, StoreError> {
         let id = Store::check(kind, payload)?;
+        self.guarded()?;
         if self.seen.contains(&id) {
             self.existing += 1;
             return Ok(id);
@@ -923,6 +965,7 @@ impl Batch<'_> {
         size: u64,
         stored: &[u8],
     ) -> Result<(), StoreError> {
+        self.guarded()?;
         if self.writer.is_none() {
             let w = PackWriter::new(&self.store.tmp).map_err(StoreError::io(&self.store.tmp))?;
             self.writer = Some(w);
@@ -957,7 +1000,8 @@ impl Batch<'_> {
     ///
     /// # Errors
     /// I/O errors; on error nothing from the batch is visible.
-    pub fn commit(self) -> Result<BatchSummary, StoreError> {
+    pub fn commit(mut self) -> Result<BatchSummary, StoreError> {
+        self.guarded()?;
         let mut summary = BatchSummary {
             existing: self.existing,
             ..BatchSummary::default()

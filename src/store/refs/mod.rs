@@ -54,8 +54,10 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::clock::{Clock, SystemClock};
+use super::fs::DEFAULT_LOCK_WAIT;
 use crate::object::ObjectId;
 
 /// The longest ref name, in bytes.
@@ -153,11 +155,11 @@ pub enum RefError {
         /// What is wrong with the line.
         why: String,
     },
-    /// The ref's lock file exists: another process is updating the ref, or a crashed one
-    /// left the lock behind.
+    /// A live process holds the ref's lock and did not release it within the store's lock
+    /// wait. (A lock file left by a dead process is removed, not reported.)
     #[error(
-        "ref is locked: {} exists; another process is updating the ref, or a crashed process \
-         left the lock behind (if no aos process is running, remove the file)",
+        "ref is busy: {} is held by a live process that did not finish within the lock wait; \
+         try again",
         path.display()
     )]
     Locked {
@@ -275,6 +277,8 @@ pub(super) fn is_absent(e: &io::Error) -> bool {
 pub struct Refs {
     root: PathBuf,
     clock: Arc<dyn Clock>,
+    /// How long to wait for a lock held by a live process.
+    lock_wait: Duration,
 }
 
 impl Refs {
@@ -291,7 +295,22 @@ impl Refs {
         Self {
             root: root.to_owned(),
             clock,
+            lock_wait: DEFAULT_LOCK_WAIT,
         }
+    }
+
+    /// These refs, waiting up to `wait` for a lock held by a live process (default
+    /// [`DEFAULT_LOCK_WAIT`]).
+    #[must_use]
+    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// How long an update waits for a lock held by a live process.
+    #[must_use]
+    pub fn lock_wait(&self) -> Duration {
+        self.lock_wait
     }
 
     /// The clock reflog lines and transaction records take their time from.
@@ -323,7 +342,7 @@ impl Refs {
     }
 
     /// The lock file of the ref `name`: `root/refs/....lock`.
-    fn lock_path(&self, name: &RefName) -> PathBuf {
+    pub(super) fn lock_path(&self, name: &RefName) -> PathBuf {
         let mut s = self.ref_path(name).into_os_string();
         s.push(LOCK_SUFFIX);
         PathBuf::from(s)

@@ -567,6 +567,7 @@ fn list_prefixes() {
 #[test]
 fn locked() {
     let (dir, refs, n) = setup_main("");
+    let refs = refs.with_lock_wait(std::time::Duration::from_millis(50));
     let lock_path = dir.path().join("refs/heads/main.lock");
     let held = LockFile::acquire(lock_path.clone()).unwrap();
     for new in [Some(id(2)), None] {
@@ -577,7 +578,7 @@ fn locked() {
         );
         let msg = err.to_string();
         assert!(
-            msg.contains("main.lock") && msg.contains("crashed"),
+            msg.contains("main.lock") && msg.contains("busy") && msg.contains("live process"),
             "{msg}"
         );
     }
@@ -587,6 +588,38 @@ fn locked() {
     refs.update(&n, Some(id(2)), Expected::Is(id(1)), "")
         .unwrap();
     assert_eq!(refs.reflog(&n).unwrap().len(), 2);
+}
+
+#[test]
+fn a_lock_left_by_a_dead_holder_is_removed() {
+    let (dir, refs, n) = setup_main("");
+    let lock_path = dir.path().join("refs/heads/main.lock");
+    // As a killed process leaves it: the file, no OS lock.
+    LockFile::acquire(lock_path.clone()).unwrap().abandon();
+    assert!(lock_path.exists());
+    refs.update(&n, Some(id(2)), Expected::Is(id(1)), "")
+        .unwrap();
+    assert_eq!(refs.read(&n).unwrap(), Some(id(2)));
+    assert!(!lock_path.exists());
+    // A bare leftover file (from a build without OS locks) is stale too.
+    fs::write(&lock_path, b"").unwrap();
+    refs.update(&n, None, Expected::Is(id(2)), "").unwrap();
+    assert!(!lock_path.exists());
+}
+
+#[test]
+fn a_waiting_writer_gets_the_lock_when_the_holder_finishes() {
+    let (dir, refs, n) = setup_main("");
+    let lock_path = dir.path().join("refs/heads/main.lock");
+    let held = LockFile::acquire(lock_path).unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        drop(held);
+    });
+    refs.update(&n, Some(id(2)), Expected::Is(id(1)), "")
+        .unwrap();
+    release.join().unwrap();
+    assert_eq!(refs.read(&n).unwrap(), Some(id(2)));
 }
 
 #[test]

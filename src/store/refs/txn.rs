@@ -24,9 +24,9 @@
 //! which could only happen after this one). Every writer that takes a ref's lock first
 //! settles the records naming that ref: a change that is not done is completed (its reflog
 //! line written at the recorded offset unless it is there, the new value written), and a
-//! record whose changes are all done is removed. A crashed transaction's own lock files
-//! still block its refs until they are cleared (by hand today: the lock error says so); the
-//! next writer of each ref then completes it from the record, which carries every value, so
+//! record whose changes are all done is removed. A crashed transaction's own lock files are
+//! stale (their OS locks died with it), so the next writer of each ref removes them (see
+//! [`LockFile`]) and completes the change from the record, which carries every value, so
 //! the lock files' contents do not matter. [`Refs::recover`] does the same for every record
 //! at once (fsck).
 //!
@@ -204,7 +204,7 @@ impl Stop {
         }
         for h in active.iter_mut() {
             if let Some(lock) = h.lock.take() {
-                std::mem::forget(lock);
+                lock.abandon();
             }
         }
         true

@@ -37,7 +37,8 @@ impl Refs {
     ///
     /// # Errors
     /// - [`RefError::Stale`]: the ref does not match `expected`; nothing changed.
-    /// - [`RefError::Locked`]: another process holds the ref's lock; nothing changed.
+    /// - [`RefError::Locked`]: a live process held the ref's lock for longer than the lock
+    ///   wait; nothing changed.
     /// - [`RefError::Conflict`]: the name clashes with another ref (`refs/a` versus
     ///   `refs/a/b`) or with a leftover reflog; nothing changed.
     /// - [`RefError::Corrupt`]: the current ref file is corrupt; nothing changed.
@@ -158,7 +159,7 @@ impl Refs {
     /// the ref does not exist (so neither does the ref) and no transaction record names it.
     pub(super) fn lock_for_delete(&self, name: &RefName) -> Result<Option<LockFile>, RefError> {
         let lock_path = self.lock_path(name);
-        match LockFile::acquire(lock_path.clone()) {
+        match LockFile::acquire_waiting(lock_path.clone(), self.lock_wait) {
             Ok(lock) => Ok(Some(lock)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 Err(RefError::Locked { path: lock_path })
@@ -232,7 +233,7 @@ impl Refs {
                     return Err(self.classify(name, "create directory", &path, source));
                 }
             }
-            match LockFile::acquire(lock_path.clone()) {
+            match LockFile::acquire_waiting(lock_path.clone(), self.lock_wait) {
                 Ok(lock) => return Ok(lock),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     return Err(RefError::Locked { path: lock_path });
