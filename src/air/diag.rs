@@ -15,6 +15,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::codec::json::{TextPos, pointer_escape, pointer_position};
+pub use crate::codec::quote::{MESSAGE_CHARS, QUOTE_CHARS, bounded, bounded_to};
 
 /// A rule vocabulary: the stable identifiers that diagnostics of one stage carry.
 pub trait RuleId: Copy + fmt::Debug + Eq + Ord {
@@ -86,11 +87,13 @@ impl<R: RuleId> fmt::Display for Diagnostic<R> {
             }
             f.write_str(": ")?;
         }
-        write!(f, "{} [{}]", self.message, self.rule.as_str())?;
-        match (&self.node, self.pointer.is_empty()) {
-            (Some(n), false) => write!(f, " (in {n}, at {})", self.pointer),
+        let message = bounded_to(&self.message, MESSAGE_CHARS);
+        write!(f, "{message} [{}]", self.rule.as_str())?;
+        let pointer = bounded(&self.pointer);
+        match (self.node.as_deref().map(bounded), pointer.is_empty()) {
+            (Some(n), false) => write!(f, " (in {n}, at {pointer})"),
             (Some(n), true) => write!(f, " (in {n})"),
-            (None, false) => write!(f, " (at {})", self.pointer),
+            (None, false) => write!(f, " (at {pointer})"),
             (None, true) => Ok(()),
         }
     }
@@ -243,6 +246,32 @@ mod tests {
             d.to_string(),
             "w/air/x.json:2:8: expected text [wrong-type] (in defschema a/B@1)"
         );
+    }
+
+    #[test]
+    fn a_10_mb_input_is_quoted_by_a_bounded_prefix() {
+        let big = "x".repeat(10_000_000);
+        assert_eq!(bounded("short"), "short");
+        assert_eq!(bounded(&"é".repeat(QUOTE_CHARS)), "é".repeat(QUOTE_CHARS));
+        let b = bounded(&big);
+        assert_eq!(b, format!("{}… (10000000 bytes)", "x".repeat(QUOTE_CHARS)));
+        // Multi-byte characters are never split.
+        let wide = "é".repeat(QUOTE_CHARS + 1);
+        assert_eq!(
+            bounded(&wide),
+            format!("{}… ({} bytes)", "é".repeat(QUOTE_CHARS), wide.len())
+        );
+        let mut d = ParseError::new(format!("/{big}"), Rule::WrongType, format!("bad {big}!"));
+        d.node = Some(format!("defschema {big}"));
+        let text = d.to_string();
+        assert!(
+            text.len() < 2 * (MESSAGE_CHARS + 2 * QUOTE_CHARS),
+            "{}",
+            text.len()
+        );
+        assert!(text.contains("… (10000005 bytes) [wrong-type]"), "{text}");
+        assert!(text.contains("… (10000010 bytes), at /x"), "{text}");
+        assert!(text.ends_with("… (10000001 bytes))"), "{text}");
     }
 
     #[test]

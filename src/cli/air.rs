@@ -153,10 +153,10 @@ fn problem_json<R: RuleId>(p: &diag::Diagnostic<R>) -> serde_json::Value {
         "file": p.file,
         "line": p.pos.as_ref().map(|x| x.line),
         "column": p.pos.as_ref().map(|x| x.column),
-        "pointer": p.pointer,
-        "node": p.node,
+        "pointer": diag::bounded(&p.pointer),
+        "node": p.node.as_deref().map(diag::bounded),
         "rule": p.rule.as_str(),
-        "message": p.message,
+        "message": diag::bounded_to(&p.message, diag::MESSAGE_CHARS),
     })
 }
 

@@ -4,6 +4,7 @@
 pub mod cbor;
 pub mod diff;
 pub mod json;
+pub mod quote;
 pub mod shape;
 
 pub use cbor::{DecodeError, Int, Map, Rule, Value};

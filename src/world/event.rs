@@ -4,6 +4,7 @@ use crate::air::name::Name;
 use crate::air::types::Type;
 use crate::air::value;
 use crate::codec::json::Json;
+use crate::codec::quote::bounded;
 use crate::kernel::error::{InputError, WorldError};
 use crate::kernel::machine::{EventIn, field};
 use crate::kernel::program::Program;
@@ -20,18 +21,18 @@ pub fn parse_event(
     key: Option<&Json>,
 ) -> Result<EventIn, WorldError> {
     let name = Name::new(schema).map_err(|source| InputError::SchemaName {
-        schema: schema.to_owned(),
+        schema: bounded(schema).into_owned(),
         source,
     })?;
     if !prog.schemas().contains_key(&name) {
         return Err(InputError::NoSchema {
-            schema: schema.to_owned(),
+            schema: bounded(schema).into_owned(),
         }
         .into());
     }
     let v = value::from_json(value, &Type::Ref(name), prog.schemas()).map_err(|source| {
         InputError::Value {
-            schema: schema.to_owned(),
+            schema: bounded(schema).into_owned(),
             source,
         }
     })?;
@@ -48,7 +49,7 @@ pub fn parse_event(
                 .collect();
             let Some((red, _)) = keyed.first() else {
                 return Err(InputError::KeyNotRouted {
-                    schema: schema.to_owned(),
+                    schema: bounded(schema).into_owned(),
                 }
                 .into());
             };

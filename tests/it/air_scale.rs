@@ -1,4 +1,5 @@
-//! AIR validation stays linear: a 200,000-tag variant and a 50,000-field record check in time.
+//! Huge AIR: a 200,000-tag variant and a 50,000-field record check in linear time, and a
+//! 10 MB name is quoted in messages by a bounded prefix.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -45,4 +46,26 @@ fn a_200k_tag_variant_checks_in_time() {
         took < Duration::from_secs(20),
         "aos air check took {took:?}"
     );
+}
+
+#[test]
+fn a_10_mb_name_is_quoted_by_a_bounded_prefix() {
+    let env = Env::bare();
+    let big = "x".repeat(10_000_000);
+    std::fs::create_dir_all(env.path().join("air")).unwrap();
+    let schemas = format!(
+        r#"[{{"$kind":"defschema","name":"{big}","type":{{"text":{{}}}}}},
+{{"$kind":"defschema","name":"a/B@1","type":{{"record":{{"{big}":{{"text":{{}}}}}}}}}}]"#
+    );
+    env.write("air/schemas.air.json", schemas.as_bytes());
+    let dir = env.path().join("air");
+    for args in [&["air", "check"][..], &["--json", "air", "check"][..]] {
+        let mut args = args.to_vec();
+        args.push(dir.to_str().unwrap());
+        let r = env.run(&args).fails(1);
+        let all = format!("{}{}", r.out(), r.stderr);
+        assert!(all.len() < 4_000, "{} bytes of messages", all.len());
+        assert!(all.contains("… (10000010 bytes)"), "{all}");
+        assert!(all.contains("… (10000015 bytes)"), "{all}");
+    }
 }

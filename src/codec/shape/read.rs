@@ -5,6 +5,7 @@ use std::fmt;
 use super::path::Path;
 use crate::codec::cbor::{Int, Value};
 use crate::codec::json::Json;
+use crate::codec::quote::{MESSAGE_CHARS, bounded, bounded_to};
 use crate::object::ObjectId;
 
 // ---------------------------------------------------------------------------------------------
@@ -225,11 +226,16 @@ pub(crate) fn located<'a>(
     pointer: &'a str,
     message: &'a dyn fmt::Display,
 ) -> impl fmt::Display + 'a {
-    fmt::from_fn(move |f| match (what.is_empty(), pointer.is_empty()) {
-        (true, true) => write!(f, "{message}"),
-        (true, false) => write!(f, "at `{pointer}`: {message}"),
-        (false, true) => write!(f, "{what}: {message}"),
-        (false, false) => write!(f, "{what} at `{pointer}`: {message}"),
+    fmt::from_fn(move |f| {
+        let message = message.to_string();
+        let message = bounded_to(&message, MESSAGE_CHARS);
+        let pointer = bounded(pointer);
+        match (what.is_empty(), pointer.is_empty()) {
+            (true, true) => write!(f, "{message}"),
+            (true, false) => write!(f, "at `{pointer}`: {message}"),
+            (false, true) => write!(f, "{what}: {message}"),
+            (false, false) => write!(f, "{what} at `{pointer}`: {message}"),
+        }
     })
 }
 
