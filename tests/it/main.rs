@@ -15,6 +15,7 @@ mod golden;
 mod history;
 mod keys;
 mod layout;
+mod locks_gc;
 mod manifest;
 mod reducers;
 mod remote;
