@@ -1,6 +1,6 @@
 //! `aos fsck`: verify the store.
 
-use aos::store::fsck::{Problem, fsck};
+use aos::store::fsck::{FsckOptions, Problem, fsck_with};
 use serde_json::json;
 
 use super::{CliError, Ctx, out_json, outln};
@@ -9,16 +9,24 @@ use super::{CliError, Ctx, out_json, outln};
 ///
 /// Checks every object (decompression, id, canonical encoding), every pack and index
 /// (checksums, layout), every link between objects and every ref and reflog. Lists every
-/// problem found and exits 1 if there is any.
+/// problem found and exits 1 if there is any. A lock file left by a dead process is noted
+/// (the next writer removes it); `--repair` removes it now (never one a live process holds).
 #[derive(clap::Args, Debug)]
-pub struct FsckArgs {}
+pub struct FsckArgs {
+    /// Remove stale lock files left by dead processes (safe beside running writers).
+    #[arg(long)]
+    pub repair: bool,
+}
 
 /// Runs `aos fsck`.
-pub fn run(ctx: &Ctx, _args: &FsckArgs) -> Result<(), CliError> {
+pub fn run(ctx: &Ctx, args: &FsckArgs) -> Result<(), CliError> {
     let store = ctx.store()?;
     let bar = ctx.progress();
     let started = std::time::Instant::now();
-    let mut r = fsck(&store, &bar)?;
+    let opts = FsckOptions {
+        repair: args.repair,
+    };
+    let mut r = fsck_with(&store, &opts, &bar)?;
     // What only worlds know: lineage refs and the objects they name.
     let w = aos::world::refs::check(&store)?;
     r.problems.extend(

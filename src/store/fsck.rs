@@ -64,6 +64,25 @@ impl FsckReport {
 /// Only I/O errors that prevent checking at all (listing directories). Problems with the data
 /// itself are reported in [`FsckReport::problems`].
 pub fn fsck(store: &Store, progress: &dyn Progress) -> Result<FsckReport, StoreError> {
+    fsck_with(store, &FsckOptions::default(), progress)
+}
+
+/// Knobs of [`fsck_with`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FsckOptions {
+    /// Remove stale lock files (left by dead processes) instead of only noting them. Safe beside running writers: a lock a live process holds is never removed.
+    pub repair: bool,
+}
+
+/// [`fsck`], with options.
+///
+/// # Errors
+/// As [`fsck`].
+pub fn fsck_with(
+    store: &Store,
+    opts: &FsckOptions,
+    progress: &dyn Progress,
+) -> Result<FsckReport, StoreError> {
     let mut report = FsckReport::default();
     let problems = Mutex::new(Vec::new());
     let problem = |object: Option<ObjectId>, location: String, message: String| {
@@ -224,9 +243,9 @@ pub fn fsck(store: &Store, progress: &dyn Progress) -> Result<FsckReport, StoreE
             }
             for (n, lock) in &r.locked {
                 report.notes.push(format!(
-                    "{n}: a committed ref transaction waits to move it, and {} is held (its \
-                     writer is running, or crashed: if no aos process is running, remove the \
-                     lock file; the next update of {n} then completes the move)",
+                    "{n}: a committed ref transaction waits to move it, and {} is held by a \
+                     live process (its writer is running; the next update of {n} completes \
+                     the move)",
                     lock.display()
                 ));
             }
@@ -252,12 +271,80 @@ pub fn fsck(store: &Store, progress: &dyn Progress) -> Result<FsckReport, StoreE
         }
     }
 
+    // Every id a reflog names is a gc root: it must exist.
+    match store.refs().all_reflog_ids() {
+        Ok(ids) => {
+            for id in ids.iter().filter(|id| !present.contains(id)) {
+                problem(
+                    Some(*id),
+                    super::refs::LOGS_DIR.to_owned(),
+                    format!("a reflog names missing object {id}"),
+                );
+            }
+        }
+        Err(e) => problem(None, super::refs::LOGS_DIR.to_owned(), e.to_string()),
+    }
+
+    // Lock files: held by a live process, or stale (removed when repairing): notes.
+    let mut locks = Vec::new();
+    for dir in [super::refs::REFS_DIR, super::refs::TXN_DIR] {
+        lock_files(&store.root().join(dir), &mut locks);
+    }
+    locks.sort();
+    for lock in locks {
+        let shown = lock.display().to_string();
+        match super::fs::lock_state(&lock) {
+            Ok(super::fs::LockState::Busy) => report.notes.push(format!(
+                "{shown}: lock held by a live process (a writer is running)"
+            )),
+            Ok(super::fs::LockState::Gone) => {}
+            Ok(super::fs::LockState::Stale) if opts.repair => {
+                match super::fs::remove_if_stale(&lock) {
+                    Ok(true) => report
+                        .notes
+                        .push(format!("{shown}: stale lock removed (its holder is dead)")),
+                    Ok(false) => report.notes.push(format!(
+                        "{shown}: lock held by a live process (a writer is running)"
+                    )),
+                    Err(e) => problem(None, shown, format!("cannot remove stale lock: {e}")),
+                }
+            }
+            Ok(super::fs::LockState::Stale) => report.notes.push(format!(
+                "{shown}: stale lock file, its holder is dead (harmless: the next writer \
+                 removes it; repair removes it now)"
+            )),
+            Err(e) => problem(None, shown, format!("cannot inspect lock file: {e}")),
+        }
+    }
+
     let mut problems = problems
         .into_inner()
         .expect("no panics while holding the lock");
     problems.sort_by(|a, b| (&a.location, &a.message).cmp(&(&b.location, &b.message)));
     report.problems = problems;
     Ok(report)
+}
+
+/// Every `*.lock` file under `dir`, recursively.
+fn lock_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let path = e.path();
+        match e.file_type() {
+            Ok(t) if t.is_dir() => lock_files(&path, out),
+            Ok(t)
+                if t.is_file()
+                    && e.file_name()
+                        .to_str()
+                        .is_some_and(|n| n.ends_with(super::refs::LOCK_SUFFIX)) =>
+            {
+                out.push(path);
+            }
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -358,5 +445,55 @@ mod tests {
         }
         fs::write(&idx, &original_idx).unwrap();
         assert!(fsck(&s, &NoProgress).unwrap().is_ok());
+    }
+
+    #[test]
+    fn stale_locks_and_missing_reflog_ids_are_reported_and_repaired() {
+        use crate::store::fs::LockFile;
+        use crate::store::refs::{Expected, RefName};
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::init(&dir.path().join(".aos")).unwrap();
+        let a = s
+            .put(Kind::Value, &cbor::encode(&Value::from(1u64)))
+            .unwrap();
+        let gone = crate::object::hash(Kind::Value, &cbor::encode(&Value::from(2u64)));
+        let n = RefName::new("refs/heads/main").unwrap();
+        // The ref points at `a`, its reflog also names `gone`, which was never stored.
+        s.refs()
+            .update(&n, Some(gone), Expected::Absent, "")
+            .unwrap();
+        s.refs()
+            .update(&n, Some(a), Expected::Is(gone), "")
+            .unwrap();
+        let stale = s.root().join("refs/heads/main.lock");
+        LockFile::acquire(stale.clone()).unwrap().abandon();
+        let live = s.root().join("refs/heads/other.lock");
+        let held = LockFile::acquire(live.clone()).unwrap();
+
+        let r = fsck(&s, &NoProgress).unwrap();
+        let messages: Vec<_> = r.problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(r.problems.len(), 1, "{messages:?}");
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| p.object == Some(gone) && p.message.contains("reflog names missing"))
+        );
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("main.lock") && n.contains("stale"))
+        );
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("other.lock") && n.contains("live"))
+        );
+
+        let r = fsck_with(&s, &FsckOptions { repair: true }, &NoProgress).unwrap();
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert!(r.notes.iter().any(|n| n.contains("stale lock removed")));
+        assert!(!stale.exists());
+        assert!(live.exists(), "a live process's lock is never removed");
+        drop(held);
     }
 }

@@ -872,9 +872,13 @@ impl Batch<'_> {
         Ok(id)
     }
 
-    /// The error of taking `gc.lock` when the batch started, if any (once).
+    /// The error of taking `gc.lock` when the batch started, if any; later calls try to take
+    /// it again (a no-op while the store holds it).
     fn guarded(&mut self) -> Result<(), StoreError> {
-        self.guard_error.take().map_or(Ok(()), Err)
+        match self.guard_error.take() {
+            Some(e) => Err(e),
+            None => self.store.enter_writer(),
+        }
     }
 
     /// Whether the batch or the store already holds `id` (counted as existing, and freshened
@@ -1000,8 +1004,9 @@ impl Batch<'_> {
     ///
     /// # Errors
     /// I/O errors; on error nothing from the batch is visible.
-    pub fn commit(mut self) -> Result<BatchSummary, StoreError> {
-        self.guarded()?;
+    pub fn commit(self) -> Result<BatchSummary, StoreError> {
+        // A batch that added nothing wrote nothing: a failure to take `gc.lock` (a read-only
+        // store) does not matter to it. Any add already returned that failure.
         let mut summary = BatchSummary {
             existing: self.existing,
             ..BatchSummary::default()

@@ -16,6 +16,7 @@ mod golden;
 mod history;
 mod keys;
 mod layout;
+mod locks_gc;
 mod manifest;
 mod reducers;
 mod remote;
