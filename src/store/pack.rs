@@ -65,6 +65,14 @@ pub struct PackWriter {
     entries: Vec<(ObjectId, u64)>,
 }
 
+impl Drop for PackWriter {
+    /// A pack that is never finished (an error while writing its objects, a batch given up)
+    /// leaves no temporary file behind. After [`PackWriter::finish`] the file is gone already.
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.tmp);
+    }
+}
+
 /// A pack published by [`PackWriter::finish`].
 #[derive(Clone, Debug)]
 pub struct Published {
@@ -939,6 +947,23 @@ mod tests {
         )
         .unwrap();
         id
+    }
+
+    #[test]
+    fn an_unfinished_pack_leaves_no_temporary_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut w = PackWriter::new(tmp.path()).unwrap();
+        add_raw(&mut w, &vec![7u8; 1 << 20]);
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+        drop(w);
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+        // A finished one leaves only what it published.
+        let packs = tempfile::tempdir().unwrap();
+        let mut w = PackWriter::new(tmp.path()).unwrap();
+        add_raw(&mut w, b"x");
+        w.finish(packs.path(), tmp.path()).unwrap().unwrap();
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+        assert_eq!(std::fs::read_dir(packs.path()).unwrap().count(), 2);
     }
 
     #[test]
