@@ -15,7 +15,7 @@
 //! ```
 //!
 //! A store is opened with [`StoreOptions`]: its [`Clock`], the source of every time it
-//! records, and its [`KeySource`], the source of its signing keys' secret seeds (kept in
+//! records, and its [`KeySource`](keys::KeySource), the source of its signing keys' secret seeds (kept in
 //! `keys/`, which nothing ever transfers).
 //!
 //! **Invariant:** an object file is never overwritten; a published file is always complete
@@ -30,8 +30,11 @@ pub mod gc;
 pub(crate) mod guard;
 pub mod keys;
 pub mod loose;
+mod options;
 pub mod pack;
 pub mod refs;
+
+pub use options::StoreOptions;
 
 use std::collections::HashSet;
 use std::fs as stdfs;
@@ -39,11 +42,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use self::clock::{Clock, SystemClock};
+use self::clock::Clock;
 use self::format::Encoding;
-use self::keys::{KeyError, KeyName, KeySource, SecretSeed, StoreKeys};
+use self::keys::{KeyError, KeyName, SecretSeed};
 use self::pack::{Pack, PackWriter};
 use self::refs::{RefError, Refs};
 use crate::codec::DecodeError;
@@ -252,52 +255,6 @@ pub struct Store {
     options: StoreOptions,
     /// This store's hold on `gc.lock`.
     guard: guard::GcGuard,
-}
-
-/// How a store is opened.
-#[derive(Clone, Debug)]
-pub struct StoreOptions {
-    /// Where the times the store records (reflog lines, transaction records) and gc's "now"
-    /// come from.
-    pub clock: Arc<dyn Clock>,
-    /// Where the secret seeds of the store's signing keys come from.
-    pub keys: Arc<dyn KeySource>,
-    /// How long a writer waits for a lock (a ref's, a transaction's, gc's) held by a live
-    /// process before giving up; a lock left by a dead process never makes anyone wait.
-    pub lock_wait: Duration,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        Self {
-            clock: Arc::new(SystemClock),
-            keys: Arc::new(StoreKeys),
-            lock_wait: fs::DEFAULT_LOCK_WAIT,
-        }
-    }
-}
-
-impl StoreOptions {
-    /// These options with `clock` (e.g. a [`clock::FixedClock`] for reproducible tests).
-    #[must_use]
-    pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// These options with `wait` as the longest wait for a lock held by a live process.
-    #[must_use]
-    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
-        self.lock_wait = wait;
-        self
-    }
-
-    /// These options with `keys` (e.g. [`keys::FixedKeys`] for reproducible tests).
-    #[must_use]
-    pub fn with_keys(mut self, keys: impl KeySource + 'static) -> Self {
-        self.keys = Arc::new(keys);
-        self
-    }
 }
 
 /// What [`Store::init`] did.
