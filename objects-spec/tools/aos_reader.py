@@ -19,6 +19,7 @@ import os
 import re
 import stat
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 
 import blake3
@@ -1270,6 +1271,15 @@ def check_entry(v) -> None:
         r.text("schema")
         r.req("value")
         r.opt("key")
+        eid = r.opt("id")  # revision 3: an ingress event's idempotency key
+        if eid is not None:
+            if origin != "ingress":
+                raise ShapeProblem("/id", "only an ingress event carries an idempotency key")
+            if not isinstance(eid, str):
+                raise ShapeProblem("/id", "expected text")
+            raw = eid.encode("utf-8")
+            if not 1 <= len(raw) <= 256 or any(unicodedata.category(ch) == "Cc" for ch in eid):
+                raise ShapeProblem("/id", "1 to 256 bytes of text without control characters")
         steps = r.req("steps")
         if not isinstance(steps, list):
             raise ShapeProblem("/steps", "expected an array")

@@ -174,6 +174,13 @@ fn input_hint(e: &InputError) -> Option<String> {
         InputError::UnknownModule { .. } => {
             "--wasm NAME=FILE must name a defmodule of the control plane".to_owned()
         }
+        InputError::BadId { .. } => format!(
+            "an idempotency key is 1 to {} bytes of text without control characters",
+            aos::kernel::input::MAX_ID_BYTES
+        ),
+        InputError::IdReused { height, .. } => {
+            format!("`aos show WORLD@{height}` shows the event the key names")
+        }
         InputError::NoFuel => "give --fuel a value of at least 1".to_owned(),
         InputError::WorldName { .. } => {
             "a world name is one segment of a ref name: no `/`, spaces or control characters"

@@ -9,7 +9,7 @@ use aos::air::value;
 use aos::codec::cbor::Value;
 use aos::codec::json::{self, Json, parse_json};
 use aos::kernel::entry::{Body, Entry, Origin};
-use aos::kernel::{Divergence, WorldError};
+use aos::kernel::{Divergence, InputError, WorldError};
 use aos::object::{IdPrefix, Kind, ObjectId};
 use aos::progress::Progress;
 use aos::wasm::Limits;
@@ -189,8 +189,13 @@ pub struct SendArgs {
     /// The event's key, as JSON (must match the key field of keyed routes).
     #[arg(long, value_name = "JSON")]
     key: Option<String>,
-    /// Read events from a JSON Lines file (`-`: standard input).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["schema", "value", "key"])]
+    /// An idempotency key: if the world already holds an event sent with this key (within
+    /// its last 100,000 entries), the same event is acknowledged, not appended again.
+    #[arg(long, value_name = "KEY")]
+    id: Option<String>,
+    /// Read events from a JSON Lines file (`-`: standard input); an `id` member on a line is
+    /// that event's idempotency key.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["schema", "value", "key", "id"])]
     batch: Option<PathBuf>,
     /// Commit after this many events.
     #[arg(long, value_name = "N", default_value_t = SendOptions::default().commit_events)]
@@ -207,16 +212,28 @@ fn print_ack(ctx: &Ctx, d: &Durable) {
         json!({"durable": {
             "commit": d.commit,
             "events": d.events,
+            "duplicates": d.duplicates,
             "first_height": d.first_height,
             "last_height": d.last_height,
             "head": d.head.to_string(),
         }})
         .to_string()
     } else {
-        format!(
-            "durable: {} events, heights {} to {}, head {}",
-            d.events, d.first_height, d.last_height, d.head
-        )
+        let held = match d.duplicates {
+            0 => String::new(),
+            n => format!(" ({n} already in the world)"),
+        };
+        if d.first_height > d.last_height {
+            format!(
+                "durable: {} events{held}, nothing new appended, head {}",
+                d.events, d.head
+            )
+        } else {
+            format!(
+                "durable: {} events{held}, heights {} to {}, head {}",
+                d.events, d.first_height, d.last_height, d.head
+            )
+        }
     };
     // A result line that cannot be written fails the command at its summary line.
     let _ = outln(&line);
@@ -300,7 +317,16 @@ pub fn run_send(ctx: &Ctx, a: &SendArgs) -> Result<(), CliError> {
             .as_deref()
             .map(|k| parse_json_arg("--key", k))
             .transpose()?;
-        let ev = w.parse_event(schema, &value, key.as_ref())?;
+        let mut ev = w.parse_event(schema, &value, key.as_ref())?;
+        if let Some(id) = &a.id {
+            aos::kernel::input::check_id(id).map_err(|problem| {
+                WorldError::from(InputError::BadId {
+                    id: id.clone(),
+                    problem,
+                })
+            })?;
+            ev.id = Some(id.clone());
+        }
         bar.start("send", Some(1));
         let started = Instant::now();
         let s = w.send([ev], &opts, &bar)?;
@@ -318,6 +344,8 @@ pub fn run_send(ctx: &Ctx, a: &SendArgs) -> Result<(), CliError> {
         return out_json(&json!({
             "world": a.world,
             "events": s.events,
+            "duplicates": s.duplicates,
+            "last_duplicate": s.last_duplicate,
             "entries": s.entries,
             "derived": s.derived,
             "faults": s.faults,
@@ -330,9 +358,20 @@ pub fn run_send(ctx: &Ctx, a: &SendArgs) -> Result<(), CliError> {
         }));
     }
     if a.batch.is_some() {
+        let held = match s.duplicates {
+            0 => String::new(),
+            n => format!("; {n} already in the world, not appended again"),
+        };
         outln(&format!(
-            "appended {} events ({} entries, {} derived, {} faults) in {} commits, {secs:.3}s, {rate:.0} events/s; head {} at height {}",
+            "appended {} events ({} entries, {} derived, {} faults) in {} commits, {secs:.3}s, {rate:.0} events/s; head {} at height {}{held}",
             s.events, s.entries, s.derived, s.faults, s.commits, s.head, s.height
+        ))
+    } else if let (1, Some(h)) = (s.duplicates, s.last_duplicate) {
+        outln(&format!(
+            "already in the world at height {h} (idempotency key `{}`): nothing appended; head {} at height {}",
+            a.id.as_deref().unwrap_or_default(),
+            s.head,
+            s.height
         ))
     } else {
         outln(&format!(
@@ -457,6 +496,9 @@ pub(crate) fn summary(e: &Entry) -> String {
                 }
             };
             let mut s = format!("{origin} {} {}", ev.schema, json::to_json(&ev.value));
+            if let Some(id) = &ev.id {
+                s.push_str(&format!(" (id `{id}`)"));
+            }
             for st in &ev.steps {
                 s.push_str(&format!("\n    -> {}", st.reducer));
                 if let Some(c) = &st.cell {

@@ -23,6 +23,41 @@ use crate::wasm::Limits;
 /// The journal format written in genesis entries.
 pub const FORMAT: u64 = 1;
 
+/// The most bytes an idempotency key (`kernel::input::EventIn::id`) may have.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// Why text is not an idempotency key.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IdProblem {
+    /// The key is empty.
+    #[error("an idempotency key is not empty")]
+    Empty,
+    /// The key is longer than [`MAX_ID_BYTES`].
+    #[error("an idempotency key has at most {MAX_ID_BYTES} bytes (this one has {0})")]
+    TooLong(usize),
+    /// The key holds a control character.
+    #[error("an idempotency key holds no control character (U+{0:04X} at byte {1})")]
+    Control(u32, usize),
+}
+
+/// Checks that `id` is an idempotency key: 1 to [`MAX_ID_BYTES`] bytes of text without
+/// control characters (objects-spec §12).
+///
+/// # Errors
+/// What is wrong with it.
+pub fn check_id(id: &str) -> Result<(), IdProblem> {
+    if id.is_empty() {
+        return Err(IdProblem::Empty);
+    }
+    if id.len() > MAX_ID_BYTES {
+        return Err(IdProblem::TooLong(id.len()));
+    }
+    match id.char_indices().find(|(_, c)| c.is_control()) {
+        Some((at, c)) => Err(IdProblem::Control(u32::from(c), at)),
+        None => Ok(()),
+    }
+}
+
 /// One journal entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -99,6 +134,8 @@ pub struct Event {
     pub value: Value,
     /// The key the event was sent or emitted with, if any (`event.key` of the ABI).
     pub key: Option<Value>,
+    /// The sender's idempotency key (ingress events only; journal revision 3).
+    pub id: Option<String>,
     /// The successful deliveries, in routing order (failed ones follow as fault entries).
     pub steps: Vec<Step>,
 }
@@ -241,6 +278,7 @@ impl Entry {
                 b.text("schema", &e.schema)
                     .put("value", e.value.clone())
                     .opt_put("key", e.key.clone())
+                    .opt_text("id", e.id.as_deref())
                     .put(
                         "steps",
                         Value::Array(e.steps.iter().map(Step::to_value).collect()),
@@ -276,14 +314,20 @@ impl Entry {
     }
 
     /// [`Entry::to_value`]'s encoding for event entries (the hot path), written directly in
-    /// canonical key order: `key`, `kind`, `prev`, `cause`, `steps`, `value`, `height`,
+    /// canonical key order: `id`, `key`, `kind`, `prev`, `cause`, `steps`, `value`, `height`,
     /// `origin`, `schema` (shorter keys first, then bytewise).
     fn encode_event(&self, e: &Event) -> Vec<u8> {
         let mut out = Vec::with_capacity(160);
         let derived = matches!(e.origin, Origin::Derived { .. });
-        let n =
-            6 + u64::from(e.key.is_some()) + u64::from(self.prev.is_some()) + u64::from(derived);
+        let n = 6
+            + u64::from(e.id.is_some())
+            + u64::from(e.key.is_some())
+            + u64::from(self.prev.is_some())
+            + u64::from(derived);
         let mut m = MapEncoder::new(&mut out, n);
+        if let Some(id) = &e.id {
+            m.text("id", id);
+        }
         if let Some(k) = &e.key {
             m.value("key", k);
         }
@@ -446,6 +490,17 @@ impl Event {
         let schema = r.req("schema")?.text()?.to_owned();
         let value = r.req("value")?.value.clone();
         let key = r.opt("key").map(|m| m.value.clone());
+        let id = match r.opt("id") {
+            None => None,
+            Some(_) if !matches!(origin, Origin::Ingress) => {
+                return Err(at("id", "only an ingress event carries an idempotency key"));
+            }
+            Some(m) => {
+                let id = m.text()?;
+                check_id(id).map_err(|e| m.invalid(e.to_string()))?;
+                Some(id.to_owned())
+            }
+        };
         let steps = r
             .req("steps")?
             .items()?
@@ -456,6 +511,7 @@ impl Event {
             schema,
             value,
             key,
+            id,
             steps,
         })
     }
@@ -585,6 +641,7 @@ mod tests {
                     schema: "demo/E@1".into(),
                     value: Value::Text("x".into()),
                     key: None,
+                    id: Some("order-17".into()),
                     steps: vec![Step {
                         reducer: "demo/A@1".into(),
                         cell: Some(Value::Text("k".into())),
@@ -609,6 +666,7 @@ mod tests {
                     schema: "demo/D@1".into(),
                     value: Value::Null,
                     key: Some(7u64.into()),
+                    id: None,
                     steps: vec![Step {
                         reducer: "demo/B@1".into(),
                         cell: None,
@@ -629,6 +687,7 @@ mod tests {
                     schema: "demo/E@1".into(),
                     value: Value::Array(vec![1u64.into(), Value::Bool(true)]),
                     key: Some(Value::Text("alice".into())),
+                    id: None,
                     steps: vec![
                         Step {
                             reducer: "demo/A@1".into(),
@@ -681,6 +740,27 @@ mod tests {
             assert_eq!(Entry::decode(&bytes).unwrap(), e);
             assert_eq!(eid, object::hash(Kind::Entry, &bytes));
         }
+    }
+
+    #[test]
+    fn only_ingress_events_carry_a_valid_idempotency_key() {
+        let with_id = |i: usize, id: &str| {
+            let mut v = samples()[i].to_value();
+            if let Value::Map(m) = &mut v {
+                m.insert(Value::Text("id".into()), Value::Text(id.into()));
+            }
+            Entry::decode(&cbor::encode(&v)).map_err(|e| e.to_string())
+        };
+        assert!(with_id(1, "ok").is_ok());
+        let err = with_id(2, "x").unwrap_err();
+        assert!(
+            err.contains("`/id`") && err.contains("only an ingress"),
+            "{err}"
+        );
+        let err = with_id(1, "").unwrap_err();
+        assert!(err.contains("`/id`") && err.contains("not empty"), "{err}");
+        let err = with_id(1, &"y".repeat(300)).unwrap_err();
+        assert!(err.contains("at most 256 bytes"), "{err}");
     }
 
     #[test]

@@ -233,6 +233,25 @@ pub enum InputError {
         /// The keyed reducer it routes to.
         reducer: String,
     },
+    /// Text given as an idempotency key is not one.
+    #[error("idempotency key {:?}: {problem}", crate::codec::quote::bounded(id))]
+    BadId {
+        /// The text given.
+        id: String,
+        /// What is wrong with it.
+        problem: crate::kernel::entry::IdProblem,
+    },
+    /// An idempotency key already names another event within the window.
+    #[error(
+        "idempotency key `{id}` already names a different event, at height {height}: a retry \
+         sends the same event, and a new event needs a new key"
+    )]
+    IdReused {
+        /// The key.
+        id: String,
+        /// The height of the event it names.
+        height: u64,
+    },
     /// A height above the world's head.
     #[error("height {height} is beyond the head (height {head})")]
     BeyondHead {

@@ -14,6 +14,7 @@
 
 use crate::codec::cbor::Value;
 use crate::kernel::entry::{Body, Entry, Origin};
+pub use crate::kernel::entry::{IdProblem, MAX_ID_BYTES, check_id};
 use crate::object::ObjectId;
 
 /// An event to deliver: schema, canonical value, and optional envelope key.
@@ -25,6 +26,10 @@ pub struct EventIn {
     pub value: Value,
     /// The envelope key (`event.key`), if any.
     pub key: Option<Value>,
+    /// The sender's idempotency key, if any (ingress events only): recorded in the event's
+    /// entry, so a writer can recognise a retried event it has already appended. Reducers
+    /// never see it.
+    pub id: Option<String>,
 }
 
 /// A switch of the world to another manifest, already stored and validated (the library's
@@ -101,6 +106,7 @@ pub fn source_of(e: &Entry) -> Source {
                 schema: ev.schema.clone(),
                 value: ev.value.clone(),
                 key: ev.key.clone(),
+                id: ev.id.clone(),
             })),
             Origin::Derived { .. } => Source::Cascade,
         },
@@ -127,13 +133,25 @@ mod tests {
     }
 
     fn event(origin: Origin) -> Body {
+        let ingress = matches!(origin, Origin::Ingress);
         Body::Event(Event {
             origin,
             schema: "demo/E@1".into(),
             value: Value::Text("v".into()),
             key: Some(Value::Text("k".into())),
+            id: ingress.then(|| "retry-1".into()),
             steps: vec![],
         })
+    }
+
+    #[test]
+    fn idempotency_keys_are_short_printable_text() {
+        assert_eq!(check_id("order-17/retry"), Ok(()));
+        assert_eq!(check_id(&"é".repeat(128)), Ok(()));
+        assert_eq!(check_id(""), Err(IdProblem::Empty));
+        assert_eq!(check_id(&"x".repeat(257)), Err(IdProblem::TooLong(257)));
+        assert_eq!(check_id("a\nb"), Err(IdProblem::Control(10, 1)));
+        assert_eq!(check_id("ab\u{7f}"), Err(IdProblem::Control(0x7f, 2)));
     }
 
     #[test]
@@ -159,6 +177,7 @@ mod tests {
                     schema: "demo/E@1".into(),
                     value: Value::Text("v".into()),
                     key: Some(Value::Text("k".into())),
+                    id: Some("retry-1".into()),
                 })),
             ),
             (

@@ -1,12 +1,14 @@
 //! Sending a batch of events from JSON Lines: every line is checked before anything is
 //! appended, then the events are appended in group commits as the batch is read again.
 //!
-//! A batch is one `{"schema": .., "value": .., "key"?: ..}` object per line; blank lines are
+//! A batch is one `{"schema": .., "value": .., "key"?: .., "id"?: ..}` object per line (`id`:
+//! an idempotency key, see [`super::idempotency`]); blank lines are
 //! skipped. It is read a chunk of lines at a time and each chunk is parsed in parallel, so
 //! memory does not grow with a batch read from a file. A batch with bad lines appends
 //! nothing, and its error names every bad line (up to [`MAX_REPORTED`] of them).
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Cursor};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,10 +17,12 @@ use rayon::prelude::*;
 
 use crate::codec::json::{Json, JsonError, parse_json};
 use crate::kernel::error::WorldError;
+use crate::kernel::input::{IdProblem, check_id};
 use crate::kernel::machine::EventIn;
 use crate::kernel::program::Program;
 use crate::progress::Progress;
 use crate::world::event::parse_event;
+use crate::world::idempotency;
 use crate::world::{Durable, SendOptions, SendSummary, World};
 
 /// Lines a batch is read and parsed in at a time.
@@ -54,12 +58,26 @@ pub enum LineProblem {
     #[error(transparent)]
     Json(JsonError),
     /// The line is JSON, but not an object.
-    #[error("expected an object {{\"schema\", \"value\", \"key\"?}}")]
+    #[error("expected an object {{\"schema\", \"value\", \"key\"?, \"id\"?}}")]
     NotObject,
     /// `schema` is not a string.
     #[error("`schema` must be a string")]
     SchemaNotText,
-    /// A member other than `schema`, `value` and `key`.
+    /// `id` is not a string.
+    #[error("`id` must be a string (an idempotency key)")]
+    IdNotText,
+    /// `id` is not an idempotency key.
+    #[error("`id`: {0}")]
+    BadId(IdProblem),
+    /// `id` names a different event on an earlier line of the batch.
+    #[error("idempotency key `{id}` names a different event on line {line}")]
+    IdReused {
+        /// The key.
+        id: String,
+        /// The earlier line.
+        line: u64,
+    },
+    /// A member other than `schema`, `value`, `key` and `id`.
     #[error("unexpected member `{0}`")]
     Unknown(String),
     /// `schema` or `value` is missing.
@@ -112,7 +130,7 @@ pub enum BatchError {
         /// What the second pass met.
         problem: Box<BatchError>,
         /// What was appended.
-        sent: SendSummary,
+        sent: Box<SendSummary>,
     },
     /// More events were to be skipped than the batch holds.
     #[error("cannot skip {skip} events: the batch holds {events}")]
@@ -200,9 +218,17 @@ impl Batch {
         let mut events = 0u64;
         let mut bad: Vec<BadLine> = Vec::new();
         let mut more = 0u64;
+        // Each idempotency key's first line and event digest.
+        let mut ids: HashMap<String, (u64, [u8; 32])> = HashMap::new();
         while let Some((first, chunk)) = lines.next_chunk()? {
             let parsed: Vec<Result<Option<EventIn>, BadLine>> = parse_chunk(prog, first, &chunk);
-            for p in parsed {
+            for (i, p) in parsed.into_iter().enumerate() {
+                let p = match p {
+                    Ok(Some(ev)) if ev.id.is_some() => {
+                        reuse(&mut ids, first + i as u64, ev).map(Some)
+                    }
+                    p => p,
+                };
                 match p {
                     Ok(Some(_)) => events += 1,
                     Ok(None) => {}
@@ -215,6 +241,31 @@ impl Batch {
             Ok(events)
         } else {
             Err(BatchError::BadLines { lines: bad, more })
+        }
+    }
+}
+
+/// Checks that the idempotency key of `ev`, on line `line`, names no other event on an
+/// earlier line.
+fn reuse(
+    ids: &mut HashMap<String, (u64, [u8; 32])>,
+    line: u64,
+    ev: EventIn,
+) -> Result<EventIn, BadLine> {
+    let Some(id) = &ev.id else { return Ok(ev) };
+    let digest = idempotency::digest(&ev);
+    match ids.get(id) {
+        Some(&(first, d)) if d != digest => Err(BadLine {
+            line,
+            problem: LineProblem::IdReused {
+                id: id.clone(),
+                line: first,
+            },
+        }),
+        Some(_) => Ok(ev),
+        None => {
+            ids.insert(id.clone(), (line, digest));
+            Ok(ev)
         }
     }
 }
@@ -247,7 +298,7 @@ fn parse_line(prog: &Program, bytes: &[u8]) -> Result<Option<EventIn>, LineProbl
     let Json::Object(members) = &j else {
         return Err(LineProblem::NotObject);
     };
-    let (mut schema, mut val, mut key) = (None, None, None);
+    let (mut schema, mut val, mut key, mut id) = (None, None, None, None);
     for (k, v) in members {
         match k.as_str() {
             "schema" => match v {
@@ -256,14 +307,22 @@ fn parse_line(prog: &Program, bytes: &[u8]) -> Result<Option<EventIn>, LineProbl
             },
             "value" => val = Some(v),
             "key" => key = Some(v),
+            "id" => match v {
+                Json::String(s) => {
+                    check_id(s).map_err(LineProblem::BadId)?;
+                    id = Some(s.clone());
+                }
+                _ => return Err(LineProblem::IdNotText),
+            },
             other => return Err(LineProblem::Unknown(other.to_owned())),
         }
     }
     let schema = schema.ok_or(LineProblem::Missing("schema"))?;
     let val = val.ok_or(LineProblem::Missing("value"))?;
-    parse_event(prog, schema, val, key)
-        .map(Some)
-        .map_err(|e| LineProblem::Event(Box::new(e)))
+    let mut ev =
+        parse_event(prog, schema, val, key).map_err(|e| LineProblem::Event(Box::new(e)))?;
+    ev.id = id;
+    Ok(Some(ev))
 }
 
 /// A chunk of lines and the number of its first.
@@ -405,7 +464,7 @@ impl World<'_> {
         match failed.into_inner() {
             Some(problem) => Err(BatchError::Changed {
                 problem: Box::new(problem),
-                sent,
+                sent: Box::new(sent),
             }),
             None => Ok(sent),
         }

@@ -77,5 +77,6 @@ pub fn parse_event(
         schema: schema.to_owned(),
         value: v,
         key,
+        id: None,
     })
 }

@@ -18,6 +18,7 @@
 //! - [`refs`]: the names of a world's refs and the one place that moves them.
 //! - [`lineage`]: where a forked world came from, recorded as data.
 //! - [`diff`]: comparing two worlds: history, control plane and state.
+//! - [`idempotency`]: recognising a retried event by its idempotency key.
 //! - `hosts`: the live and scratch hosts machines run against.
 //! - `load`: loading the control planes and programs a history names.
 
@@ -28,6 +29,7 @@ pub mod diff;
 pub mod event;
 pub mod history;
 mod hosts;
+pub mod idempotency;
 pub mod lineage;
 mod load;
 pub mod log;
@@ -90,6 +92,8 @@ pub struct World<'s> {
     /// The head as last written to (or read from) the world's ref.
     committed: ObjectId,
     open: OpenStats,
+    /// The idempotency keys of the window, once a send has met one.
+    ids: Option<idempotency::Ids>,
 }
 
 /// What [`World::switch_manifest`] did.
@@ -147,6 +151,7 @@ impl<'s> World<'s> {
             // Never a world's committed head, so a commit's compare-and-swap fails.
             committed: ObjectId::from_bytes([0; 32]),
             open,
+            ids: None,
         })
     }
 
@@ -433,6 +438,7 @@ impl<'s> World<'s> {
             committed: self.committed,
             machine,
             open,
+            ids: None,
         })
     }
 }

@@ -15,6 +15,7 @@ use crate::progress::Progress;
 use crate::store::refs::RefError;
 use crate::world::World;
 use crate::world::hosts::Live;
+use crate::world::idempotency::{Ids, Lookup};
 
 /// How many times one group is rebased onto another writer's commits before the send gives
 /// up with [`WorldError::Moved`].
@@ -52,6 +53,11 @@ impl Default for SendOptions {
 pub struct SendSummary {
     /// Ingress events appended.
     pub events: u64,
+    /// Events not appended because the world already holds them: their idempotency key
+    /// names the same event within the window (`world::idempotency`).
+    pub duplicates: u64,
+    /// The height of the last of those.
+    pub last_duplicate: Option<u64>,
     /// Entries appended in all.
     pub entries: u64,
     /// Derived events.
@@ -60,6 +66,9 @@ pub struct SendSummary {
     pub faults: u64,
     /// Group commits made.
     pub commits: u64,
+    /// Acknowledgements made: the commits, and groups of events the world already held,
+    /// which needed none.
+    pub acks: u64,
     /// How many times a group was applied again on another writer's newer head.
     pub rebases: u64,
     /// The new head.
@@ -71,11 +80,16 @@ pub struct SendSummary {
 /// One group commit made durable: what [`World::send_acked`] acknowledges.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Durable {
-    /// The commit's number in this send, from 1.
+    /// The acknowledgement's number in this send, from 1.
     pub commit: u64,
-    /// Ingress events of this send durable so far (the first `events` events given are).
+    /// Ingress events of this send durable so far (the first `events` events given are),
+    /// counting those the world already held.
     pub events: u64,
-    /// The height of the commit's first entry.
+    /// How many of those the world already held (by their idempotency key): not appended
+    /// again.
+    pub duplicates: u64,
+    /// The height of the commit's first entry (one more than `last_height` when the commit
+    /// appended nothing: every event of it was already held).
     pub first_height: u64,
     /// The height of its last entry: the world's head.
     pub last_height: u64,
@@ -86,7 +100,11 @@ pub struct Durable {
 /// Counts of a group not yet committed.
 #[derive(Default)]
 struct Group {
+    /// Every event given, those already held included.
     events: Vec<EventIn>,
+    /// How many of them the world already held.
+    duplicates: u64,
+    last_duplicate: Option<u64>,
     entries: u64,
     derived: u64,
     faults: u64,
@@ -140,10 +158,13 @@ impl<'s> World<'s> {
         let mut live = Live::new(self.store);
         let mut s = SendSummary {
             events: 0,
+            duplicates: 0,
+            last_duplicate: None,
             entries: 0,
             derived: 0,
             faults: 0,
             commits: 0,
+            acks: 0,
             rebases: 0,
             head: self.head(),
             height: self.height(),
@@ -153,8 +174,7 @@ impl<'s> World<'s> {
             ..Group::default()
         };
         for ev in events {
-            let c = self.machine.apply(Input::Event(ev.clone()), &mut live)?;
-            group.add(&c);
+            self.offer(&ev, &mut live, &mut group)?;
             group.events.push(ev);
             if group.events.len() as u64 >= opts.commit_events
                 || live.pending_bytes() >= opts.commit_bytes
@@ -167,6 +187,36 @@ impl<'s> World<'s> {
         s.head = self.head();
         s.height = self.height();
         Ok(s)
+    }
+
+    /// Appends `ev` to `group` unless the world already holds it (by its idempotency key).
+    fn offer(
+        &mut self,
+        ev: &EventIn,
+        live: &mut Live<'s>,
+        group: &mut Group,
+    ) -> Result<(), WorldError> {
+        if ev.id.is_some() {
+            let ids = match &mut self.ids {
+                Some(ids) => {
+                    ids.catch_up(self.store, self.committed)?;
+                    ids
+                }
+                None => self.ids.insert(Ids::build(self.store, self.committed)?),
+            };
+            if let Lookup::Held(height) = ids.lookup(ev, self.machine.height())? {
+                group.duplicates += 1;
+                group.last_duplicate = Some(height);
+                return Ok(());
+            }
+        }
+        let height = self.machine.height() + 1;
+        let c = self.machine.apply(Input::Event(ev.clone()), live)?;
+        group.add(&c);
+        if let Some(ids) = &mut self.ids {
+            ids.appended(ev, height);
+        }
+        Ok(())
     }
 
     /// Commits `group` (with a checkpoint of the new head if `checkpoint`), rebasing it onto
@@ -182,37 +232,49 @@ impl<'s> World<'s> {
     ) -> Result<(), WorldError> {
         let mut rebases = 0;
         let mut waits = 0;
-        loop {
-            let cp = if checkpoint {
-                Some(self.machine.snapshot(live)?)
-            } else {
-                None
-            };
-            match self.commit(live, cp) {
-                Ok(()) => break,
-                Err(WorldError::Moved(_)) if rebases < MAX_REBASES && !self.is_view() => {
-                    // Another process appended: start again from the world as it is now.
-                    rebases += 1;
-                    *self = World::open(self.store, &self.name)?;
-                    *live = Live::new(self.store);
-                    let events = std::mem::take(&mut group.events);
-                    *group = Group {
-                        base: self.height(),
-                        ..Group::default()
-                    };
-                    for ev in &events {
-                        let c = self.machine.apply(Input::Event(ev.clone()), live)?;
-                        group.add(&c);
+        // Nothing to make durable: every event of the group was already held (and no
+        // checkpoint is due for earlier commits).
+        let idle = group.entries == 0 && !(checkpoint && s.entries > 0);
+        if !idle {
+            loop {
+                let cp = if checkpoint {
+                    Some(self.machine.snapshot(live)?)
+                } else {
+                    None
+                };
+                match self.commit(live, cp) {
+                    Ok(()) => {
+                        let height = self.height();
+                        if let Some(ids) = &mut self.ids {
+                            ids.committed(self.committed, height);
+                        }
+                        break;
                     }
-                    group.events = events;
+                    Err(WorldError::Moved(_)) if rebases < MAX_REBASES && !self.is_view() => {
+                        // Another process appended: start again from the world as it is now.
+                        rebases += 1;
+                        let ids = self.ids.take();
+                        *self = World::open(self.store, &self.name)?;
+                        self.ids = ids;
+                        *live = Live::new(self.store);
+                        let events = std::mem::take(&mut group.events);
+                        *group = Group {
+                            base: self.height(),
+                            ..Group::default()
+                        };
+                        for ev in &events {
+                            self.offer(ev, live, group)?;
+                        }
+                        group.events = events;
+                    }
+                    Err(WorldError::Ref(RefError::Locked { .. })) if waits < MAX_LOCK_WAITS => {
+                        // Another writer is moving the world's refs right now: wait for it, then
+                        // try again (and rebase if it appended).
+                        std::thread::sleep(lock_backoff(waits));
+                        waits += 1;
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(WorldError::Ref(RefError::Locked { .. })) if waits < MAX_LOCK_WAITS => {
-                    // Another writer is moving the world's refs right now: wait for it, then
-                    // try again (and rebase if it appended).
-                    std::thread::sleep(lock_backoff(waits));
-                    waits += 1;
-                }
-                Err(e) => return Err(e),
             }
         }
         s.rebases += u64::from(rebases);
@@ -220,15 +282,21 @@ impl<'s> World<'s> {
         if n == 0 && group.entries == 0 {
             return Ok(());
         }
-        s.events += n;
+        s.events += n - group.duplicates;
+        s.duplicates += group.duplicates;
+        s.last_duplicate = group.last_duplicate.or(s.last_duplicate);
         s.entries += group.entries;
         s.derived += group.derived;
         s.faults += group.faults;
-        s.commits += 1;
+        if !idle {
+            s.commits += 1;
+        }
+        s.acks += 1;
         progress.advance(n);
         ack(&Durable {
-            commit: s.commits,
-            events: s.events,
+            commit: s.acks,
+            events: s.events + s.duplicates,
+            duplicates: s.duplicates,
             first_height: group.base + 1,
             last_height: self.height(),
             head: self.head(),

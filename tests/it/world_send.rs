@@ -195,3 +195,126 @@ fn two_writers_batches_interleave() {
     env.run(&["-q", "verify", "bank"]).ok();
     env.run(&["-q", "fsck"]).ok();
 }
+
+/// `n` deposits of 1 to `account`, each with the idempotency key `{tag}-{i}`.
+fn keyed_deposits(account: &str, tag: &str, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "{{\"schema\":\"demo/AccountEvent@1\",\"value\":{{\"account\":\"{account}\",\"op\":{{\"Deposit\":{{\"amount\":1}}}}}},\"id\":\"{tag}-{i}\"}}\n"
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_killed_batch_with_idempotency_keys_is_simply_sent_again() {
+    let env = bank();
+    let total = 4_000;
+    env.write("keyed.jsonl", keyed_deposits("k", "dep", total).as_bytes());
+    let mut child = crate::common::command(env.path())
+        .args([
+            "--json",
+            "send",
+            "bank",
+            "--batch",
+            "keyed.jsonl",
+            "--commit-every",
+            "100",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(Ok(line)) = lines.next() {
+        if line.contains("\"durable\"") && line.contains("\"commit\":5,") {
+            let _ = child.kill();
+            break;
+        }
+    }
+    let _ = child.wait();
+    let landed = ops(&env, "k");
+    assert!(landed >= 500, "{landed}");
+    // The whole batch again, without --skip: what landed is recognised, not appended.
+    let r = env
+        .run(&["--json", "send", "bank", "--batch", "keyed.jsonl"])
+        .ok();
+    let summary: serde_json::Value = serde_json::from_str(r.out().lines().last().unwrap()).unwrap();
+    assert_eq!(summary["duplicates"].as_u64(), Some(landed), "{}", r.out());
+    assert_eq!(summary["events"].as_u64(), Some(total as u64 - landed));
+    assert_eq!(ops(&env, "k"), total as u64);
+    // And once more: nothing new at all.
+    let r = env
+        .run(&["--json", "send", "bank", "--batch", "keyed.jsonl"])
+        .ok();
+    let last = acks(&r.out()).pop().unwrap();
+    assert_eq!(last["duplicates"].as_u64(), Some(total as u64));
+    assert_eq!(ops(&env, "k"), total as u64);
+    env.run(&["-q", "verify", "bank"]).ok();
+}
+
+#[test]
+fn an_idempotency_key_names_one_event() {
+    let env = bank();
+    let dep = r#"{"account":"a","op":{"Deposit":{"amount":5}}}"#;
+    let first = env
+        .run(&["send", "bank", "demo/AccountEvent@1", dep, "--id", "pay-1"])
+        .ok();
+    let again = env
+        .run(&["send", "bank", "demo/AccountEvent@1", dep, "--id", "pay-1"])
+        .ok();
+    assert!(
+        again.out().contains("already in the world at height 1"),
+        "{}",
+        again.out()
+    );
+    assert!(
+        first.out().contains("appended at height 1"),
+        "{}",
+        first.out()
+    );
+    assert_eq!(ops(&env, "a"), 1);
+    // The same key for another event is refused, naming where the key is used.
+    let other = r#"{"account":"a","op":{"Deposit":{"amount":6}}}"#;
+    let r = env
+        .run(&[
+            "send",
+            "bank",
+            "demo/AccountEvent@1",
+            other,
+            "--id",
+            "pay-1",
+        ])
+        .fails(1);
+    assert!(
+        r.stderr
+            .contains("already names a different event, at height 1"),
+        "{}",
+        r.stderr
+    );
+    // Inside one batch, too, before anything is appended.
+    let line = |amount: u32| {
+        format!(
+            "{{\"schema\":\"demo/AccountEvent@1\",\"value\":{{\"account\":\"b\",\"op\":{{\"Deposit\":{{\"amount\":{amount}}}}}}},\"id\":\"x\"}}\n"
+        )
+    };
+    env.write("clash.jsonl", format!("{}{}", line(1), line(2)).as_bytes());
+    let r = env
+        .run(&["send", "bank", "--batch", "clash.jsonl"])
+        .fails(1);
+    assert!(
+        r.stderr
+            .contains("line 2: idempotency key `x` names a different event on line 1"),
+        "{}",
+        r.stderr
+    );
+    let r = env
+        .run(&["send", "bank", "demo/AccountEvent@1", dep, "--id", ""])
+        .fails(1);
+    assert!(r.stderr.contains("not empty"), "{}", r.stderr);
+    // Keys are in the entry, and verify replays them.
+    let log = env.run(&["log", "bank", "-n", "1"]).ok();
+    assert!(log.out().contains("(id `pay-1`)"), "{}", log.out());
+    env.run(&["-q", "verify", "bank"]).ok();
+}

@@ -182,6 +182,7 @@ impl Machine {
             schema: ev.schema,
             value: ev.value,
             key: ev.key,
+            id: ev.id,
             steps,
         };
         self.plans.event(prog, height, &event);

@@ -57,6 +57,7 @@ pub(super) fn check(bytes: &[u8], red: &ReducerDef, prog: &Program) -> Result<Ou
             schema: e.schema,
             value,
             key,
+            id: None,
         });
     }
     let mut effects = Vec::with_capacity(out.effects.len());
