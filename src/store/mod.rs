@@ -22,6 +22,7 @@
 //! (temp file, fsync, rename, directory fsync). **Invariant:** every read verifies the id of
 //! what it decompresses.
 
+pub mod cache;
 pub mod clock;
 pub mod format;
 pub mod fs;

@@ -262,6 +262,7 @@ pub fn create_world(
     batch.add(Kind::MapNode, &MapNode::empty().encode())?;
     batch.add(Kind::Entry, &gbytes)?;
     batch.commit()?;
+    crate::store::cache::record_validated(store, &manifest, validate::VALIDATOR_VERSION);
     let mut moves = crate::world::refs::Moves::new(store);
     moves.create(name, gid)?;
     moves.commit()?;

@@ -12,7 +12,7 @@ use crate::kernel::replay::read_kind;
 use crate::kernel::snapshot::Snapshot;
 use crate::object::{self, Kind, ObjectId};
 use crate::store::{Batch, Store};
-use crate::world::load::load_control_plane;
+use crate::world::load::{Trust, load_control_plane};
 
 fn map_err(e: WorldError) -> MapError {
     MapError::Store(Box::new(e))
@@ -98,7 +98,7 @@ impl Host for Live<'_> {
         wasm(self.store, id)
     }
     fn control_plane(&self, manifest: &ObjectId) -> Result<Validated, WorldError> {
-        load_control_plane(self.store, manifest)
+        load_control_plane(self.store, manifest, Trust::Cache)
     }
     fn snapshot(&mut self, _s: &Snapshot, bytes: &[u8], _id: &ObjectId) -> Result<(), WorldError> {
         self.add(Kind::Snapshot, bytes).map(|_| ())
@@ -115,6 +115,7 @@ impl Host for Live<'_> {
 pub(crate) struct Scratch<'s> {
     store: &'s Store,
     mem: HashMap<ObjectId, Vec<u8>>,
+    trust: Trust,
 }
 
 impl<'s> Scratch<'s> {
@@ -122,6 +123,15 @@ impl<'s> Scratch<'s> {
         Self {
             store,
             mem: HashMap::new(),
+            trust: Trust::Cache,
+        }
+    }
+
+    /// A scratch host that validates every control plane it loads again (for `verify`).
+    pub(crate) fn verifying(store: &'s Store) -> Self {
+        Self {
+            trust: Trust::Nothing,
+            ..Self::new(store)
         }
     }
 }
@@ -149,7 +159,7 @@ impl Host for Scratch<'_> {
         wasm(self.store, id)
     }
     fn control_plane(&self, manifest: &ObjectId) -> Result<Validated, WorldError> {
-        load_control_plane(self.store, manifest)
+        load_control_plane(self.store, manifest, self.trust)
     }
     fn snapshot(&mut self, _s: &Snapshot, _b: &[u8], _id: &ObjectId) -> Result<(), WorldError> {
         // A snapshot that matches the recorded one names objects the store holds; what was

@@ -65,7 +65,7 @@ use crate::object::ObjectId;
 use crate::store::Store;
 use crate::world::create::ControlPlane;
 use crate::world::hosts::{Live, Scratch};
-use crate::world::load::load_programs;
+use crate::world::load::{Trust, load_programs};
 
 /// The worlds of a store: name and head entry, sorted by name.
 ///
@@ -177,7 +177,7 @@ impl<'s> World<'s> {
         };
         let programs = match programs {
             Some(p) if p.genesis_id() == genesis => p,
-            _ => Arc::new(load_programs(store, &genesis)?),
+            _ => Arc::new(load_programs(store, &genesis, Trust::Cache)?),
         };
         let mut machine = match &base {
             Base::Genesis(_) => Machine::genesis(programs),
@@ -328,6 +328,11 @@ impl<'s> World<'s> {
         let mut live = Live::new(self.store);
         objects.store_with(|kind, bytes| live.add(kind, bytes))?;
         let applied = self.apply_one(Input::Manifest(ManifestSwitch { manifest }), &mut live)?;
+        crate::store::cache::record_validated(
+            self.store,
+            &manifest,
+            crate::air::validate::VALIDATOR_VERSION,
+        );
         Ok(Switched {
             manifest,
             applied,

@@ -17,7 +17,7 @@ use crate::object::ObjectId;
 use crate::progress::Progress;
 use crate::store::Store;
 use crate::world::hosts::Scratch;
-use crate::world::load::load_programs;
+use crate::world::load::{Trust, load_programs};
 use crate::world::world_ref;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -89,7 +89,7 @@ fn replay_segment(
     entries: SegmentEntries,
     progress: &dyn Progress,
 ) -> SegmentResult {
-    let mut scratch = Scratch::new(store);
+    let mut scratch = Scratch::verifying(store);
     let mut machine = match start {
         SegmentStart::Genesis => Machine::genesis(Arc::clone(programs)),
         SegmentStart::Snapshot(sid) => {
@@ -224,7 +224,7 @@ pub fn verify_head(
                 )),
                 Some(_) => Ok(()),
                 None => {
-                    let p = Arc::new(load_programs(store, genesis)?);
+                    let p = Arc::new(load_programs(store, genesis, Trust::Nothing)?);
                     let _ = programs.set(p);
                     Ok(())
                 }

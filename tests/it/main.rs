@@ -20,6 +20,7 @@ mod locks_gc;
 mod manifest;
 mod reducers;
 mod remote;
+mod validated_cache;
 mod world;
 mod world_crash;
 mod world_hostile;

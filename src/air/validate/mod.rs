@@ -236,6 +236,23 @@ impl Validated {
     }
 }
 
+/// The version of the rules [`validate`] checks. It goes up whenever a rule is added or made
+/// stricter, so that a record that a control plane passed (the store's validation cache)
+/// counts only for the rules it was checked against.
+pub const VALIDATOR_VERSION: u32 = 1;
+
+thread_local! {
+    static FULL_RUNS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many times [`validate`] or [`validate_with`] ran every rule on this thread (for tests
+/// that check a cache is used).
+#[doc(hidden)]
+#[must_use]
+pub fn checks_run_on_this_thread() -> u64 {
+    FULL_RUNS.with(std::cell::Cell::get)
+}
+
 /// Validates a world: its nodes (exactly one of them a manifest) with their origins, plus the
 /// built-in catalog. Line and column of each diagnostic come from reading its file again.
 ///
@@ -253,14 +270,31 @@ pub fn validate_with(
     nodes: Vec<(Node, Origin)>,
     source: &dyn Fn(&Path) -> Option<String>,
 ) -> Result<Validated, Vec<Diagnostic>> {
+    FULL_RUNS.with(|c| c.set(c.get() + 1));
     let mut diags = Vec::new();
-    let result = world::run(&nodes, &mut diags);
+    let result = world::run(&nodes, world::Mode::Check, &mut diags);
     match result {
         Some(v) if diags.is_empty() => Ok(v),
         _ => {
             locate(&mut diags, source);
             Err(diags)
         }
+    }
+}
+
+/// Builds the [`Validated`] world of `nodes` without checking the rules that look across
+/// nodes, for a control plane known to have passed [`validate`] under this
+/// [`VALIDATOR_VERSION`] (its manifest id names exactly these nodes). Names, the manifest's
+/// listing, canonical values, ids and hashes are still checked, since building needs them; the
+/// caller compares the resulting manifest id with the one it expects.
+///
+/// # Errors
+/// The problems found in what it still checks.
+pub fn rebuild(nodes: Vec<(Node, Origin)>) -> Result<Validated, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    match world::run(&nodes, world::Mode::Rebuild, &mut diags) {
+        Some(v) if diags.is_empty() => Ok(v),
+        _ => Err(diags),
     }
 }
 

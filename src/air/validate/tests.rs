@@ -36,6 +36,26 @@ fn test_world_validates() {
     }
 }
 
+#[test]
+fn rebuilding_gives_what_validation_gives_and_skips_the_rules() {
+    let files = testworld::files();
+    let full = validate_with(testworld::load(&files), &testworld::source(&files)).unwrap();
+    let rebuilt = rebuild(testworld::load(&files)).unwrap();
+    assert_eq!(rebuilt, full);
+    // The rules across nodes are not checked again (here: `defaults.policy` names a policy the
+    // manifest does not list); the ids still are, so a caller comparing manifest ids sees the
+    // control plane is not the one it recorded.
+    let mut nodes = testworld::load(&files);
+    for (n, _) in &mut nodes {
+        if let Node::Manifest(m) = n {
+            m.defaults.policy = Some(Name::new("shop/nope@1").unwrap());
+        }
+    }
+    assert!(validate(nodes.clone()).is_err());
+    let v = rebuild(nodes).unwrap();
+    assert_ne!(v.manifest_id, full.manifest_id);
+}
+
 // ---------------------------------------------------------------------------------------------
 // One test per rule
 

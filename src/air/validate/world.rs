@@ -17,8 +17,22 @@ use crate::air::nodes::{Manifest, NamedRef, Node, NodeKind};
 use crate::codec::cbor::Value;
 use crate::object::ObjectId;
 
-/// Validates `nodes` as a world, pushing every problem to `out`.
-pub(super) fn run(nodes: &[(Node, Origin)], out: &mut Vec<Diagnostic>) -> Option<Validated> {
+/// How much of validation [`run`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// Every rule.
+    Check,
+    /// Only what building the result needs (names, the listing, canonical values, ids and the
+    /// manifest's hashes): for a control plane already known to pass [`Mode::Check`].
+    Rebuild,
+}
+
+/// Validates `nodes` as a world (in `mode`), pushing every problem to `out`.
+pub(super) fn run(
+    nodes: &[(Node, Origin)],
+    mode: Mode,
+    out: &mut Vec<Diagnostic>,
+) -> Option<Validated> {
     let (loaded, manifests) = index_loaded(nodes, out);
     let Some(&mi) = manifests.first() else {
         out.push(Diagnostic {
@@ -72,7 +86,9 @@ pub(super) fn run(nodes: &[(Node, Origin)], out: &mut Vec<Diagnostic>) -> Option
         unsound: HashSet::new(),
         triggers: HashMap::new(),
     };
-    check_areas(&mut cx, manifest, &msite);
+    if mode == Mode::Check {
+        check_areas(&mut cx, manifest, &msite);
+    }
     finish(&mut cx, &entries, manifest, morigin, &msite)
 }
 
