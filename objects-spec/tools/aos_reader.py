@@ -813,6 +813,7 @@ class StoreReader:
                     data = f.read()
                 if data and not data.endswith(b"\n"):
                     self.problem(f"{rel}: last line is not terminated by LF")
+                last = None
                 for lineno, line in enumerate(data.split(b"\n")[:-1], 1):
                     parts = line.split(b" ", 3)
                     okline = len(parts) >= 3 and re.fullmatch(rb"[0-9]+", parts[2])
@@ -830,6 +831,16 @@ class StoreReader:
                         continue
                     for i in ids:
                         self.reflog_ids.append((f"{rel}:{lineno}", i))
+                    last = (lineno, parts[0], parts[1])
+                # §8: a last line from the ref's current value to another value records an
+                # update whose writer was killed before it moved the ref: it did not happen.
+                if last is not None:
+                    cur = self.refs.get(refname)
+                    cur_text = id_text(cur).encode() if cur is not None else b"-"
+                    if last[1] == cur_text and last[2] != cur_text:
+                        self.warnings.append(
+                            f"{rel}:{last[0]}: records a move that did not happen "
+                            f"(an interrupted update); ignored")
 
     # -- everything ----------------------------------------------------------
 

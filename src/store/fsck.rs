@@ -266,8 +266,21 @@ pub fn fsck_with(
                 format!("ref points to missing object {id}"),
             );
         }
-        if let Err(e) = store.refs().reflog(name) {
-            problem(None, name.to_string(), format!("reflog: {e}"));
+        match store.refs().reflog_with_value(name) {
+            Err(e) => problem(None, name.to_string(), format!("reflog: {e}")),
+            Ok((lines, current)) => {
+                if let Some(last) = lines
+                    .last()
+                    .filter(|l| super::refs::reflog::unhappened(l, current))
+                {
+                    report.notes.push(format!(
+                        "{name}: the reflog's last line records a move to {} that did not \
+                         happen (an update was interrupted, or is running); readers ignore \
+                         it and the next update of the ref removes it",
+                        last.new.map_or_else(|| "-".to_owned(), |i| i.to_string())
+                    ));
+                }
+            }
         }
     }
 
@@ -495,5 +508,23 @@ mod tests {
         assert!(!stale.exists());
         assert!(live.exists(), "a live process's lock is never removed");
         drop(held);
+
+        // A writer killed between its reflog line and the move: a note, not a problem.
+        let b = s
+            .put(Kind::Value, &cbor::encode(&Value::from(3u64)))
+            .unwrap();
+        let log = s.root().join("logs/refs/heads/main");
+        let mut text = fs::read_to_string(&log).unwrap();
+        text.push_str(&format!("{a} {b} 0 killed\n"));
+        fs::write(&log, text).unwrap();
+        let r = fsck(&s, &NoProgress).unwrap();
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert!(
+            r.notes
+                .iter()
+                .any(|x| x.contains("refs/heads/main") && x.contains("did not happen")),
+            "{:?}",
+            r.notes
+        );
     }
 }

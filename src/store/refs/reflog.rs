@@ -94,6 +94,50 @@ pub(super) fn parse_reflog_line(line: &[u8]) -> Result<ReflogEntry, String> {
     })
 }
 
+/// The longest last line [`drop_unhappened_tail`] looks at; a longer one is left alone.
+const MAX_TAIL_LINE: u64 = 64 * 1024;
+
+/// Whether `e`, the last line of a ref's reflog, records an update that never happened: one
+/// from the ref's current value `current` to another value. A writer appends the line before
+/// it moves the ref, so a writer killed between the two leaves exactly this.
+pub(crate) fn unhappened(e: &ReflogEntry, current: Option<ObjectId>) -> bool {
+    e.old == current && e.new != current
+}
+
+/// Cuts off the last line of a reflog (already free of a torn tail, `len` bytes long) if it
+/// records an update from `current` that never happened ([`unhappened`]). The caller holds
+/// the ref's lock. Returns the resulting length.
+pub(super) fn drop_unhappened_tail(
+    file: &mut File,
+    len: u64,
+    current: Option<ObjectId>,
+) -> io::Result<u64> {
+    if len == 0 {
+        return Ok(0);
+    }
+    let window = len.min(MAX_TAIL_LINE + 1);
+    let mut tail = vec![0u8; usize::try_from(window).unwrap_or(0)];
+    file.seek(SeekFrom::Start(len - window))?;
+    file.read_exact(&mut tail)?;
+    // `tail` ends with the last line's LF; the line starts after the LF before it.
+    let body = &tail[..tail.len() - 1];
+    let start = match body.iter().rposition(|&b| b == b'\n') {
+        Some(i) => i + 1,
+        None if window == len => 0,
+        None => return Ok(len),
+    };
+    let Ok(last) = parse_reflog_line(&body[start..]) else {
+        return Ok(len);
+    };
+    if !unhappened(&last, current) {
+        return Ok(len);
+    }
+    let keep = len - window + start as u64;
+    file.set_len(keep)?;
+    file.sync_all()?;
+    Ok(keep)
+}
+
 /// Parses a reflog. A final fragment without a newline is skipped: it is an append in
 /// progress, or one cut short by a crash before its update could happen.
 pub(super) fn parse_reflog(path: &Path, bytes: &[u8]) -> Result<Vec<ReflogEntry>, RefError> {
@@ -252,6 +296,7 @@ impl Refs {
         let appended = (|| {
             let len = f.metadata()?.len();
             let prev = drop_torn_tail(&mut f, len)?;
+            let prev = drop_unhappened_tail(&mut f, prev, old)?;
             if let Err(e) = f.write_all(line.as_bytes()).and_then(|()| f.sync_all()) {
                 let _ = f.set_len(prev);
                 return Err(e);
@@ -271,18 +316,35 @@ impl Refs {
         }
     }
 
-    /// The reflog of the ref `name`, oldest first; empty if it has none.
+    /// The reflog of the ref `name`, oldest first; empty if it has none. A last line that
+    /// records an update which did not happen (its writer was killed before moving the ref,
+    /// or is moving it now) is left out.
     ///
     /// # Errors
     /// [`RefError::CorruptReflog`] naming the first line that does not parse, or
     /// [`RefError::Io`].
     pub fn reflog(&self, name: &RefName) -> Result<Vec<ReflogEntry>, RefError> {
-        let path = self.reflog_path(name);
-        match fs::read(&path) {
-            Ok(bytes) => parse_reflog(&path, &bytes),
-            Err(e) if is_absent(&e) || e.kind() == io::ErrorKind::IsADirectory => Ok(Vec::new()),
-            Err(e) => Err(io_err("read reflog", &path)(e)),
+        let (mut entries, current) = self.reflog_with_value(name)?;
+        if entries.last().is_some_and(|e| unhappened(e, current)) {
+            entries.pop();
         }
+        Ok(entries)
+    }
+
+    /// Every line of the reflog of `name` and the ref's value read just before it (so that a
+    /// line appended by an update in progress is seen with the value it moves from).
+    pub(crate) fn reflog_with_value(
+        &self,
+        name: &RefName,
+    ) -> Result<(Vec<ReflogEntry>, Option<ObjectId>), RefError> {
+        let current = self.read(name)?;
+        let path = self.reflog_path(name);
+        let entries = match fs::read(&path) {
+            Ok(bytes) => parse_reflog(&path, &bytes)?,
+            Err(e) if is_absent(&e) || e.kind() == io::ErrorKind::IsADirectory => Vec::new(),
+            Err(e) => return Err(io_err("read reflog", &path)(e)),
+        };
+        Ok((entries, current))
     }
 
     /// Every id mentioned in any reflog (including reflogs of deleted refs), sorted and

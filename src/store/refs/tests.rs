@@ -808,3 +808,59 @@ fn racing_file_and_directory_never_both_exist() {
     assert!(listed.len() <= 40);
     assert!(files(dir.path()).iter().all(|f| !f.ends_with(".lock")));
 }
+
+/// The reflog of `n` as `(old, new)` numbers, line by line.
+fn moves(refs: &Refs, n: &RefName) -> Vec<(Option<u64>, Option<u64>)> {
+    refs.reflog(n)
+        .unwrap()
+        .iter()
+        .map(|e| (e.old.map(num), e.new.map(num)))
+        .collect()
+}
+
+#[test]
+fn a_reflog_line_whose_move_never_happened_is_ignored_then_replaced() {
+    let (_dir, refs, n) = setup_main("create");
+    // A writer killed after its reflog line was durable and before it moved the ref.
+    refs.append_reflog(&n, Some(id(1)), Some(id(9)), "killed")
+        .unwrap();
+    assert_eq!(refs.read(&n).unwrap(), Some(id(1)));
+    assert_eq!(moves(&refs, &n), [(None, Some(1))], "readers ignore it");
+    let (all, current) = refs.reflog_with_value(&n).unwrap();
+    assert_eq!((all.len(), current), (2, Some(id(1))));
+    // The next update cuts it off: the log holds exactly the moves that happened.
+    refs.update(&n, Some(id(2)), Expected::Is(id(1)), "next")
+        .unwrap();
+    assert_eq!(moves(&refs, &n), [(None, Some(1)), (Some(1), Some(2))]);
+    assert_eq!(refs.reflog_with_value(&n).unwrap().0.len(), 2);
+    // So does a transaction's.
+    refs.append_reflog(&n, Some(id(2)), None, "killed delete")
+        .unwrap();
+    assert_eq!(moves(&refs, &n).len(), 2);
+    let mut t = refs.transaction();
+    t.update(&n, Some(id(3)), Expected::Is(id(2)), "t");
+    t.update(
+        &name("refs/heads/other"),
+        Some(id(4)),
+        Expected::Absent,
+        "t",
+    );
+    t.commit().unwrap();
+    assert_eq!(
+        moves(&refs, &n),
+        [(None, Some(1)), (Some(1), Some(2)), (Some(2), Some(3))]
+    );
+    assert_eq!(refs.reflog_with_value(&n).unwrap().0.len(), 3);
+}
+
+#[test]
+fn a_last_line_that_does_not_start_from_the_current_value_is_kept() {
+    // Only a line from the current value to another one is an update that did not happen; a
+    // ref moved by hand (no reflog line) leaves the log as it was.
+    let (_dir, refs, n) = setup_main("create");
+    fs::write(refs.ref_path(&n), format!("{}\n", id(5))).unwrap();
+    assert_eq!(moves(&refs, &n), [(None, Some(1))]);
+    refs.update(&n, Some(id(6)), Expected::Is(id(5)), "after")
+        .unwrap();
+    assert_eq!(moves(&refs, &n), [(None, Some(1)), (Some(5), Some(6))]);
+}

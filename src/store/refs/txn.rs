@@ -40,7 +40,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::files::{Current, read_ref_file};
-use super::reflog::{drop_torn_tail, id_or_dash, reflog_line};
+use super::reflog::{drop_torn_tail, drop_unhappened_tail, id_or_dash, reflog_line};
 use super::update::check_expected;
 use super::{Expected, RefError, RefName, Refs, TXN_DIR, io_err, is_absent};
 use crate::object::ObjectId;
@@ -307,8 +307,9 @@ impl Refs {
                 let c = &changes[h.index];
                 let (mut file, existed, path) = self.open_reflog(&c.name)?;
                 let len = file.metadata().map_err(io_err("open reflog", &path))?.len();
-                let offset =
-                    drop_torn_tail(&mut file, len).map_err(io_err("open reflog", &path))?;
+                let offset = drop_torn_tail(&mut file, len)
+                    .and_then(|len| drop_unhappened_tail(&mut file, len, h.current))
+                    .map_err(io_err("open reflog", &path))?;
                 entries.push(RecordEntry {
                     name: c.name.clone(),
                     old: h.current,
