@@ -35,6 +35,7 @@ mod load;
 pub mod log;
 pub mod refs;
 mod send;
+mod turn;
 pub mod verify;
 
 pub use batch::{Batch, BatchError};

@@ -10,12 +10,15 @@ use std::time::Duration;
 
 use crate::kernel::error::WorldError;
 use crate::kernel::machine::{Applied, EventIn, Input};
+use crate::kernel::replay::{read_entry, replay};
 use crate::object::ObjectId;
 use crate::progress::Progress;
-use crate::store::refs::RefError;
+use crate::store::refs::{RefError, RefName};
 use crate::world::World;
-use crate::world::hosts::Live;
+use crate::world::hosts::{Live, Scratch};
 use crate::world::idempotency::{Ids, Lookup};
+use crate::world::refs::world_ref;
+use crate::world::turn::{self, Turn};
 
 /// How many times one group is rebased onto another writer's commits before the send gives
 /// up with [`WorldError::Moved`].
@@ -173,20 +176,99 @@ impl<'s> World<'s> {
             base: self.height(),
             ..Group::default()
         };
+        // The writer turn, once taken for the current group (`Some(None)`: tried, not had).
+        let mut turn: Option<Option<Turn>> = None;
         for ev in events {
+            self.begin_group(&mut turn, &mut group)?;
             self.offer(&ev, &mut live, &mut group)?;
             group.events.push(ev);
             if group.events.len() as u64 >= opts.commit_events
                 || live.pending_bytes() >= opts.commit_bytes
             {
                 self.commit_group(&mut live, &mut group, false, &mut s, progress, ack)?;
+                turn = None;
             }
         }
         // The checkpoint goes into the last group's pack: one pack and one fsync per command.
+        self.begin_group(&mut turn, &mut group)?;
         self.commit_group(&mut live, &mut group, true, &mut s, progress, ack)?;
+        drop(turn);
         s.head = self.head();
         s.height = self.height();
         Ok(s)
+    }
+
+    /// Before the first event of a group: takes the world's writer turn (see
+    /// [`turn`](super::turn)) and catches up with what other writers committed since this
+    /// writer's last commit. Nothing is uncommitted then, so the machine is at
+    /// `self.committed`.
+    fn begin_group(
+        &mut self,
+        turn: &mut Option<Option<Turn>>,
+        group: &mut Group,
+    ) -> Result<(), WorldError> {
+        if turn.is_some() || self.is_view() {
+            return Ok(());
+        }
+        let name = world_ref(&self.name)?;
+        // Most of the catching up happens before the turn, beside the holder's work; what
+        // it commits meanwhile is caught up with under the turn.
+        self.catch_up_to_ref(&name, group)?;
+        *turn = Some(turn::take(self.store, &name, self.store.refs().lock_wait()));
+        self.catch_up_to_ref(&name, group)
+    }
+
+    /// [`World::catch_up`] to the head the world's ref names now, if it moved.
+    fn catch_up_to_ref(&mut self, name: &RefName, group: &mut Group) -> Result<(), WorldError> {
+        let head = self
+            .store
+            .refs()
+            .read(name)?
+            .ok_or_else(|| WorldError::NoWorld(self.name.clone()))?;
+        if head != self.committed {
+            self.catch_up(head)?;
+            group.base = self.height();
+        }
+        Ok(())
+    }
+
+    /// Brings the machine from `self.committed` to `head`, another writer's commits:
+    /// replays their entries from here when `head` descends from it, else opens the world
+    /// again (its history was replaced).
+    fn catch_up(&mut self, head: ObjectId) -> Result<(), WorldError> {
+        let store = self.store;
+        let mut tail = Vec::new();
+        let mut cur = head;
+        let descends = loop {
+            let e = read_entry(store, &cur)?;
+            if e.height <= self.height() {
+                break e.height == self.height() && cur == self.committed;
+            }
+            let prev = e.prev;
+            tail.push((cur, e));
+            match prev {
+                Some(p) => cur = p,
+                None => break false,
+            }
+        };
+        if descends {
+            tail.reverse();
+            let mut scratch = Scratch::new(store);
+            replay(
+                &mut self.machine,
+                &mut scratch,
+                store,
+                Box::new(tail.into_iter().map(Ok)),
+                false,
+                |_| {},
+            )?;
+            self.committed = head;
+        } else {
+            let ids = self.ids.take();
+            *self = World::open(store, &self.name)?;
+            self.ids = ids;
+        }
+        Ok(())
     }
 
     /// Appends `ev` to `group` unless the world already holds it (by its idempotency key).

@@ -12,6 +12,7 @@ mod air_scale;
 mod bundle;
 mod cli;
 mod crash;
+mod crash_syscalls;
 mod golden;
 mod history;
 mod keys;

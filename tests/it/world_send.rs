@@ -318,3 +318,54 @@ fn an_idempotency_key_names_one_event() {
     assert!(log.out().contains("(id `pay-1`)"), "{}", log.out());
     env.run(&["-q", "verify", "bank"]).ok();
 }
+
+#[test]
+fn a_keyed_batch_sent_twice_at_once_lands_once() {
+    // A client that retries while its first attempt is still running: both race, committing
+    // in small pieces; every event lands once, and between them the two append all.
+    let env = bank();
+    let n = 1_500;
+    let batch = keyed_deposits("r", "race", n);
+    env.write("keyed.jsonl", batch.as_bytes());
+    // The retry sends the events in the opposite order, so the two meet in the middle.
+    let reversed: String = batch.lines().rev().map(|l| format!("{l}\n")).collect();
+    env.write("reversed.jsonl", reversed.as_bytes());
+    let spawn = |file: &str| {
+        crate::common::command(env.path())
+            .args([
+                "--json",
+                "send",
+                "bank",
+                "--batch",
+                file,
+                "--commit-every",
+                "20",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("keyed.jsonl"), spawn("reversed.jsonl"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let mut appended = 0;
+    for o in [&a, &b] {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        let (events, dups) = (
+            last["events"].as_u64().unwrap(),
+            last["duplicates"].as_u64().unwrap(),
+        );
+        assert_eq!(events + dups, n as u64, "{out}");
+        // Writers take turns group by group: neither waits for the other's whole batch.
+        assert!(events > 0, "a writer was starved: {out}");
+        appended += events;
+    }
+    assert_eq!(
+        appended, n as u64,
+        "each event appended by exactly one writer"
+    );
+    assert_eq!(ops(&env, "r"), n as u64);
+    env.run(&["-q", "verify", "bank"]).ok();
+}
