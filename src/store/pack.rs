@@ -67,9 +67,12 @@ pub struct PackWriter {
 
 impl Drop for PackWriter {
     /// A pack that is never finished (an error while writing its objects, a batch given up)
-    /// leaves no temporary file behind. After [`PackWriter::finish`] the file is gone already.
+    /// leaves no temporary file behind. After a [`PackWriter::finish`] that published it, the
+    /// file is gone already (`tmp` is then empty) and nothing is left to remove.
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.tmp);
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+        }
     }
 }
 
@@ -163,11 +166,13 @@ impl PackWriter {
     /// Any I/O error; temporary files are removed and nothing is published.
     pub fn finish(mut self, pack_dir: &Path, tmp_dir: &Path) -> io::Result<Option<Published>> {
         if self.entries.is_empty() {
-            let _ = fs::remove_file(&self.tmp);
             return Ok(None);
         }
         let result = self.finish_inner(pack_dir, tmp_dir);
-        let _ = fs::remove_file(&self.tmp);
+        if result.is_ok() {
+            // Publishing moved the file into place (or removed it, when the pack existed).
+            self.tmp = PathBuf::new();
+        }
         result.map(Some)
     }
 

@@ -1,6 +1,7 @@
 //! Loading what a world's history names: the control plane of a manifest (validated, or
 //! rebuilt when the store's cache records that it passed) and the world's programs.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::air::load::Origin as AirOrigin;
@@ -31,10 +32,19 @@ pub(crate) fn load_control_plane(
     manifest_id: &ObjectId,
     trust: Trust,
 ) -> Result<Validated, WorldError> {
-    let read_node = |id: &ObjectId| -> Result<Node, WorldError> {
+    let cached = trust == Trust::Cache
+        && cache::is_validated(store, manifest_id, validate::VALIDATOR_VERSION);
+    // The stored values, by id: rebuilding a cached control plane takes them as they are.
+    let mut known = HashMap::new();
+    let mut read_node = |id: &ObjectId| -> Result<Node, WorldError> {
         let bytes = read_kind(store, id, Kind::Air)?;
         let v = cbor::decode(&bytes).map_err(|e| WorldError::corrupt(*id, e.to_string()))?;
-        crate::air::canon::node_from_value(&v).map_err(|e| WorldError::corrupt(*id, e.to_string()))
+        let node = crate::air::canon::node_from_value(&v)
+            .map_err(|e| WorldError::corrupt(*id, e.to_string()))?;
+        if cached {
+            known.insert(*id, v);
+        }
+        Ok(node)
     };
     let origin = |id: &ObjectId| AirOrigin {
         file: PathBuf::from(id.to_string()),
@@ -57,10 +67,8 @@ pub(crate) fn load_control_plane(
         }
     }
     nodes.push((manifest.clone(), origin(manifest_id)));
-    let cached = trust == Trust::Cache
-        && cache::is_validated(store, manifest_id, validate::VALIDATOR_VERSION);
     let result = if cached {
-        validate::rebuild(nodes)
+        validate::rebuild(nodes, known)
     } else {
         validate::validate_with(nodes, &|_| None)
     };

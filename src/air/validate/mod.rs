@@ -286,13 +286,19 @@ pub fn validate_with(
 /// nodes, for a control plane known to have passed [`validate`] under this
 /// [`VALIDATOR_VERSION`] (its manifest id names exactly these nodes). Names, the manifest's
 /// listing, canonical values, ids and hashes are still checked, since building needs them; the
-/// caller compares the resulting manifest id with the one it expects.
+/// caller compares the resulting manifest id with the one it expects. `known` holds
+/// canonical values by id: a node the manifest lists by one of those ids takes that value
+/// and id as they are, without being encoded again (the caller vouches that each is the value
+/// stored under its id, as a store's content addressing does).
 ///
 /// # Errors
 /// The problems found in what it still checks.
-pub fn rebuild(nodes: Vec<(Node, Origin)>) -> Result<Validated, Vec<Diagnostic>> {
+pub fn rebuild(
+    nodes: Vec<(Node, Origin)>,
+    known: HashMap<ObjectId, Value>,
+) -> Result<Validated, Vec<Diagnostic>> {
     let mut diags = Vec::new();
-    match world::run(&nodes, world::Mode::Rebuild, &mut diags) {
+    match world::run(&nodes, world::Mode::Rebuild(known), &mut diags) {
         Some(v) if diags.is_empty() => Ok(v),
         _ => Err(diags),
     }

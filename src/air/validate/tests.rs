@@ -40,8 +40,29 @@ fn test_world_validates() {
 fn rebuilding_gives_what_validation_gives_and_skips_the_rules() {
     let files = testworld::files();
     let full = validate_with(testworld::load(&files), &testworld::source(&files)).unwrap();
-    let rebuilt = rebuild(testworld::load(&files)).unwrap();
+    let rebuilt = rebuild(testworld::load(&files), HashMap::new()).unwrap();
     assert_eq!(rebuilt, full);
+    // A stored control plane: the manifest lists every node by id, and the values stored
+    // under those ids are taken as they are, not encoded again.
+    let mut stored = testworld::load(&files);
+    for (n, _) in &mut stored {
+        if let Node::Manifest(m) = n {
+            *m = full.manifest.clone();
+        }
+    }
+    let known = |nodes: &[ValidNode]| -> HashMap<_, _> {
+        nodes.iter().map(|n| (n.id, n.value.clone())).collect()
+    };
+    assert_eq!(rebuild(stored.clone(), known(&full.nodes)).unwrap(), full);
+    let mut marked = known(&full.nodes);
+    let first = full.nodes[0].id;
+    marked.insert(first, crate::codec::cbor::Value::Null);
+    let v = rebuild(stored, marked).unwrap();
+    assert_eq!(
+        v.nodes[0].value,
+        crate::codec::cbor::Value::Null,
+        "not encoded again"
+    );
     // The rules across nodes are not checked again (here: `defaults.policy` names a policy the
     // manifest does not list); the ids still are, so a caller comparing manifest ids sees the
     // control plane is not the one it recorded.
@@ -52,7 +73,7 @@ fn rebuilding_gives_what_validation_gives_and_skips_the_rules() {
         }
     }
     assert!(validate(nodes.clone()).is_err());
-    let v = rebuild(nodes).unwrap();
+    let v = rebuild(nodes, HashMap::new()).unwrap();
     assert_ne!(v.manifest_id, full.manifest_id);
 }
 

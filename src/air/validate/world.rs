@@ -18,13 +18,16 @@ use crate::codec::cbor::Value;
 use crate::object::ObjectId;
 
 /// How much of validation [`run`] does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub(super) enum Mode {
     /// Every rule.
     Check,
     /// Only what building the result needs (names, the listing, canonical values, ids and the
-    /// manifest's hashes): for a control plane already known to pass [`Mode::Check`].
-    Rebuild,
+    /// manifest's hashes): for a control plane already known to pass [`Mode::Check`]. The
+    /// map holds canonical values already known by id (a stored control plane's objects); a
+    /// node the manifest lists by one of those ids takes its value from there instead of
+    /// being encoded again.
+    Rebuild(HashMap<ObjectId, Value>),
 }
 
 /// Validates `nodes` as a world (in `mode`), pushing every problem to `out`.
@@ -86,10 +89,14 @@ pub(super) fn run(
         unsound: HashSet::new(),
         triggers: HashMap::new(),
     };
-    if mode == Mode::Check {
-        check_areas(&mut cx, manifest, &msite);
-    }
-    finish(&mut cx, &entries, manifest, morigin, &msite)
+    let known = match mode {
+        Mode::Check => {
+            check_areas(&mut cx, manifest, &msite);
+            HashMap::new()
+        }
+        Mode::Rebuild(known) => known,
+    };
+    finish(&mut cx, &entries, manifest, morigin, &msite, known)
 }
 
 /// Loaded nodes by kind and name: their positions in the input.
@@ -326,9 +333,26 @@ fn finish(
     manifest: &Manifest,
     morigin: &Origin,
     msite: &Site,
+    mut known: HashMap<ObjectId, Value>,
 ) -> Option<Validated> {
+    // The id each listed node is listed by, where the manifest gives one and its value is known.
+    let mut given = vec![None; cx.listed.len()];
+    if !known.is_empty() {
+        for (kind, i, li) in entries {
+            if let (Some(li), Some(list)) = (li, manifest.refs(*kind))
+                && let Some(h) = list[*i].known_hash()
+                && known.contains_key(&h)
+            {
+                given[*li] = Some(h);
+            }
+        }
+    }
     let mut ids: Vec<Option<(Value, ObjectId)>> = Vec::with_capacity(cx.listed.len());
-    for l in &cx.listed {
+    for (li, l) in cx.listed.iter().enumerate() {
+        if let Some(v) = given[li].and_then(|h| known.remove(&h).map(|v| (v, h))) {
+            ids.push(Some(v));
+            continue;
+        }
         match canon::node_value_and_id(l.node, &cx.cat) {
             Ok(x) => ids.push(Some(x)),
             Err(e) => {
