@@ -124,3 +124,84 @@ fn fsck_reports_stale_locks_and_missing_reflog_ids() {
         r.out()
     );
 }
+
+/// Sends `batch` (keyed Ticks) until a run succeeds, killing the first `kills` runs at a
+/// random moment; returns how many runs were killed before they finished.
+fn send_until_done(env: &Env, batch: &str, kills: usize, seed: &mut crate::common::Rng) -> usize {
+    let mut killed = 0;
+    for attempt in 0.. {
+        let mut child = crate::common::command(env.path())
+            .args(["-q", "send", "w", "--batch", batch, "--commit-every", "10"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        if attempt < kills {
+            thread::sleep(std::time::Duration::from_millis(30 + seed.below(400)));
+            let _ = child.kill(); // SIGKILL, or nothing if it already ended
+        }
+        let out = child.wait_with_output().unwrap();
+        if out.status.success() {
+            return killed;
+        }
+        killed += 1;
+        assert!(
+            out.status.code().is_none(),
+            "a send failed on its own: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    unreachable!()
+}
+
+#[test]
+fn killed_and_retried_keyed_writers_beside_gc_land_every_event_once() {
+    // Three writers, each with its own keyed batch, each killed at random and simply sent
+    // again until it succeeds, while gc --prune=now runs in a loop: the world ends with
+    // every event exactly once.
+    let env = counter_world();
+    let before = count(&env);
+    let n = 120;
+    for w in 0..3 {
+        let batch: String = (0..n)
+            .map(|i| {
+                format!(
+                    "{{\"schema\":\"demo/CounterEvent@1\",\"value\":\"Tick\",\"id\":\"w{w}-{i}\"}}\n"
+                )
+            })
+            .collect();
+        env.write(&format!("w{w}.jsonl"), batch.as_bytes());
+    }
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let killed: usize = thread::scope(|s| {
+        let gc = s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let r = env.run(&["gc", "--prune=now"]);
+                assert!(
+                    r.code == 0 || r.stderr.contains("live process"),
+                    "gc failed: {}",
+                    r.stderr
+                );
+            }
+        });
+        let writers: Vec<_> = (0..3)
+            .map(|w| {
+                let env = &env;
+                s.spawn(move || {
+                    let mut rng = crate::common::Rng::new();
+                    send_until_done(env, &format!("w{w}.jsonl"), 3, &mut rng)
+                })
+            })
+            .collect();
+        let killed = writers.into_iter().map(|w| w.join().unwrap()).sum();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        gc.join().unwrap();
+        killed
+    });
+    eprintln!("{killed} sends were killed and sent again");
+    assert_eq!(count(&env), before + 3 * n, "every event exactly once");
+    env.run(&["fsck"]).ok();
+    env.run(&["verify", "w"]).ok();
+    env.run(&["gc"]).ok();
+    env.run(&["fsck"]).ok();
+}
