@@ -128,7 +128,7 @@ fn fsck_reports_stale_locks_and_missing_reflog_ids() {
 /// Sends `batch` (keyed Ticks) until a run succeeds, killing the first `kills` runs at a
 /// random moment; returns how many runs were killed before they finished.
 fn send_until_done(env: &Env, batch: &str, kills: usize, seed: &mut crate::common::Rng) -> usize {
-    let mut killed = 0;
+    // Every run before the one that succeeds was killed, so the attempt number counts them.
     for attempt in 0.. {
         let mut child = crate::common::command(env.path())
             .args(["-q", "send", "w", "--batch", batch, "--commit-every", "10"])
@@ -142,9 +142,8 @@ fn send_until_done(env: &Env, batch: &str, kills: usize, seed: &mut crate::commo
         }
         let out = child.wait_with_output().unwrap();
         if out.status.success() {
-            return killed;
+            return attempt;
         }
-        killed += 1;
         assert!(
             out.status.code().is_none(),
             "a send failed on its own: {}",
