@@ -12,6 +12,11 @@ pub trait Progress: Sync {
     fn advance(&self, n: u64);
     /// The current phase is finished.
     fn finish(&self);
+    /// The operation waits for `what` (another process holding something it needs), or, with
+    /// `None`, goes on. Called only once a wait has lasted a moment; ignored by default.
+    fn waiting(&self, what: Option<&str>) {
+        let _ = what;
+    }
 }
 
 /// Ignores all progress.

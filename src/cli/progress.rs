@@ -9,6 +9,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub struct Bar {
     hidden: bool,
     bar: Mutex<Option<ProgressBar>>,
+    /// The current phase's name (the bar's message when it is not waiting).
+    phase: Mutex<String>,
+    /// A spinner shown while waiting outside any phase.
+    spinner: Mutex<Option<ProgressBar>>,
 }
 
 impl Bar {
@@ -17,8 +21,19 @@ impl Bar {
         Self {
             hidden,
             bar: Mutex::new(None),
+            phase: Mutex::new(String::new()),
+            spinner: Mutex::new(None),
         }
     }
+}
+
+fn spinner(message: String) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
+        ProgressStyle::with_template("{msg:24} {spinner} {pos}").expect("template is valid"),
+    );
+    bar.set_message(message);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
 }
 
 impl aos::progress::Progress for Bar {
@@ -35,13 +50,11 @@ impl aos::progress::Progress for Bar {
                     .expect("template is valid")
                     .progress_chars("=> "),
                 ),
-            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
-                ProgressStyle::with_template("{msg:24} {spinner} {pos}")
-                    .expect("template is valid"),
-            ),
+            None => spinner(phase.to_owned()),
         };
         bar.set_message(phase.to_owned());
         bar.enable_steady_tick(Duration::from_millis(200));
+        phase.clone_into(&mut self.phase.lock().expect("no panic while locked"));
         if let Some(old) = self.bar.lock().expect("no panic while locked").replace(bar) {
             old.finish_and_clear();
         }
@@ -57,5 +70,24 @@ impl aos::progress::Progress for Bar {
         if let Some(b) = self.bar.lock().expect("no panic while locked").take() {
             b.finish_and_clear();
         }
+    }
+
+    fn waiting(&self, what: Option<&str>) {
+        if self.hidden {
+            return;
+        }
+        let bar = self.bar.lock().expect("no panic while locked");
+        if let Some(b) = bar.as_ref() {
+            match what {
+                Some(w) => b.set_message(format!("waiting for {w}")),
+                None => b.set_message(self.phase.lock().expect("no panic while locked").clone()),
+            }
+            return;
+        }
+        let mut s = self.spinner.lock().expect("no panic while locked");
+        if let Some(old) = s.take() {
+            old.finish_and_clear();
+        }
+        *s = what.map(|w| spinner(format!("waiting for {w}")));
     }
 }

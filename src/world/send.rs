@@ -28,6 +28,9 @@ pub const MAX_REBASES: u32 = 64;
 /// the lock error (waits of 1 ms doubling up to 25 ms: about ten seconds in all).
 pub const MAX_LOCK_WAITS: u32 = 420;
 
+/// After this many waits for a ref lock (about a third of a second), the send says it waits.
+const SAY_WAITING_AFTER: u32 = 18;
+
 /// How long the `n`th wait for a ref lock lasts: 1 ms doubling up to 25 ms.
 fn lock_backoff(n: u32) -> Duration {
     Duration::from_millis((1u64 << n.min(5)).min(25))
@@ -179,7 +182,7 @@ impl<'s> World<'s> {
         // The writer turn, once taken for the current group (`Some(None)`: tried, not had).
         let mut turn: Option<Option<Turn>> = None;
         for ev in events {
-            self.begin_group(&mut turn, &mut group)?;
+            self.begin_group(&mut turn, &mut group, progress)?;
             self.offer(&ev, &mut live, &mut group)?;
             group.events.push(ev);
             if group.events.len() as u64 >= opts.commit_events
@@ -190,7 +193,7 @@ impl<'s> World<'s> {
             }
         }
         // The checkpoint goes into the last group's pack: one pack and one fsync per command.
-        self.begin_group(&mut turn, &mut group)?;
+        self.begin_group(&mut turn, &mut group, progress)?;
         self.commit_group(&mut live, &mut group, true, &mut s, progress, ack)?;
         drop(turn);
         s.head = self.head();
@@ -206,6 +209,7 @@ impl<'s> World<'s> {
         &mut self,
         turn: &mut Option<Option<Turn>>,
         group: &mut Group,
+        progress: &dyn Progress,
     ) -> Result<(), WorldError> {
         if turn.is_some() || self.is_view() {
             return Ok(());
@@ -214,7 +218,22 @@ impl<'s> World<'s> {
         // Most of the catching up happens before the turn, beside the holder's work; what
         // it commits meanwhile is caught up with under the turn.
         self.catch_up_to_ref(&name, group)?;
-        *turn = Some(turn::take(self.store, &name, self.store.refs().lock_wait()));
+        let mut said = false;
+        let what = format!("another writer of world `{}`", self.name);
+        *turn = Some(turn::take(
+            self.store,
+            &name,
+            self.store.refs().lock_wait(),
+            &mut || {
+                if !said {
+                    said = true;
+                    progress.waiting(Some(&what));
+                }
+            },
+        ));
+        if said {
+            progress.waiting(None);
+        }
         self.catch_up_to_ref(&name, group)
     }
 
@@ -354,10 +373,24 @@ impl<'s> World<'s> {
                         // try again (and rebase if it appended).
                         std::thread::sleep(lock_backoff(waits));
                         waits += 1;
+                        if waits == SAY_WAITING_AFTER {
+                            progress.waiting(Some(&format!(
+                                "another process moving world `{}`",
+                                self.name
+                            )));
+                        }
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        if waits >= SAY_WAITING_AFTER {
+                            progress.waiting(None);
+                        }
+                        return Err(e);
+                    }
                 }
             }
+        }
+        if waits >= SAY_WAITING_AFTER {
+            progress.waiting(None);
         }
         s.rebases += u64::from(rebases);
         let n = group.events.len() as u64;

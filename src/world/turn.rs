@@ -57,13 +57,23 @@ fn open(p: &Path) -> Option<File> {
         .ok()
 }
 
-/// Locks `file` exclusively, polling until `deadline`; whether it got it.
-fn lock_until(file: &File, deadline: Instant) -> bool {
+/// How long a wait lasts before the writer says it is waiting.
+const QUIET_WAIT: Duration = Duration::from_millis(300);
+
+/// Locks `file` exclusively, polling until `deadline`; whether it got it. Calls `waiting`
+/// once the wait has lasted [`QUIET_WAIT`].
+fn lock_until(file: &File, deadline: Instant, waiting: &mut dyn FnMut()) -> bool {
+    let start = Instant::now();
+    let mut said = false;
     let mut pause = Duration::from_micros(100);
     loop {
         match file.try_lock() {
             Ok(()) => return true,
             Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                if !said && start.elapsed() >= QUIET_WAIT {
+                    said = true;
+                    waiting();
+                }
                 std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
                 pause = (pause * 2).min(Duration::from_millis(2));
             }
@@ -79,13 +89,19 @@ fn lock_until(file: &File, deadline: Instant) -> bool {
 /// Fairness comes from a gate in front of the turn (`locks/gate/`): a writer takes the gate,
 /// then the turn, then lets go of the gate. A holder that lets go of the turn and wants it
 /// again must pass the gate first, which a waiting writer holds until it has the turn.
-pub(crate) fn take(store: &Store, name: &RefName, wait: Duration) -> Option<Turn> {
+/// `waiting` is called (at most once per lock) when a wait lasts more than a moment.
+pub(crate) fn take(
+    store: &Store,
+    name: &RefName,
+    wait: Duration,
+    waiting: &mut dyn FnMut(),
+) -> Option<Turn> {
     let deadline = Instant::now() + wait;
     let gate = open(&path(store, "gate", name))?;
     let turn = open(&path(store, "turn", name))?;
     // Without the gate in time, the turn is still worth a try: the gate only orders waiters.
-    let _gate = lock_until(&gate, deadline).then_some(gate);
-    lock_until(&turn, deadline).then_some(Turn { _file: turn })
+    let _gate = lock_until(&gate, deadline, waiting).then_some(gate);
+    lock_until(&turn, deadline, waiting).then_some(Turn { _file: turn })
 }
 
 #[cfg(test)]
@@ -98,15 +114,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = Store::init(&dir.path().join(".aos")).unwrap();
         let a = RefName::new("refs/worlds/a/b").unwrap();
-        let held = take(&store, &a, Duration::ZERO).expect("free turn");
+        let held = take(&store, &a, Duration::ZERO, &mut || {}).expect("free turn");
         assert!(
-            take(&store, &a, Duration::from_millis(20)).is_none(),
+            take(&store, &a, Duration::from_millis(20), &mut || {}).is_none(),
             "held by another handle"
         );
         let other = RefName::new("refs/worlds/a").unwrap();
-        assert!(take(&store, &other, Duration::ZERO).is_some());
+        assert!(take(&store, &other, Duration::ZERO, &mut || {}).is_some());
         drop(held);
-        assert!(take(&store, &a, Duration::ZERO).is_some());
+        assert!(take(&store, &a, Duration::ZERO, &mut || {}).is_some());
         assert!(store.root().join("locks/turn/refs%worlds%a%b").is_file());
     }
 }

@@ -1038,6 +1038,49 @@ fn a_writer_without_the_turn_commits_optimistically_and_rebases() {
     verify(&ts.store, "c", &VerifyFrom::Genesis, &NoProgress).unwrap();
 }
 
+/// Records what a send says while it waits.
+#[derive(Default)]
+struct Waits(std::sync::Mutex<Vec<Option<String>>>);
+
+impl aos::progress::Progress for Waits {
+    fn start(&self, _: &str, _: Option<u64>) {}
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+    fn waiting(&self, what: Option<&str>) {
+        self.0.lock().unwrap().push(what.map(str::to_owned));
+    }
+}
+
+#[test]
+fn a_writer_waiting_for_its_turn_says_so_and_then_goes_ahead() {
+    let ts = TempStore::new();
+    ts.example_world("c", "counter", 0);
+    let opts = aos::store::StoreOptions {
+        lock_wait: std::time::Duration::from_millis(700),
+        ..aos::store::StoreOptions::default()
+    };
+    let store = aos::store::Store::open_with(ts.dir.path(), &opts).unwrap();
+    let turn = ts.dir.path().join("locks/turn/refs%worlds%c");
+    std::fs::create_dir_all(turn.parent().unwrap()).unwrap();
+    let held = std::fs::File::create(&turn).unwrap();
+    held.lock().unwrap();
+    let mut w = World::open(&store, "c").unwrap();
+    let waits = Waits::default();
+    let start = std::time::Instant::now();
+    let ev = CEv::Tick.parse(&w);
+    let s = w.send(vec![ev], &SendOptions::default(), &waits).unwrap();
+    assert!(start.elapsed() >= std::time::Duration::from_millis(700));
+    assert_eq!(
+        s.events, 1,
+        "the turn's holder never let go: the send went ahead without it"
+    );
+    assert_eq!(
+        *waits.0.lock().unwrap(),
+        [Some("another writer of world `c`".to_owned()), None]
+    );
+    drop(held);
+}
+
 #[test]
 fn a_stale_handle_catches_up_with_the_new_head() {
     let ts = TempStore::new();
