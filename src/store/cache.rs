@@ -10,6 +10,8 @@
 //! - `validated/<manifest-id>`: the control plane whose manifest is that `air` object passed
 //!   every rule of validator version N; holds the line `aos validated control plane:
 //!   validator N`.
+//! - `ids/<world>`: a world's window of idempotency keys as of one head (see
+//!   `world::idempotency`), in a *sealed* file ([`read_sealed`], [`write_sealed`]).
 
 use std::fs;
 use std::io::Read;
@@ -51,6 +53,37 @@ fn write_fact(path: &std::path::Path, bytes: &[u8]) {
     if fs::create_dir_all(dir).is_ok() {
         let _ = sfs::write_replace(path, bytes);
     }
+}
+
+/// The path of cache file `name` in cache folder `folder`.
+#[must_use]
+pub fn path(store: &Store, folder: &str, name: &str) -> PathBuf {
+    store.root().join(CACHE_DIR).join(folder).join(name)
+}
+
+/// Reads a sealed cache file: its contents if it is at most `max` bytes and ends with the
+/// BLAKE3 hash of everything before it (so that a torn or garbled file is a miss).
+#[must_use]
+pub fn read_sealed(path: &std::path::Path, max: u64) -> Option<Vec<u8>> {
+    let f = fs::File::open(path).ok()?;
+    let mut bytes = Vec::new();
+    f.take(max + 1).read_to_end(&mut bytes).ok()?;
+    if bytes.len() as u64 > max || bytes.len() < 32 {
+        return None;
+    }
+    let body = bytes.len() - 32;
+    if blake3::hash(&bytes[..body]).as_bytes() != &bytes[body..] {
+        return None;
+    }
+    bytes.truncate(body);
+    Some(bytes)
+}
+
+/// Writes `body` as a sealed cache file (followed by its BLAKE3 hash), ignoring any failure.
+pub fn write_sealed(path: &std::path::Path, mut body: Vec<u8>) {
+    let seal = *blake3::hash(&body).as_bytes();
+    body.extend_from_slice(&seal);
+    write_fact(path, &body);
 }
 
 /// Whether the store records that the control plane of `manifest` passed validator `version`.
@@ -114,6 +147,24 @@ mod tests {
         fs::remove_file(&p).unwrap();
         fs::create_dir(&p).unwrap();
         assert!(!is_validated(&s, &m, 1));
+    }
+
+    #[test]
+    fn a_sealed_file_is_read_back_whole_or_not_at_all() {
+        let (_d, s) = store();
+        let p = path(&s, "t", "x");
+        write_sealed(&p, b"some facts".to_vec());
+        assert_eq!(
+            read_sealed(&p, 1 << 20).as_deref(),
+            Some(&b"some facts"[..])
+        );
+        assert_eq!(read_sealed(&p, 20), None, "longer than the limit");
+        let mut bytes = fs::read(&p).unwrap();
+        bytes[3] ^= 1;
+        fs::write(&p, &bytes).unwrap();
+        assert_eq!(read_sealed(&p, 1 << 20), None, "garbled");
+        fs::write(&p, &bytes[..10]).unwrap();
+        assert_eq!(read_sealed(&p, 1 << 20), None, "torn");
     }
 
     #[test]

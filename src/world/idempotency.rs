@@ -16,6 +16,12 @@
 //! by walking back from the head, and kept up to date as the writer commits and as other
 //! writers' commits are rebased on. A key older than the window is not looked up: a retry
 //! must come within [`ID_WINDOW`] entries of the original.
+//!
+//! So that a process sending one keyed event does not walk the whole window each time, a
+//! writer that walked at least [`SAVE_AFTER`] entries leaves the index as of its committed
+//! head in `.aos/cache/ids/<world>` (objects-spec §5); the next writer starts from there and
+//! walks only the entries since. The cached head is checked to be on the world's history
+//! (else the index is built again), and a torn or garbled file is a miss.
 
 use std::collections::HashMap;
 
@@ -25,10 +31,25 @@ use crate::kernel::error::{InputError, WorldError};
 use crate::kernel::machine::EventIn;
 use crate::kernel::replay::read_entry;
 use crate::object::ObjectId;
-use crate::store::Store;
+use crate::store::{Store, cache};
+
+/// Where the index of `world` is saved (`/` in a world's name written as `%`, which a name
+/// cannot contain).
+fn saved_path(store: &Store, world: &str) -> std::path::PathBuf {
+    cache::path(store, "ids", &world.replace('/', "%"))
+}
 
 /// How many journal entries back from the head a writer looks for an idempotency key.
 pub const ID_WINDOW: u64 = 100_000;
+
+/// A writer that walked at least this many entries to bring its index up to date saves it.
+pub const SAVE_AFTER: u64 = 2_048;
+
+/// The first bytes of a saved index.
+const MAGIC: &[u8; 16] = b"aos id window 1\n";
+
+/// The largest saved index read (a full window of 256-byte keys is about 30 MB).
+const MAX_SAVED: u64 = 64 << 20;
 
 /// An event carrying a key, as remembered: where it is and what it was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +79,8 @@ pub(crate) struct Ids {
     /// The committed head the index is complete up to, and its height.
     head: ObjectId,
     height: u64,
+    /// Entries read from the journal since the index was last saved or loaded.
+    walked: u64,
 }
 
 /// The digest an event is compared by: its schema, canonical value and envelope key.
@@ -85,6 +108,7 @@ impl Ids {
             pending: HashMap::new(),
             head,
             height: 0,
+            walked: 0,
         };
         if head != ObjectId::from_bytes([0; 32]) {
             ids.height = read_entry(store, &head)?.height;
@@ -108,6 +132,7 @@ impl Ids {
             if e.height <= stop {
                 return Ok(Some(cur));
             }
+            self.walked += 1;
             if let Body::Event(ev) = &e.body
                 && let (Origin::Ingress, Some(id)) = (&ev.origin, &ev.id)
             {
@@ -145,6 +170,7 @@ impl Ids {
             pending: HashMap::new(),
             head,
             height: read_entry(store, &head)?.height,
+            walked: self.walked,
         };
         if newer.height < self.height || newer.walk(store, head, self.height)? != Some(self.head) {
             *self = Self::build(store, head)?;
@@ -155,6 +181,84 @@ impl Ids {
         }
         *self = newer;
         Ok(())
+    }
+
+    /// The index of world `world` as of its committed head `head`: from the saved index
+    /// brought up to date when there is one, else built from the journal.
+    ///
+    /// # Errors
+    /// Store errors; a broken chain.
+    pub(crate) fn open(store: &Store, world: &str, head: ObjectId) -> Result<Self, WorldError> {
+        match Self::load(store, world) {
+            Some(mut ids) if head != ObjectId::from_bytes([0; 32]) => {
+                ids.catch_up(store, head)?;
+                Ok(ids)
+            }
+            _ => Self::build(store, head),
+        }
+    }
+
+    /// Saves the index (as of its committed head) if it took at least [`SAVE_AFTER`]
+    /// entries of walking to get here; best effort.
+    pub(crate) fn save_if_walked(&mut self, store: &Store, world: &str) {
+        if self.walked < SAVE_AFTER || self.head == ObjectId::from_bytes([0; 32]) {
+            return;
+        }
+        let oldest = self.height.saturating_sub(ID_WINDOW);
+        let mut body = Vec::with_capacity(64 + self.committed.len() * 64);
+        body.extend_from_slice(MAGIC);
+        body.extend_from_slice(self.head.as_bytes());
+        body.extend_from_slice(&self.height.to_le_bytes());
+        let kept: Vec<_> = self
+            .committed
+            .iter()
+            .filter(|(_, s)| s.height > oldest)
+            .collect();
+        body.extend_from_slice(&(kept.len() as u64).to_le_bytes());
+        for (key, seen) in kept {
+            body.extend_from_slice(&seen.height.to_le_bytes());
+            body.extend_from_slice(&seen.digest);
+            // Keys are at most 256 bytes (checked where events are read).
+            let len = u16::try_from(key.len()).unwrap_or(u16::MAX);
+            body.extend_from_slice(&len.to_le_bytes());
+            body.extend_from_slice(&key.as_bytes()[..usize::from(len)]);
+        }
+        cache::write_sealed(&saved_path(store, world), body);
+        self.walked = 0;
+    }
+
+    /// The saved index of `world`, if there is a readable one.
+    fn load(store: &Store, world: &str) -> Option<Self> {
+        let bytes = cache::read_sealed(&saved_path(store, world), MAX_SAVED)?;
+        let mut r = bytes.strip_prefix(MAGIC)?;
+        let mut take = |n: usize| -> Option<&[u8]> {
+            let (a, b) = (r.get(..n)?, r.get(n..)?);
+            r = b;
+            Some(a)
+        };
+        let head = ObjectId::from_bytes(take(32)?.try_into().ok()?);
+        let height = u64::from_le_bytes(take(8)?.try_into().ok()?);
+        let count = u64::from_le_bytes(take(8)?.try_into().ok()?);
+        let mut committed = HashMap::new();
+        for _ in 0..count {
+            let h = u64::from_le_bytes(take(8)?.try_into().ok()?);
+            let digest: [u8; 32] = take(32)?.try_into().ok()?;
+            let len = u16::from_le_bytes(take(2)?.try_into().ok()?);
+            let key = std::str::from_utf8(take(usize::from(len))?)
+                .ok()?
+                .to_owned();
+            committed.insert(key, Seen { height: h, digest });
+        }
+        if take(1).is_some() {
+            return None; // bytes after the last key
+        }
+        Some(Self {
+            committed,
+            pending: HashMap::new(),
+            head,
+            height,
+            walked: 0,
+        })
     }
 
     /// Looks `ev` up before it is appended on top of height `height`.

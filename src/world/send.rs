@@ -303,8 +303,11 @@ impl<'s> World<'s> {
                     ids.catch_up(self.store, self.committed)?;
                     ids
                 }
-                None => self.ids.insert(Ids::build(self.store, self.committed)?),
+                None => self
+                    .ids
+                    .insert(Ids::open(self.store, &self.name, self.committed)?),
             };
+            ids.save_if_walked(self.store, &self.name);
             if let Lookup::Held(height) = ids.lookup(ev, self.machine.height())? {
                 group.duplicates += 1;
                 group.last_duplicate = Some(height);

@@ -369,3 +369,74 @@ fn a_keyed_batch_sent_twice_at_once_lands_once() {
     assert_eq!(ops(&env, "r"), n as u64);
     env.run(&["-q", "verify", "bank"]).ok();
 }
+
+#[test]
+fn the_key_window_is_saved_and_never_trusted_beyond_its_history() {
+    let env = bank();
+    env.run(&[
+        "world",
+        "new",
+        "other",
+        "--example",
+        "keyed",
+        "--snapshot-every",
+        "0",
+    ])
+    .ok();
+    let n = 3_000;
+    env.write("keyed.jsonl", keyed_deposits("k", "dep", n).as_bytes());
+    env.run(&["-q", "send", "bank", "--batch", "keyed.jsonl"])
+        .ok();
+    let saved = env.store().join("cache/ids/bank");
+    let dep = r#"{"account":"k","op":{"Deposit":{"amount":1}}}"#;
+    let retry = |world: &str| {
+        env.run(&["send", world, "demo/AccountEvent@1", dep, "--id", "dep-5"])
+            .ok()
+            .out()
+    };
+    // The first retry walks the window and leaves it behind; later ones start from it.
+    assert!(!saved.exists());
+    assert!(retry("bank").contains("already in the world at height 6"));
+    assert!(saved.is_file(), "the walked window is saved");
+    let fresh = r#"{"account":"k","op":{"Deposit":{"amount":7}}}"#;
+    env.run(&[
+        "send",
+        "bank",
+        "demo/AccountEvent@1",
+        fresh,
+        "--id",
+        "new-1",
+    ])
+    .ok();
+    assert!(retry("bank").contains("already in the world at height 6"));
+    let again = env
+        .run(&[
+            "send",
+            "bank",
+            "demo/AccountEvent@1",
+            fresh,
+            "--id",
+            "new-1",
+        ])
+        .ok();
+    assert!(
+        again.out().contains("already in the world at height 3001"),
+        "{}",
+        again.out()
+    );
+    assert_eq!(ops(&env, "k"), n as u64 + 1);
+    // A garbled file is a miss: the window is walked again, with the same answers.
+    let mut bytes = std::fs::read(&saved).unwrap();
+    bytes[40] ^= 0xff;
+    std::fs::write(&saved, &bytes).unwrap();
+    assert!(retry("bank").contains("already in the world at height 6"));
+    // A saved window of another history says nothing about this one: in `other`, the key
+    // names no event yet, so the event is appended.
+    std::fs::copy(&saved, env.store().join("cache/ids/other")).unwrap();
+    assert!(
+        retry("other").contains("appended at height 1"),
+        "a key was taken for held from another world's window"
+    );
+    assert_eq!(ops(&env, "k"), n as u64 + 1);
+    env.run(&["-q", "verify", "bank"]).ok();
+}
