@@ -55,8 +55,8 @@ pub fn run(ctx: &Ctx, args: &GcArgs) -> Result<(), CliError> {
         ..GcOptions::default()
     };
     let r = gc(&store, &opts, &ctx.progress())?;
-    if ctx.json {
-        return out_json(&json!({
+    let printed = if ctx.json {
+        out_json(&json!({
             "reachable": r.reachable,
             "pruned": r.pruned,
             "kept_recent": r.kept_recent,
@@ -65,12 +65,28 @@ pub fn run(ctx: &Ctx, args: &GcArgs) -> Result<(), CliError> {
             "removed_tmp": r.removed_tmp,
             "bytes_before": r.bytes_before,
             "bytes_after": r.bytes_after,
-        }));
+            "repack_skipped": r.repack_skipped,
+        }))
+    } else if r.repack_skipped {
+        outln(&format!(
+            "{} reachable objects left in place; {} pruned, {} unreachable kept (younger than the grace period); {} -> {} bytes",
+            r.reachable, r.pruned, r.kept_recent, r.bytes_before, r.bytes_after
+        ))
+    } else {
+        outln(&format!(
+            "{} reachable objects packed; {} pruned, {} unreachable kept (younger than the grace period); {} -> {} bytes",
+            r.reachable, r.pruned, r.kept_recent, r.bytes_before, r.bytes_after
+        ))
+    };
+    printed?;
+    if r.repack_skipped {
+        return Err(CliError::user(format!(
+            "the disk is full: gc could not write its new pack, so it only removed garbage that \
+             needs no rewriting ({} bytes freed); run `aos gc` again once there is room",
+            r.bytes_before.saturating_sub(r.bytes_after)
+        )));
     }
-    outln(&format!(
-        "{} reachable objects packed; {} pruned, {} unreachable kept (younger than the grace period); {} -> {} bytes",
-        r.reachable, r.pruned, r.kept_recent, r.bytes_before, r.bytes_after
-    ))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -65,6 +65,10 @@ pub struct GcReport {
     pub bytes_before: u64,
     /// Bytes of object storage after.
     pub bytes_after: u64,
+    /// The disk was full, so reachable objects stayed where they were: only garbage that
+    /// needs no rewriting was removed (unreachable loose files, packs holding nothing
+    /// reachable, stale temporary files). Run gc again once there is room.
+    pub repack_skipped: bool,
 }
 
 struct Inventory {
@@ -139,8 +143,25 @@ pub fn gc(
 
     let nothing_to_do =
         inv.loose.is_empty() && inv.packs.len() <= 1 && all.len() == reachable.len();
-    if !nothing_to_do {
-        let new_pack = repack(store, &reachable, progress)?;
+    let repacked = if nothing_to_do {
+        None
+    } else {
+        match repack(store, &reachable, progress) {
+            Ok(p) => Some(p),
+            Err(StoreError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::StorageFull =>
+            {
+                // The new pack did not fit; the batch removed its temporary file. Free what
+                // can be freed without writing anything.
+                progress.finish();
+                report.repack_skipped = true;
+                prune_in_place(store, &inv, &reachable, &old, &mut report)?;
+                None
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    if let Some(new_pack) = repacked {
         // Unreachable packed objects that are still young become loose files that keep the
         // pack's time, so their grace period is not extended.
         for (p, mtime, _) in &inv.packs {
@@ -250,6 +271,47 @@ fn mark(
     }
     progress.finish();
     Ok(seen)
+}
+
+/// On a full disk: removes unreachable loose files and packs holding no reachable object,
+/// where old enough, and leaves everything else in place.
+fn prune_in_place(
+    store: &Store,
+    inv: &Inventory,
+    reachable: &HashSet<ObjectId>,
+    old: &dyn Fn(&SystemTime) -> bool,
+    report: &mut GcReport,
+) -> Result<(), StoreError> {
+    for (p, mtime, _) in &inv.packs {
+        let ids = (0..p.len()).map(|i| p.id_at(i));
+        let dead = ids.clone().all(|id| !reachable.contains(&id));
+        if dead && old(mtime) {
+            remove_pack(p.pack_path())?;
+            report.removed_packs += 1;
+            report.pruned += ids.filter(|id| !inv.loose.contains_key(id)).count() as u64;
+        } else {
+            report.kept_recent += ids.filter(|id| !reachable.contains(id)).count() as u64;
+        }
+    }
+    for (id, mtime) in &inv.loose {
+        if reachable.contains(id) {
+            continue;
+        }
+        if !old(mtime) {
+            report.kept_recent += 1;
+            continue;
+        }
+        let path = loose::path(&store.objects, id);
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                report.removed_loose += 1;
+                report.pruned += 1;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::Io { path, source: e }),
+        }
+    }
+    Ok(())
 }
 
 /// Writes every reachable object, verified, into one new durable pack.
