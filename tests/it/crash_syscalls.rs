@@ -1,7 +1,8 @@
-//! `aos send --batch` killed at every write-path syscall (strace injects SIGKILL at the N-th
-//! call of each), and a batch that fills a small tmpfs: what was acknowledged is durable, the
-//! store passes fsck, no lock blocks the next writer, and resuming — with `--skip` or by
-//! sending the keyed batch again — gives exactly the batch's events.
+//! `aos send --batch` and `aos gc` killed at every write-path syscall (strace injects SIGKILL
+//! at the N-th call of each), and a batch that fills a small tmpfs: what was acknowledged is
+//! durable, the store passes fsck, no lock blocks the next writer, resuming — with `--skip`
+//! or by sending the keyed batch again — gives exactly the batch's events, and a killed gc
+//! loses nothing.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -26,6 +27,7 @@ const SYSCALLS: &[&str] = &[
     "flock",
     "mkdir",
     "mkdirat",
+    "rmdir",
 ];
 const EVENTS: u64 = 6;
 const COMMIT_EVERY: u64 = 2;
@@ -112,6 +114,11 @@ const SEND: &[&str] = &[
 
 /// Runs the batch under strace in `dir` with `strace_args`; returns its output.
 fn traced_send(strace: &str, dir: &Path, strace_args: &[String]) -> std::process::Output {
+    traced(strace, dir, strace_args, SEND)
+}
+
+/// Runs `aos args` under strace in `dir` with `strace_args`; returns its output.
+fn traced(strace: &str, dir: &Path, strace_args: &[String], args: &[&str]) -> std::process::Output {
     Command::new(strace)
         .current_dir(dir)
         .env_clear()
@@ -121,18 +128,19 @@ fn traced_send(strace: &str, dir: &Path, strace_args: &[String]) -> std::process
         .args(["-f", "-qq"])
         .args(strace_args)
         .arg(common::bin())
-        .args(SEND)
+        .args(args)
         .stdin(Stdio::null())
         .output()
         .unwrap()
 }
 
-/// How many times the batch calls each of `SYSCALLS`, counted by tracing one run.
-fn syscall_counts(strace: &str, template: &Path) -> Vec<(&'static str, usize)> {
+/// How many times `aos args` calls each of `SYSCALLS` in a copy of `template`, counted by
+/// tracing one run.
+fn syscall_counts(strace: &str, template: &Path, args: &[&str]) -> Vec<(&'static str, usize)> {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(template, dir.path());
     let trace = dir.path().join("trace.txt");
-    let out = traced_send(
+    let out = traced(
         strace,
         dir.path(),
         &[
@@ -141,13 +149,13 @@ fn syscall_counts(strace: &str, template: &Path) -> Vec<(&'static str, usize)> {
             "-e".into(),
             format!("trace={}", SYSCALLS.join(",")),
         ],
+        args,
     );
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(acknowledged(&out.stdout), EVENTS);
     let text = std::fs::read_to_string(&trace).unwrap();
     SYSCALLS
         .iter()
@@ -233,25 +241,16 @@ fn kill_at(strace: &str, template: &Path, syscall: &str, n: usize, skip: bool, v
     }
 }
 
-#[test]
-fn a_batch_killed_at_every_write_syscall_loses_nothing_it_acknowledged() {
-    let Some(strace) = strace() else {
-        eprintln!("skipped: strace is not installed or cannot trace here");
-        return;
-    };
-    let t = template();
-    let counts = syscall_counts(strace, t.path());
-    let points: Vec<(&str, usize)> = counts
+/// Every (syscall, n-th call) pair of `counts`.
+fn every_call(counts: &[(&'static str, usize)]) -> Vec<(&'static str, usize)> {
+    counts
         .iter()
         .flat_map(|&(s, c)| (1..=c).map(move |n| (s, n)))
-        .collect();
-    // Every kind of call a commit makes was seen, so the kills cover them.
-    for s in ["openat", "write", "fsync", "rename", "flock"] {
-        assert!(
-            counts.iter().any(|&(c, _)| c == s),
-            "{s} never called: {counts:?}"
-        );
-    }
+        .collect()
+}
+
+/// Calls `f(i, syscall, n)` for every point, on two threads.
+fn on_two_threads(points: &[(&'static str, usize)], f: impl Fn(usize, &str, usize) + Sync) {
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for _ in 0..2 {
@@ -259,17 +258,38 @@ fn a_batch_killed_at_every_write_syscall_loses_nothing_it_acknowledged() {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(&(s, n)) = points.get(i) else { break };
-                    kill_at(
-                        strace,
-                        t.path(),
-                        s,
-                        n,
-                        i.is_multiple_of(2),
-                        i.is_multiple_of(5),
-                    );
+                    f(i, s, n);
                 }
             });
         }
+    });
+}
+
+#[test]
+fn a_batch_killed_at_every_write_syscall_loses_nothing_it_acknowledged() {
+    let Some(strace) = strace() else {
+        eprintln!("skipped: strace is not installed or cannot trace here");
+        return;
+    };
+    let t = template();
+    let counts = syscall_counts(strace, t.path(), SEND);
+    let points = every_call(&counts);
+    // Every kind of call a commit makes was seen, so the kills cover them.
+    for s in ["openat", "write", "fsync", "rename", "flock"] {
+        assert!(
+            counts.iter().any(|&(c, _)| c == s),
+            "{s} never called: {counts:?}"
+        );
+    }
+    on_two_threads(&points, |i, s, n| {
+        kill_at(
+            strace,
+            t.path(),
+            s,
+            n,
+            i.is_multiple_of(2),
+            i.is_multiple_of(5),
+        );
     });
     eprintln!("killed at {} syscalls: {counts:?}", points.len());
 }
@@ -395,4 +415,65 @@ fn a_batch_that_fills_the_disk_reports_exactly_what_is_durable() {
     run(&["verify", "w"]).ok();
     run(&["gc"]).ok();
     run(&["fsck"]).ok();
+}
+
+#[test]
+fn gc_killed_at_every_write_syscall_leaves_a_sound_store() {
+    let Some(strace) = strace() else {
+        eprintln!("skipped: strace is not installed or cannot trace here");
+        return;
+    };
+    // Something for gc to do: several packs, and a blob no ref names.
+    let t = template();
+    t.run(&[
+        "-q",
+        "send",
+        "w",
+        "--batch",
+        "batch.jsonl",
+        "--commit-every",
+        "2",
+    ])
+    .ok();
+    t.write("garbage.bin", b"nothing names this");
+    t.run(&["hash-object", "-w", "garbage.bin"]).ok();
+    let expected = count_in(t.path());
+    let gc: &[&str] = &["gc", "--prune=now"];
+    let counts = syscall_counts(strace, t.path(), gc);
+    for s in ["fsync", "linkat", "unlink"] {
+        assert!(
+            counts.iter().any(|&(c, _)| c == s),
+            "{s} never called: {counts:?}"
+        );
+    }
+    let points = every_call(&counts);
+    on_two_threads(&points, |_, syscall, n| {
+        let at = format!("gc killed at {syscall} call {n}");
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(t.path(), dir.path());
+        let d = dir.path();
+        let out = traced(
+            strace,
+            d,
+            &[
+                "-o".into(),
+                "/dev/null".into(),
+                "-e".into(),
+                format!("trace={syscall}"),
+                "-e".into(),
+                format!("inject={syscall}:signal=KILL:when={n}"),
+            ],
+            gc,
+        );
+        assert!(!out.status.success(), "{at}: gc was not killed");
+        let f = common::run_in(d, &["fsck"], b"");
+        assert_eq!(f.code, 0, "{at}: fsck: {}\n{}", f.out(), f.stderr);
+        assert_eq!(count_in(d), expected, "{at}");
+        let g = common::run_in(d, &["gc", "--prune=now"], b"");
+        assert_eq!(g.code, 0, "{at}: gc again: {}", g.stderr);
+        common::run_in(d, &["fsck"], b"").ok();
+        common::run_in(d, &["send", "w", "demo/CounterEvent@1", r#""Tick""#], b"").ok();
+        assert_eq!(count_in(d), expected + 1, "{at}");
+    });
+    eprintln!("killed gc at {} syscalls: {counts:?}", points.len());
 }
