@@ -76,23 +76,7 @@ fn acknowledged(stdout: &[u8]) -> u64 {
 /// keyed Ticks.
 fn template() -> Env {
     let env = Env::new();
-    env.run(&[
-        "world",
-        "new",
-        "w",
-        "--example",
-        "counter",
-        "--snapshot-every",
-        "0",
-    ])
-    .ok();
-    env.run(&[
-        "send",
-        "w",
-        "demo/CounterEvent@1",
-        r#"{"Start":{"target":1000000000000}}"#,
-    ])
-    .ok();
+    common::start_counter(env.path(), "w", "0");
     let batch: String = (1..=EVENTS)
         .map(|i| {
             format!("{{\"schema\":\"demo/CounterEvent@1\",\"value\":\"Tick\",\"id\":\"t-{i}\"}}\n")
@@ -132,6 +116,18 @@ fn traced(strace: &str, dir: &Path, strace_args: &[String], args: &[&str]) -> st
         .stdin(Stdio::null())
         .output()
         .unwrap()
+}
+
+/// strace's arguments that kill the traced process at the `n`-th call of `syscall`.
+fn kill_args(syscall: &str, n: usize) -> Vec<String> {
+    vec![
+        "-o".into(),
+        "/dev/null".into(),
+        "-e".into(),
+        format!("trace={syscall}"),
+        "-e".into(),
+        format!("inject={syscall}:signal=KILL:when={n}"),
+    ]
 }
 
 /// How many times `aos args` calls each of `SYSCALLS` in a copy of `template`, counted by
@@ -182,18 +178,7 @@ fn kill_at(strace: &str, template: &Path, syscall: &str, n: usize, skip: bool, v
     let dir = tempfile::tempdir().unwrap();
     copy_dir(template, dir.path());
     let d = dir.path();
-    let out = traced_send(
-        strace,
-        d,
-        &[
-            "-o".into(),
-            "/dev/null".into(),
-            "-e".into(),
-            format!("trace={syscall}"),
-            "-e".into(),
-            format!("inject={syscall}:signal=KILL:when={n}"),
-        ],
-    );
+    let out = traced_send(strace, d, &kill_args(syscall, n));
     assert!(!out.status.success(), "{at}: the batch was not killed");
     let acked = acknowledged(&out.stdout);
     let landed = count_in(d);
@@ -336,23 +321,7 @@ fn a_batch_that_fills_the_disk_reports_exactly_what_is_durable() {
     let d = fs.dir.path();
     let run = |args: &[&str]| common::run_in(d, args, b"");
     run(&["init"]).ok();
-    run(&[
-        "world",
-        "new",
-        "w",
-        "--example",
-        "counter",
-        "--snapshot-every",
-        "0",
-    ])
-    .ok();
-    run(&[
-        "send",
-        "w",
-        "demo/CounterEvent@1",
-        r#"{"Start":{"target":1000000000000}}"#,
-    ])
-    .ok();
+    common::start_counter(d, "w", "0");
     // The batch lives outside the small disk; a blob no ref names is garbage on it.
     let outside = Env::bare();
     let mut rng = common::Rng::new();
@@ -452,19 +421,7 @@ fn gc_killed_at_every_write_syscall_leaves_a_sound_store() {
         let dir = tempfile::tempdir().unwrap();
         copy_dir(t.path(), dir.path());
         let d = dir.path();
-        let out = traced(
-            strace,
-            d,
-            &[
-                "-o".into(),
-                "/dev/null".into(),
-                "-e".into(),
-                format!("trace={syscall}"),
-                "-e".into(),
-                format!("inject={syscall}:signal=KILL:when={n}"),
-            ],
-            gc,
-        );
+        let out = traced(strace, d, &kill_args(syscall, n), gc);
         assert!(!out.status.success(), "{at}: gc was not killed");
         let f = common::run_in(d, &["fsck"], b"");
         assert_eq!(f.code, 0, "{at}: fsck: {}\n{}", f.out(), f.stderr);

@@ -12,14 +12,7 @@ fn count(env: &Env) -> u64 {
 
 fn counter_world() -> Env {
     let env = Env::new();
-    env.run(&["world", "new", "w", "--example", "counter"]).ok();
-    env.run(&[
-        "send",
-        "w",
-        "demo/CounterEvent@1",
-        r#"{"Start":{"target":1000000000000}}"#,
-    ])
-    .ok();
+    crate::common::start_counter(env.path(), "w", "10000");
     env
 }
 

@@ -61,23 +61,7 @@ fn assert_recovers(env: &Env) -> u64 {
 #[test]
 fn killed_world_batches_recover() {
     let env = Env::new();
-    env.run(&[
-        "world",
-        "new",
-        "w",
-        "--example",
-        "counter",
-        "--snapshot-every",
-        &EVERY.to_string(),
-    ])
-    .ok();
-    env.run(&[
-        "send",
-        "w",
-        "demo/CounterEvent@1",
-        r#"{"Start":{"target":1000000000000}}"#,
-    ])
-    .ok();
+    crate::common::start_counter(env.path(), "w", &EVERY.to_string());
     let line = "{\"schema\":\"demo/CounterEvent@1\",\"value\":\"Tick\"}\n";
     env.write("batch.jsonl", line.repeat(200_000).as_bytes());
     let mut rng = Rng::new();

@@ -153,29 +153,27 @@ fn a_killed_batch_resumes_to_exactly_its_events() {
     env.run(&["-q", "verify", "bank"]).ok();
 }
 
+/// `aos --json send bank --batch FILE --commit-every N`, running, its output piped.
+fn spawn_batch(env: &Env, file: &str, commit_every: &str) -> std::process::Child {
+    crate::common::command(env.path())
+        .args(["--json", "send", "bank", "--batch", file])
+        .args(["--commit-every", commit_every])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn two_writers_batches_interleave() {
     let env = bank();
     let n = 1_000;
     env.write("a.jsonl", deposits("a", n).as_bytes());
     env.write("b.jsonl", deposits("b", n).as_bytes());
-    let spawn = |file: &str| {
-        crate::common::command(env.path())
-            .args([
-                "--json",
-                "send",
-                "bank",
-                "--batch",
-                file,
-                "--commit-every",
-                "25",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (spawn("a.jsonl"), spawn("b.jsonl"));
+    let (a, b) = (
+        spawn_batch(&env, "a.jsonl", "25"),
+        spawn_batch(&env, "b.jsonl", "25"),
+    );
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     for o in [&a, &b] {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -330,23 +328,10 @@ fn a_keyed_batch_sent_twice_at_once_lands_once() {
     // The retry sends the events in the opposite order, so the two meet in the middle.
     let reversed: String = batch.lines().rev().map(|l| format!("{l}\n")).collect();
     env.write("reversed.jsonl", reversed.as_bytes());
-    let spawn = |file: &str| {
-        crate::common::command(env.path())
-            .args([
-                "--json",
-                "send",
-                "bank",
-                "--batch",
-                file,
-                "--commit-every",
-                "20",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (spawn("keyed.jsonl"), spawn("reversed.jsonl"));
+    let (a, b) = (
+        spawn_batch(&env, "keyed.jsonl", "20"),
+        spawn_batch(&env, "reversed.jsonl", "20"),
+    );
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     let mut appended = 0;
     for o in [&a, &b] {
@@ -399,18 +384,8 @@ fn the_key_window_is_saved_and_never_trusted_beyond_its_history() {
     assert!(retry("bank").contains("already in the world at height 6"));
     assert!(saved.is_file(), "the walked window is saved");
     let fresh = r#"{"account":"k","op":{"Deposit":{"amount":7}}}"#;
-    env.run(&[
-        "send",
-        "bank",
-        "demo/AccountEvent@1",
-        fresh,
-        "--id",
-        "new-1",
-    ])
-    .ok();
-    assert!(retry("bank").contains("already in the world at height 6"));
-    let again = env
-        .run(&[
+    let send_fresh = || {
+        env.run(&[
             "send",
             "bank",
             "demo/AccountEvent@1",
@@ -418,7 +393,11 @@ fn the_key_window_is_saved_and_never_trusted_beyond_its_history() {
             "--id",
             "new-1",
         ])
-        .ok();
+        .ok()
+    };
+    send_fresh();
+    assert!(retry("bank").contains("already in the world at height 6"));
+    let again = send_fresh();
     assert!(
         again.out().contains("already in the world at height 3001"),
         "{}",

@@ -226,6 +226,23 @@ pub fn last_json(r: &Run) -> serde_json::Value {
     serde_json::from_str(last).expect("the last line of stdout is one JSON document")
 }
 
+/// In the store of `dir`: the counter example as world `world` (snapshot markers every
+/// `every` entries), started with a target it never reaches, so every Tick counts.
+pub fn start_counter(dir: &Path, world: &str, every: &str) {
+    let new = [
+        "world",
+        "new",
+        world,
+        "--example",
+        "counter",
+        "--snapshot-every",
+        every,
+    ];
+    run_in(dir, &new, b"").ok();
+    let start = r#"{"Start":{"target":1000000000000}}"#;
+    run_in(dir, &["send", world, "demo/CounterEvent@1", start], b"").ok();
+}
+
 impl Env {
     /// A store with the counter example as world `c`, snapshot markers every `every` entries.
     pub fn with_counter(every: &str) -> Self {
