@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the example reducers (counter, keyed) for wasm32-unknown-unknown and copies them to
-# reducers/wasm/. The flags make the bytes independent of the machine: paths of the cargo
+# Builds the example reducers for wasm32-unknown-unknown and copies them to reducers/wasm/:
+# the SDK ones (counter, keyed; the SDK workspace) and the ones written the ordinary way
+# without the SDK (stdcounter: its own workspace, the default release profile, no stack
+# setting). The flags make the bytes independent of the machine: paths of the cargo
 # home, the repository and the target dir are remapped, so the same rustc and Cargo.lock give
 # the same modules anywhere.
 #
@@ -21,6 +23,7 @@ case "${1:-}" in
 esac
 
 modules=(counter keyed)
+std_modules=(stdcounter)
 triple=wasm32-unknown-unknown
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 target="${CARGO_TARGET_DIR:-$here/target}"
@@ -33,29 +36,41 @@ if ! rustc --print target-list >/dev/null 2>&1 \
   exit 2
 fi
 
-# -zstack-size: a 64 KiB stack instead of the default 1 MiB keeps the initial memory at a few
-# pages; the host pays for initial memory on every step, since each step is a fresh instance.
-flags=(
-  "-Clink-arg=-zstack-size=65536"
+remap=(
   "--remap-path-prefix=$cargo_home=/cargo"
   "--remap-path-prefix=$repo=/aos"
   "--remap-path-prefix=$target=/target"
 )
 # Cargo passes CARGO_ENCODED_RUSTFLAGS verbatim (unit-separated), so paths with spaces work.
-encoded="$(printf '%s\x1f' "${flags[@]}")"
-encoded="${encoded%$'\x1f'}"
+encode() {
+  local e
+  e="$(printf '%s\x1f' "$@")"
+  printf '%s' "${e%$'\x1f'}"
+}
 
+# SDK modules. -zstack-size: a 64 KiB stack instead of the default 1 MiB keeps the initial
+# memory at a few pages.
 (
   cd "$here"
   unset RUSTFLAGS
-  CARGO_ENCODED_RUSTFLAGS="$encoded" CARGO_TARGET_DIR="$target" \
+  CARGO_ENCODED_RUSTFLAGS="$(encode "-Clink-arg=-zstack-size=65536" "${remap[@]}")" \
+    CARGO_TARGET_DIR="$target" \
     cargo build --release --locked --target "$triple" \
     $(printf -- '-p %s ' "${modules[@]}")
 )
+# Modules built the ordinary way: each crate its own workspace, only the path remapping.
+for m in "${std_modules[@]}"; do
+  (
+    cd "$here/$m"
+    unset RUSTFLAGS
+    CARGO_ENCODED_RUSTFLAGS="$(encode "${remap[@]}")" CARGO_TARGET_DIR="$target" \
+      cargo build --release --locked --target "$triple"
+  )
+done
 
 built="$target/$triple/release"
 status=0
-for m in "${modules[@]}"; do
+for m in "${modules[@]}" "${std_modules[@]}"; do
   out="$built/$m.wasm"
   committed="$here/wasm/$m.wasm"
   if [ "$check" = 1 ]; then
