@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the example reducers for wasm32-unknown-unknown and copies them to reducers/wasm/:
 # the SDK ones (counter, keyed; the SDK workspace) and the ones written the ordinary way
-# without the SDK (stdcounter: its own workspace, the default release profile, no stack
+# without the SDK (stdcounter, stdkeyed: each its own workspace, the default release profile, no stack
 # setting). The flags make the bytes independent of the machine: paths of the cargo
 # home, the repository and the target dir are remapped, so the same rustc and Cargo.lock give
 # the same modules anywhere.
@@ -23,7 +23,7 @@ case "${1:-}" in
 esac
 
 modules=(counter keyed)
-std_modules=(stdcounter)
+std_modules=(stdcounter stdkeyed)
 triple=wasm32-unknown-unknown
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 target="${CARGO_TARGET_DIR:-$here/target}"

@@ -531,15 +531,22 @@ fn committed_modules_match_a_fresh_build() {
     );
 }
 
-#[test]
-fn the_std_built_counter_behaves_as_the_sdk_counter() {
-    // `reducers/stdcounter`: std, serde derive, ciborium, the default allocator; the same
-    // AIR. Both worlds go through the same events and end in the same states and entries.
+/// Runs `events` (JSON values of `schema`) through two worlds of example `example`, one with
+/// the SDK module `sdk` and one with the std-built `std`, both as `module`, and checks that
+/// states (read with `state` arguments after each event) and entries stay the same.
+fn same_as_sdk(
+    example: &str,
+    module: &str,
+    (sdk, std): (&str, &str),
+    schema: &str,
+    events: &[&str],
+    state: &[&str],
+) -> Vec<serde_json::Value> {
     let env = crate::common::Env::new();
-    let air = root().join("examples/worlds/counter/air");
-    for (world, wasm) in [("sdk", "counter"), ("std", "stdcounter")] {
-        let module = format!(
-            "demo/Counter@1={}",
+    let air = root().join("examples/worlds").join(example).join("air");
+    for (world, wasm) in [("sdk", sdk), ("std", std)] {
+        let m = format!(
+            "{module}={}",
             root()
                 .join("reducers/wasm")
                 .join(format!("{wasm}.wasm"))
@@ -552,29 +559,20 @@ fn the_std_built_counter_behaves_as_the_sdk_counter() {
             "--air",
             air.to_str().unwrap(),
             "--wasm",
-            &module,
+            &m,
         ])
         .ok();
     }
-    let events = [
-        r#"{"Start":{"target":3}}"#,
-        r#""Tick""#,
-        r#""Tick""#,
-        r#""Tick""#,
-        r#""Tick""#,
-        r#""Reset""#,
-        r#""Tick""#,
-    ];
     for ev in events {
         for world in ["sdk", "std"] {
-            env.run(&["send", world, "demo/CounterEvent@1", ev]).ok();
+            env.run(&["send", world, schema, ev]).ok();
         }
-        let state = |w: &str| {
-            env.run(&["--json", "state", w, "demo/Counter@1"])
-                .ok()
-                .out()
+        let read = |w: &str| {
+            let mut args = vec!["--json", "state", w, module];
+            args.extend(state);
+            env.run(&args).ok().out()
         };
-        assert_eq!(state("sdk"), state("std"), "after {ev}");
+        assert_eq!(read("sdk"), read("std"), "after {ev}");
     }
     let entries = |w: &str| -> Vec<serde_json::Value> {
         env.run(&["--json", "log", w])
@@ -583,23 +581,62 @@ fn the_std_built_counter_behaves_as_the_sdk_counter() {
             .lines()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["entry"].clone())
             .filter(|e| e["kind"] != "genesis")
+            .map(|mut e| {
+                // Only the module, so the ids, differ.
+                e.as_object_mut().unwrap().remove("prev");
+                e
+            })
             .collect()
     };
-    let (sdk, std) = (entries("sdk"), entries("std"));
-    assert_eq!(sdk.len(), std.len());
-    // The entries hold the same events, steps and derived events; only the module (so the
-    // ids) differ.
-    let strip = |e: &serde_json::Value| {
-        let mut e = e.clone();
-        e.as_object_mut().unwrap().remove("prev");
-        e
-    };
-    for (a, b) in sdk.iter().zip(&std) {
-        assert_eq!(strip(a), strip(b));
-    }
+    let sdk_entries = entries("sdk");
+    assert_eq!(sdk_entries, entries("std"));
+    env.run(&["verify", "std"]).ok();
+    sdk_entries
+}
+
+#[test]
+fn the_std_built_reducers_behave_as_the_sdk_ones() {
+    // `reducers/stdcounter` and `reducers/stdkeyed`: std, serde derive, ciborium, the default
+    // allocator; the same AIR as the SDK examples.
+    let counter = same_as_sdk(
+        "counter",
+        "demo/Counter@1",
+        ("counter", "stdcounter"),
+        "demo/CounterEvent@1",
+        &[
+            r#"{"Start":{"target":3}}"#,
+            r#""Tick""#,
+            r#""Tick""#,
+            r#""Tick""#,
+            r#""Tick""#,
+            r#""Reset""#,
+            r#""Tick""#,
+        ],
+        &[],
+    );
     assert!(
-        sdk.iter().any(|e| e["schema"] == "demo/CounterDone@1"),
+        counter.iter().any(|e| e["schema"] == "demo/CounterDone@1"),
         "the target was reached"
     );
-    env.run(&["verify", "std"]).ok();
+    let op = |op: &str| format!(r#"{{"account":"alice","op":{op}}}"#);
+    let ops = [
+        op(r#"{"Deposit":{"amount":5}}"#),
+        op(r#"{"Withdraw":{"amount":7}}"#),
+        op(r#"{"Withdraw":{"amount":2}}"#),
+        op(r#""Close""#),
+        op(r#"{"Deposit":{"amount":1}}"#),
+    ];
+    let ops: Vec<&str> = ops.iter().map(String::as_str).collect();
+    let keyed = same_as_sdk(
+        "keyed",
+        "demo/Accounts@1",
+        ("keyed", "stdkeyed"),
+        "demo/AccountEvent@1",
+        &ops,
+        &["--key", r#""alice""#],
+    );
+    assert!(
+        keyed.iter().any(|e| e["schema"] == "demo/Overdraft@1"),
+        "an overdraft"
+    );
 }
