@@ -10,8 +10,14 @@
 # Keyed example: one batch of 1,000,000 deposits to distinct accounts (1M cells), then 1,000
 # deposits to existing accounts and `aos snapshot`: objects written by each step (from
 # `aos fsck --json`), and the time of reading one cell (`aos state ... --key`).
+# Std-built reducers (reducers/stdcounter, reducers/stdkeyed: std, serde, ciborium, the default
+# allocator), beside the SDK ones on the same events: ingest and verify of STD_EVENTS counter
+# Ticks and of STD_EVENTS deposits to distinct accounts (default 20,000; one run each, since
+# they are still far slower).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo="$PWD"
+export STD_EVENTS="${STD_EVENTS:-20000}"
 cargo build --release --quiet
 aos="${CARGO_TARGET_DIR:-$PWD/target}/release/aos"
 command -v hyperfine >/dev/null || { echo "hyperfine is required: apt-get install hyperfine" >&2; exit 1; }
@@ -34,6 +40,13 @@ with open("k1m.jsonl", "w") as f:
 # 1,000 existing accounts spread over the whole key space.
 with open("k1k.jsonl", "w") as f:
     f.writelines(dep.format(i * 997 % 1_000_000, 3) for i in range(1000))
+import os
+n = int(os.environ["STD_EVENTS"])
+with open("cstd.jsonl", "w") as f:
+    f.write(start)
+    f.write(tick * (n - 1))
+with open("kstd.jsonl", "w") as f:
+    f.writelines(dep.format(i, 10) for i in range(n))
 PY
 
 json() { hyperfine --style none --export-json "$1.json" "${@:2}" >/dev/null 2>&1; }
@@ -85,10 +98,33 @@ json state_mean -w 3 -r 20 "$aos -C k -q state W demo/Accounts@1 --key '\"acct-9
 read -r t_state2 < <(median state_mean)
 "$aos" -C k -q state W demo/Accounts@1 --key '"acct-123456"' >&2
 
+# The same events through the SDK module and the std-built one: seconds to send, to verify.
+pair() { # NAME EXAMPLE MODULE STDWASM BATCH
+  local t0 t1 t2
+  for kind in sdk std; do
+    rm -rf "$1$kind" && "$aos" init "$1$kind" >/dev/null
+    if [ "$kind" = sdk ]; then
+      "$aos" -C "$1$kind" -q world new W --example "$2" >/dev/null
+    else
+      "$aos" -C "$1$kind" -q world new W --air "$repo/examples/worlds/$2/air" \
+        --wasm "$3=$repo/reducers/wasm/$4.wasm" >/dev/null
+    fi
+    t0=$(date +%s.%N)
+    "$aos" -C "$1$kind" -q send W --batch "../$5" >/dev/null
+    t1=$(date +%s.%N)
+    "$aos" -C "$1$kind" -q verify W >/dev/null
+    t2=$(date +%s.%N)
+    python3 -c "print(f'{$t1 - $t0:.4f} {$t2 - $t1:.4f}', end=' ')"
+  done
+}
+read -r c_sdk_send c_sdk_verify c_std_send c_std_verify < <(pair pc counter demo/Counter@1 stdcounter cstd.jsonl; echo)
+read -r k_sdk_send k_sdk_verify k_std_send k_std_verify < <(pair pk keyed demo/Accounts@1 stdkeyed kstd.jsonl; echo)
+
 echo "load after: $(uptime)" >&2
 python3 - "$t_send100k" "$t_send1m" "$t_verify1m" "$rss_send100k" "$rss_send1m" \
   "$rss_verify100k" "$rss_verify1m" "$rss_send100k_on1m" "$t_keyed1m" "$o0" "$o1" "$o2" \
-  "$t_state" "$t_state2" <<'PY'
+  "$t_state" "$t_state2" "$STD_EVENTS" "$c_sdk_send" "$c_sdk_verify" "$c_std_send" "$c_std_verify" \
+  "$k_sdk_send" "$k_sdk_verify" "$k_std_send" "$k_std_verify" <<'PY'
 import sys
 a = sys.argv[1:]
 s100k, s1m, v1m = map(float, a[0:3])
@@ -108,4 +144,10 @@ print(f"| keyed: objects written by `snapshot` after those 1,000 changed cells (
 print(f"| keyed: objects in the store after 1M cells / after 1,000 more / after snapshot | {o0:,} / {o1:,} / {o2:,} | |")
 print(f"| keyed: `state W demo/Accounts@1 --key '\"acct-123456\"'` (median, 1M cells) | **{st*1e3:.1f} ms** | < 50 ms |")
 print(f"| keyed: same for `\"acct-999\"` | {st2*1e3:.1f} ms | < 50 ms |")
+n = int(a[14])
+c = list(map(float, a[15:19]))
+k = list(map(float, a[19:23]))
+for what, (ss, sv, ts, tv), target in [("counter Ticks", c, "≥ 50,000/s send, ≥ 100,000/s verify"), (f"keyed deposits to distinct accounts", k, "≥ 40,000/s send (at 1M cells)")]:
+    print(f"| {n:,} {what}, SDK vs std-built: `send --batch` | {n/ss:,.0f} vs **{n/ts:,.0f} events/s** | {target} |")
+    print(f"| {n:,} {what}, SDK vs std-built: `verify` | {(n+1)/sv:,.0f} vs **{(n+1)/tv:,.0f} entries/s** | |")
 PY
